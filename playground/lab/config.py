@@ -1,0 +1,136 @@
+"""Renders each node's server.properties, its log4j2 config and its JVM options.
+
+Tuned for a small machine and for fast, observable failover rather than for production.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playground.lab.topology import NodeSpec, Topology
+
+# Few threads and small heaps: four JVMs share two cores and must stay under 1.5 GB together.
+JVM_OPTIONS = {
+    "controller": ["-Xms48m", "-Xmx160m"],
+    "broker": ["-Xms96m", "-Xmx320m"],
+}
+COMMON_JVM_OPTIONS = [
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",  # C1 only: much faster start-up, plenty for a lab
+    "-XX:ReservedCodeCacheSize=48m",
+    "-XX:MaxDirectMemorySize=128m",
+    "-Xss512k",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+]
+
+# Settings shared by every node.
+COMMON = {
+    "controller.listener.names": "CONTROLLER",
+    "listener.security.protocol.map": (
+        "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,CLIENT:PLAINTEXT,DIRECT:PLAINTEXT"
+    ),
+    "num.network.threads": "2",
+    "num.io.threads": "2",
+    "background.threads": "2",
+}
+
+BROKER = {
+    "inter.broker.listener.name": "INTERNAL",
+    # Experiment topics are created explicitly; a typo must not silently make a new topic.
+    "auto.create.topics.enable": "false",
+    "num.partitions": "1",
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    # Internal topics: replicated like experiment topics, but with few partitions for fast start-up.
+    "offsets.topic.num.partitions": "3",
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.num.partitions": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.num.partitions": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    # A follower that stops fetching leaves the ISR after 4 s (default 30 s).
+    "replica.lag.time.max.ms": "4000",
+    "broker.heartbeat.interval.ms": "500",
+    "num.replica.fetchers": "1",
+    "log.cleaner.threads": "1",
+    "log.cleaner.dedupe.buffer.size": "4194304",
+    "unclean.leader.election.enable": "false",
+}
+
+CONTROLLER = {
+    # A broker that stops heart-beating is fenced after 3 s (default 9 s): quick leader failover.
+    "broker.session.timeout.ms": "3000",
+}
+
+LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c{1})%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+"""
+
+
+def server_properties(topology: Topology, node: NodeSpec, data_dir: Path) -> dict[str, str]:
+    """All broker/controller properties of `node`, as a dict."""
+    controller = topology.controller
+    props = {
+        **COMMON,
+        "node.id": str(node.node_id),
+        "process.roles": node.role,
+        "controller.quorum.voters": f"{controller.node_id}@127.0.0.1:{controller.controller_port}",
+        "log.dirs": str(data_dir),
+    }
+    if node.is_broker:
+        props |= BROKER
+        props["listeners"] = (
+            f"INTERNAL://127.0.0.1:{node.internal_port},"
+            f"CLIENT://127.0.0.1:{node.broker_client_port},"
+            f"DIRECT://127.0.0.1:{node.direct_port}"
+        )
+        # Clients learn the proxy's address for the CLIENT listener, so every request they
+        # send after bootstrapping goes through the fault proxy.
+        props["advertised.listeners"] = (
+            f"INTERNAL://127.0.0.1:{node.internal_port},"
+            f"CLIENT://127.0.0.1:{node.proxy_port},"
+            f"DIRECT://127.0.0.1:{node.direct_port}"
+        )
+    else:
+        props |= CONTROLLER
+        props["listeners"] = f"CONTROLLER://127.0.0.1:{node.controller_port}"
+    return props
+
+
+def write_node_files(topology: Topology, node: NodeSpec, node_dir: Path) -> Path:
+    """Write server.properties and log4j2.properties under `node_dir`; return the properties path."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    props = server_properties(topology, node, node_dir / "data")
+    path = node_dir / "server.properties"
+    path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
+    (node_dir / "log4j2.properties").write_text(LOG4J2)
+    return path
+
+
+def jvm_command(jars: Path, node: NodeSpec, node_dir: Path, main: str, *args: str) -> list[str]:
+    """The java command line that runs `main` for `node` with the lab's JVM options."""
+    return [
+        "java",
+        *JVM_OPTIONS[node.role],
+        *COMMON_JVM_OPTIONS,
+        f"-Dlog4j2.configurationFile={node_dir / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={node_dir}",
+        "-cp",
+        f"{jars}/*",
+        main,
+        *args,
+    ]
