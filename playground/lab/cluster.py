@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import base64
 import shutil
-import time
 import uuid
 from pathlib import Path
 
 from playground.lab import admin
 from playground.lab.node import Node
 from playground.lab.topology import BROKER_IDS, Topology
-
-STOP_GRACE_SECONDS = 10.0
 
 
 def new_cluster_id() -> str:
@@ -74,18 +71,8 @@ class Cluster:
     def dead_nodes(self) -> list[int]:
         return [node_id for node_id, node in self.nodes.items() if node.pid is None]
 
-    def stop(self) -> None:
-        """SIGTERM every node, brokers first, then SIGKILL whatever is still alive after a grace."""
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        brokers = [n for n in self.nodes.values() if n.spec.is_broker]
-        controllers = [n for n in self.nodes.values() if not n.spec.is_broker]
-        for group in (brokers, controllers):
-            for node in group:
-                node.begin_stop()
-            for node in group:
-                node.finish_stop(deadline)
-
     def kill(self) -> None:
-        """SIGKILL every node at once."""
+        """SIGKILL every node. The lab's clusters are disposable (each start formats anew), so
+        there is nothing a graceful shutdown would keep, and this takes milliseconds."""
         for node in self.nodes.values():
             node.kill()

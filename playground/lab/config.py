@@ -112,7 +112,7 @@ def server_properties(topology: Topology, node: NodeSpec, data_dir: Path) -> dic
 
 
 def write_node_files(topology: Topology, node: NodeSpec, node_dir: Path) -> Path:
-    """Write server.properties and log4j2.properties under `node_dir`; return the properties path."""
+    """Write server.properties and log4j2.properties in `node_dir`; return the properties path."""
     node_dir.mkdir(parents=True, exist_ok=True)
     props = server_properties(topology, node, node_dir / "data")
     path = node_dir / "server.properties"

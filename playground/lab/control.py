@@ -17,7 +17,7 @@ from playground.lab import admin
 from playground.lab.topology import BROKER_IDS
 
 CONTROL_SOCKET = "control.sock"
-STATE_FILE = "lab.json"
+LOCK_FILE = "lab.lock"
 EXIT_PARENT_GONE = 3  # the lab's exit code when its parent died first
 
 

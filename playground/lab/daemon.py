@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from playground.lab.cluster import Cluster
 from playground.lab.control import (
     CONTROL_SOCKET,
     EXIT_PARENT_GONE,
-    STATE_FILE,
+    LOCK_FILE,
     Phase,
 )
 from playground.lab.proxy import ProxyFleet
@@ -68,7 +69,7 @@ class LabDaemon:
         await asyncio.gather(starting, return_exceptions=True)
         self.phase, self.detail = Phase.STOPPING, "stopping brokers and controller"
         if self.cluster is not None:
-            self.cluster.stop()
+            self.cluster.kill()
         await self.fleet.close()
         server.close()
         socket_path.unlink(missing_ok=True)
@@ -81,7 +82,13 @@ class LabDaemon:
             self.phase, self.detail = Phase.FORMATTING, "formatting storage of 4 nodes"
             await self._format_storage()
             self.phase, self.detail = Phase.STARTING, "starting controller, brokers and proxies"
-            await self.fleet.start()
+            try:
+                await self.fleet.start()
+            except OSError as error:
+                raise RuntimeError(
+                    f"{error}: is another lab using port base {self.topology.port_base}? "
+                    "Set KAFKA_LAB_PORT_BASE to another value."
+                ) from error
             self.cluster.start()
             await self._wait_until_ready()
             self.ready_seconds = time.time() - self.started_at
@@ -95,8 +102,9 @@ class LabDaemon:
             log.error("cluster failed to start:\n%s", traceback.format_exc())
 
     async def _format_storage(self) -> None:
-        processes = [  # started here, on the loop's thread, so the death signal follows the lab
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Started here, on the loop's thread, so their death signal follows the lab process.
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: ASYNC220
             for command in self.cluster.format_commands()
         ]
         for process in processes:
@@ -234,7 +242,9 @@ def _broker(request: dict, fleet: ProxyFleet) -> int | None:
         return None
     node_id = _int(request, "node")
     if node_id not in fleet.proxies:
-        raise ValueError(f"node: expected one of the brokers {sorted(fleet.proxies)}, got {node_id}")
+        raise ValueError(
+            f"node: expected one of the brokers {sorted(fleet.proxies)}, got {node_id}"
+        )
     return node_id
 
 
@@ -249,6 +259,22 @@ def _watch_lifeline(fd: int) -> None:
     os._exit(EXIT_PARENT_GONE)
 
 
+def _lock_lab_dir(lab_dir: Path, wait_seconds: float = 15.0):
+    """Own `lab_dir` exclusively, waiting a little for a previous lab that is still stopping.
+
+    The kernel releases the lock when the process dies, however it dies."""
+    lock = open(lab_dir / LOCK_FILE, "w")  # noqa: SIM115 - held for the life of the process
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                sys.exit(f"another lab process owns {lab_dir}; stop it first")
+            time.sleep(0.1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, required=True)
@@ -258,13 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.lifeline_fd is not None:
         threading.Thread(target=_watch_lifeline, args=(args.lifeline_fd,), daemon=True).start()
     args.dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_lab_dir(args.dir)
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s", stream=sys.stderr
     )
-    state = {"pid": os.getpid(), "port_base": args.port_base, "socket": CONTROL_SOCKET}
-    (args.dir / STATE_FILE).write_text(json.dumps(state))
     asyncio.run(LabDaemon(args.dir, args.port_base).run())
-    (args.dir / STATE_FILE).unlink(missing_ok=True)
+    lock.close()
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def ensure_jars() -> Path:
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise JarsUnavailable(f"mvn failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise JarsUnavailable(
+            f"mvn failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     (target / READY_MARKER).touch()
     return target
 

@@ -1,4 +1,4 @@
-"""One Kafka node as a child process: start, SIGKILL, SIGSTOP/SIGCONT, graceful stop.
+"""One Kafka node as a child process: start, SIGKILL, SIGSTOP and SIGCONT.
 
 Every JVM is launched through `setpriv --pdeathsig KILL`, so the kernel kills it the moment the
 lab process that started it dies, however it dies. Start nodes from the lab's main thread only:
@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from playground.lab.config import jvm_command, write_node_files
@@ -95,19 +94,3 @@ class Node:
         if self.pid is not None and self._paused:
             os.kill(self.pid, signal.SIGCONT)
             self._paused = False
-
-    def begin_stop(self) -> None:
-        """Ask the node to shut down cleanly (SIGTERM); `finish_stop` waits for it."""
-        if self.pid is None:
-            return
-        self.resume()
-        self._process.terminate()
-
-    def finish_stop(self, deadline: float) -> None:
-        """Wait until `deadline` (time.monotonic) for a stopping node, then SIGKILL it."""
-        if self._process is None:
-            return
-        try:
-            self._process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.kill()

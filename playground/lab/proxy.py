@@ -9,6 +9,7 @@ and blackhole the broker for T seconds (frames in both directions vanish).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
@@ -77,7 +78,9 @@ class FaultProxy:
 
     def __init__(self, node_id: int, listen_port: int, broker_port: int, shared: Faults) -> None:
         self.node_id = node_id
-        self.shared = shared  # budgets any proxy may consume: "the next N Produce requests anywhere"
+        self.shared = (
+            shared  # budgets any proxy may consume: "the next N Produce requests anywhere"
+        )
         self.listen_port = listen_port
         self.broker_port = broker_port
         self.faults = Faults()
@@ -186,9 +189,11 @@ class _Connection:
             reset = False
             if api_key == protocol.PRODUCE:
                 stats.produce_requests += 1
-                if protocol.produce_acks(frame, api_version) != 0:
-                    if faults.drop_produce_responses.take() or shared.drop_produce_responses.take():
-                        self.dropped_correlation_ids.add(correlation_id)
+                expects_response = protocol.produce_acks(frame, api_version) != 0
+                if expects_response and (
+                    faults.drop_produce_responses.take() or shared.drop_produce_responses.take()
+                ):
+                    self.dropped_correlation_ids.add(correlation_id)
                 reset = faults.reset_after_produce.take() or shared.reset_after_produce.take()
             self.upstream_writer.write(prefix)
             self.upstream_writer.write(frame)
@@ -251,10 +256,8 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     """Close with SO_LINGER 0, so that the peer sees a connection reset."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     writer.transport.abort()
 
 

@@ -34,7 +34,7 @@ class NodeSpec:
 class Topology:
     """All nodes of one cluster, laid out from a single base port.
 
-    Ports for base B: controller B; broker n (1..3): internal B+10+n, its own client listener B+20+n,
+    Ports for base B: controller B; broker n (1..3): internal B+10+n, own client listener B+20+n,
     proxy B+30+n, direct B+40+n. Two labs with bases 100 apart never collide.
     """
 

@@ -1,0 +1,60 @@
+"""`manage.py serve`: the whole playground in one command: the managed cluster plus Daphne.
+
+The lab process is tied to this one: however this process ends (Ctrl-C, SIGTERM, SIGKILL), no JVM
+or proxy outlives it. A lab already started with `manage.py cluster up` is used as it is.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from daphne.endpoints import build_endpoint_description_strings
+from daphne.server import Server
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from playground.lab.control import LabClient, LabError
+from playground.lab.launcher import LabProcess, launch
+
+
+class Command(BaseCommand):
+    help = "Run the playground: start the managed Kafka cluster and serve the app with Daphne."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        lab = self._start_lab()
+        try:
+            self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
+            from playground.asgi import application
+
+            endpoints = build_endpoint_description_strings(host=host, port=port)
+            Server(application=application, endpoints=endpoints).run()
+        finally:
+            if lab is not None:
+                self.stdout.write("stopping the cluster ...")
+                lab.stop()
+
+    def _start_lab(self) -> LabProcess | None:
+        if settings.KAFKA_BOOTSTRAP_SERVERS:
+            self.stdout.write(
+                f"Using the external cluster {settings.KAFKA_BOOTSTRAP_SERVERS}: "
+                "broker faults are unavailable."
+            )
+            return None
+        if LabClient(settings.LAB_DIR).is_running():
+            self.stdout.write(f"Using the cluster already running in {settings.LAB_DIR}.")
+            return None
+        lab = launch(settings.LAB_DIR, settings.LAB_PORT_BASE)
+        threading.Thread(target=self._report_progress, args=(lab,), daemon=True).start()
+        return lab
+
+    def _report_progress(self, lab: LabProcess) -> None:
+        try:
+            lab.client.wait_ready(
+                on_progress=lambda s: self.stdout.write(f"  cluster: {s['detail']}")
+            )
+        except LabError as error:
+            self.stderr.write(f"  cluster: {error} (logs in {settings.LAB_DIR})")

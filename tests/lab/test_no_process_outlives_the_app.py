@@ -1,0 +1,57 @@
+"""However the app ends, none of its JVMs or proxies outlive it."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from playground.lab.control import LabClient
+from playground.lab.launcher import PROJECT_ROOT
+from tests.lab.processes import kafka_jvms_under, lab_pids, manage_py, wait_until_gone
+
+APP_PORT_BASE = 29100
+APP_LAB_DIR = PROJECT_ROOT / "var" / "lab-app-test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def proxy_ports_open(status: dict) -> list[str]:
+    open_ports = []
+    for node in status["nodes"]:
+        if node.get("client_address"):
+            host, port = node["client_address"].split(":")
+            with socket.socket() as probe:
+                if probe.connect_ex((host, int(port))) == 0:
+                    open_ports.append(node["client_address"])
+    return open_ports
+
+
+@pytest.mark.parametrize("ending", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+def test_app_leaves_no_jvm_or_proxy_behind(ending):
+    app = manage_py(
+        "serve", "--port", str(free_port()),
+        lab_dir=APP_LAB_DIR, port_base=APP_PORT_BASE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        status = LabClient(APP_LAB_DIR).wait_ready(timeout=120)
+        pids = lab_pids(status)
+        assert len(pids) == 5  # the lab process with its proxies, a controller, three brokers
+        assert proxy_ports_open(status)
+
+        app.send_signal(ending)
+        app.wait(timeout=30)
+
+        assert wait_until_gone(pids, timeout=10) == []
+        assert kafka_jvms_under(APP_LAB_DIR) == []
+        assert proxy_ports_open(status) == []
+    finally:
+        app.kill()
+        app.wait()
