@@ -70,7 +70,8 @@ else:
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "staticfiles"  # collectstatic output, served by WhiteNoise
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "staticfiles": {
         "BACKEND": (

@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.requirements-installed
+
+.PHONY: setup run test lint bench-lab
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+	$(PY) -m playground.lab.prerequisites
+	$(PY) manage.py migrate --noinput -v0
+
+run: setup
+	$(PY) manage.py serve
+
+test: setup
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench-lab: setup
+	$(PY) -m playground.lab.bench
