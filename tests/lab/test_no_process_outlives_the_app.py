@@ -33,7 +33,9 @@ def proxy_ports_open(status: dict) -> list[str]:
     return open_ports
 
 
-@pytest.mark.parametrize("ending", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+@pytest.mark.parametrize(
+    "ending", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["sigkill", "sigterm", "ctrl-c"]
+)
 def test_app_leaves_no_jvm_or_proxy_behind(ending):
     app = manage_py(
         "serve", "--port", str(free_port()),
