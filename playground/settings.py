@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "playground.lab",
+    "playground.engine",
     "playground.web",
 ]
 

@@ -1,0 +1,199 @@
+"""The three raw records an experiment leaves behind, and their JSON-lines form.
+
+The audit trusts nothing else: not a worker's own counters, not the conductor's idea of what
+happened. Each record is written by a different party (the producer, Kafka itself, the sink), so a
+bug or a crash in one of them cannot make the others agree with it.
+
+One record per line, compact JSON, fields named as below; fields that are None are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
+
+# ProducerEvent kinds.
+ATTEMPT = "attempt"  # written (and flushed) before produce() is called
+ACK = "ack"  # a broker acknowledgement; transactional: only once its transaction committed
+SENT = "sent"  # acks=0: the client reported it delivered, but no broker answered
+FAIL = "fail"  # the delivery report carried an error
+PRODUCER_EVENT_KINDS = (ATTEMPT, ACK, SENT, FAIL)
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerEvent:
+    """One line of the producer log: an attempt, or the delivery report it got.
+
+    session numbers the producer process (0, then 1 after a restart, ...); the same order id may
+    be attempted in several sessions because a restarted producer re-sends.
+    """
+
+    kind: str
+    order_id: str
+    session: int
+    partition: int | None = None
+    offset: int | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRODUCER_EVENT_KINDS:
+            raise ValueError(
+                f"ProducerEvent.kind is {self.kind!r}; allowed: {', '.join(PRODUCER_EVENT_KINDS)}"
+            )
+        if self.kind == ACK and (self.partition is None or self.offset is None):
+            raise ValueError(f"ProducerEvent ack for {self.order_id!r} lacks partition or offset")
+
+    def to_json(self) -> str:
+        """This event as one JSON line (without the newline)."""
+        return _dumps(
+            {
+                "kind": self.kind,
+                "order_id": self.order_id,
+                "session": self.session,
+                "partition": self.partition,
+                "offset": self.offset,
+                "error": self.error,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Self:
+        """The event a to_json() line describes."""
+        return cls(**json.loads(line))
+
+
+@dataclass(frozen=True, slots=True)
+class LogCopy:
+    """One record physically in the input topic, as read from offset 0 with read_uncommitted.
+
+    committed is False when a read_committed read does not return it: it belonged to an aborted
+    transaction.
+    """
+
+    order_id: str
+    partition: int
+    offset: int
+    committed: bool
+
+    def to_json(self) -> str:
+        """This copy as one JSON line (without the newline)."""
+        return _dumps(
+            {
+                "order_id": self.order_id,
+                "partition": self.partition,
+                "offset": self.offset,
+                "committed": self.committed,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Self:
+        """The copy a to_json() line describes."""
+        return cls(**json.loads(line))
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One effect actually performed, naming the input copy it came from.
+
+    Side-effect pipeline: a charge row in the durable store (always committed). Kafka-to-Kafka: a
+    record of the output topic; committed is False when only a read_uncommitted reader sees it.
+    """
+
+    order_id: str
+    source_partition: int
+    source_offset: int
+    committed: bool = True
+
+    def to_json(self) -> str:
+        """This effect as one JSON line (without the newline)."""
+        return _dumps(
+            {
+                "order_id": self.order_id,
+                "source_partition": self.source_partition,
+                "source_offset": self.source_offset,
+                "committed": self.committed,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Self:
+        """The effect a to_json() line describes."""
+        return cls(**json.loads(line))
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerRun:
+    """One run of the side-effect consumer's handler whose store transaction committed.
+
+    deduplicated is True when the idempotent consumer recognised the order id and skipped the
+    charge, so a redelivery stays visible even when it caused no duplicate effect.
+    """
+
+    order_id: str
+    source_partition: int
+    source_offset: int
+    deduplicated: bool
+
+    def to_json(self) -> str:
+        """This run as one JSON line (without the newline)."""
+        return _dumps(
+            {
+                "order_id": self.order_id,
+                "source_partition": self.source_partition,
+                "source_offset": self.source_offset,
+                "deduplicated": self.deduplicated,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Self:
+        """The run a to_json() line describes."""
+        return cls(**json.loads(line))
+
+
+class _JsonRecord(Protocol):
+    @classmethod
+    def from_json(cls, line: str) -> Any: ...
+
+
+R = TypeVar("R", bound=_JsonRecord)
+
+
+def parse_lines(lines: Iterable[str], record_type: type[R]) -> Iterator[R]:
+    """The records of a JSON-lines text, given line by line with their newlines (as a file is).
+
+    A SIGKILLed writer can leave its last line cut short. Such a line, last and without its
+    newline, is dropped: for the producer log that is right, because an attempt line is complete
+    before produce() is called, so a torn attempt was never produced. Any other bad line raises
+    ValueError naming its line number: it is a bug, not a crash.
+    """
+    pending: tuple[int, str] | None = None
+    for number, line in enumerate(lines, start=1):
+        if pending is not None:
+            yield _parse(record_type, *pending)
+            pending = None
+        if not line.strip():
+            continue
+        if line.endswith("\n"):
+            yield _parse(record_type, number, line)
+        else:
+            pending = (number, line)
+    if pending is not None:
+        try:
+            yield _parse(record_type, *pending)
+        except ValueError:
+            return  # the torn last line of a killed writer
+
+
+def _parse(record_type: type[R], number: int, line: str) -> R:
+    try:
+        return record_type.from_json(line)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"line {number}: not a {record_type.__name__}: {error}") from error
+
+
+def _dumps(fields: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))

@@ -1,0 +1,702 @@
+"""The experiment spec: one versioned JSON document, its single validation, and the client
+properties it implies.
+
+`Spec.from_json` is the only way a document becomes a `Spec`. It checks every field, collects every
+problem and raises one `SpecError` whose `FieldError`s name the dotted path of each bad field
+("producer.acks", "faults[1].at.records") and the values that field accepts. `Spec.to_json` writes
+the full, normalized document back, with every default filled in, so a stored spec never depends on
+defaults that might change later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from playground.lab.topology import BROKER_IDS
+
+SPEC_VERSION = 1
+MAX_NAME_LENGTH = 120
+MAX_RECORDS = 1_000_000
+MAX_RATE = 1_000_000
+MAX_PARTITIONS = 12
+MAX_FAULTS = 10
+MAX_FAULT_SECONDS = 600
+MAX_INT32 = 2_147_483_647
+# librdkafka refuses an idempotent producer with more requests in flight than this.
+IDEMPOTENT_MAX_IN_FLIGHT = 5
+DEFAULT_TRANSACTIONAL_ID = "txn-producer"
+# The consumer's own producer (see consumer_producer_config) gets a fixed id of its own, so it
+# never fences the source producer.
+CONSUMER_TRANSACTIONAL_ID = "txn-consumer"
+MAX_TRANSACTIONAL_ID_LENGTH = 200
+LEADER = "leader"
+
+
+class Acks(StrEnum):
+    NONE = "0"
+    LEADER = "1"
+    ALL = "all"
+
+
+# librdkafka's numeric spellings of acks; -1 is the old name of "all".
+ACKS_FROM_INT = {0: Acks.NONE, 1: Acks.LEADER, -1: Acks.ALL}
+
+
+class Pipeline(StrEnum):
+    SIDE_EFFECT = "side-effect"  # the consumer charges each order: a durable write outside Kafka
+    KAFKA_TO_KAFKA = "kafka-to-kafka"  # the consumer adds to a running total on an output topic
+
+
+class Commit(StrEnum):
+    BEFORE_PROCESSING = "before-processing"
+    AFTER_PROCESSING = "after-processing"
+    AUTO = "auto"
+    TRANSACTIONAL = "transactional"  # offsets committed inside a producer transaction
+
+
+class IsolationLevel(StrEnum):
+    READ_COMMITTED = "read_committed"
+    READ_UNCOMMITTED = "read_uncommitted"
+
+
+class FaultKind(StrEnum):
+    KILL_CONSUMER = "kill-consumer"
+    KILL_PRODUCER = "kill-producer"
+    KILL_LEADER = "kill-leader"
+    PAUSE_FOLLOWERS_KILL_LEADER = "pause-followers-kill-leader"
+    DROP_ACKS = "drop-acks"
+    BLACKHOLE_BROKER = "blackhole-broker"
+
+
+class KillPoint(StrEnum):
+    AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
+    AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
+    MID_BATCH = "mid-batch"
+    MID_TRANSACTION = "mid-transaction"
+
+
+# The fields each fault kind takes besides "kind" and "at".
+FAULT_FIELDS: dict[FaultKind, tuple[str, ...]] = {
+    FaultKind.KILL_CONSUMER: ("point",),
+    FaultKind.KILL_PRODUCER: (),
+    FaultKind.KILL_LEADER: ("partition",),
+    FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: ("partition",),
+    FaultKind.DROP_ACKS: ("count",),
+    FaultKind.BLACKHOLE_BROKER: ("seconds", "broker"),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field: its dotted path and a message naming what it accepts."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(ValueError):
+    """A document that is not a valid spec; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How many orders the producer sends, how fast, and over how many partitions."""
+
+    records: int = 1000
+    rate: int = 0  # records per second; 0 sends as fast as the producer can
+    partitions: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"records": self.records, "rate": self.rate, "partitions": self.partitions}
+
+
+@dataclass(frozen=True)
+class Producer:
+    """The source producer's settings, named after (and defaulting like) librdkafka's."""
+
+    acks: Acks = Acks.ALL
+    enable_idempotence: bool = False
+    retries: int = MAX_INT32
+    max_in_flight: int = 5
+    linger_ms: int = 5
+    request_timeout_ms: int = 30_000
+    message_timeout_ms: int = 300_000
+    transactional: bool = False
+    transactional_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # A transactional producer always has an id, so every spec shows the one it will use.
+        if self.transactional and self.transactional_id is None:
+            object.__setattr__(self, "transactional_id", DEFAULT_TRANSACTIONAL_ID)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "acks": self.acks.value,
+            "enable_idempotence": self.enable_idempotence,
+            "retries": self.retries,
+            "max_in_flight": self.max_in_flight,
+            "linger_ms": self.linger_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+            "message_timeout_ms": self.message_timeout_ms,
+            "transactional": self.transactional,
+            "transactional_id": self.transactional_id,
+        }
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """When the consumer commits, how many records it handles per commit, and what it reads."""
+
+    commit: Commit = Commit.AFTER_PROCESSING
+    auto_commit_interval_ms: int = 5000
+    batch_size: int = 1
+    isolation_level: IsolationLevel = IsolationLevel.READ_COMMITTED
+    idempotent: bool = False  # dedup keyed on order id, atomic with the side effect
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit.value,
+            "auto_commit_interval_ms": self.auto_commit_interval_ms,
+            "batch_size": self.batch_size,
+            "isolation_level": self.isolation_level.value,
+            "idempotent": self.idempotent,
+        }
+
+
+@dataclass(frozen=True)
+class At:
+    """When a fault fires: after a number of records, or seconds after the start (exactly one)."""
+
+    records: int | None = None
+    seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"records": self.records} if self.records is not None else {"seconds": self.seconds}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scheduled fault. Only the fields of its kind are set; the others stay None."""
+
+    kind: FaultKind
+    at: At
+    point: KillPoint | None = None  # kill-consumer
+    partition: int | None = None  # kill-leader, pause-followers-kill-leader
+    count: int | None = None  # drop-acks
+    seconds: float | None = None  # blackhole-broker: how long
+    broker: str | int | None = None  # blackhole-broker: "leader" or a broker id
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"kind": self.kind.value, "at": self.at.to_json()}
+        for name in FAULT_FIELDS[self.kind]:
+            value = getattr(self, name)
+            document[name] = value.value if isinstance(value, StrEnum) else value
+        return document
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Whether a crashed worker is started again, and after how long."""
+
+    enabled: bool = True
+    delay_ms: int = 1000
+
+    def to_json(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "delay_ms": self.delay_ms}
+
+
+@dataclass(frozen=True)
+class Restarts:
+    consumer: Restart = field(default_factory=Restart)
+    producer: Restart = field(default_factory=Restart)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"consumer": self.consumer.to_json(), "producer": self.producer.to_json()}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One experiment: what is sent, how it is produced and consumed, and what breaks when."""
+
+    version: int = SPEC_VERSION
+    name: str = ""
+    workload: Workload = field(default_factory=Workload)
+    pipeline: Pipeline = Pipeline.SIDE_EFFECT
+    producer: Producer = field(default_factory=Producer)
+    consumer: Consumer = field(default_factory=Consumer)
+    faults: tuple[Fault, ...] = ()
+    restarts: Restarts = field(default_factory=Restarts)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Spec:
+        """Validate a JSON document and return its Spec; raise SpecError listing every problem."""
+        reader = _Reader()
+        spec = _read_spec(reader, data)
+        if reader.errors:
+            raise SpecError(reader.errors)
+        return spec
+
+    def to_json(self) -> dict[str, Any]:
+        """The full, normalized document: every field present, defaults filled in."""
+        return {
+            "version": self.version,
+            "name": self.name,
+            "workload": self.workload.to_json(),
+            "pipeline": self.pipeline.value,
+            "producer": self.producer.to_json(),
+            "consumer": self.consumer.to_json(),
+            "faults": [fault.to_json() for fault in self.faults],
+            "restarts": self.restarts.to_json(),
+        }
+
+
+def default_spec() -> Spec:
+    """The spec of an empty document: 1000 orders, safe producer defaults, no faults."""
+    return Spec()
+
+
+def producer_config(spec: Spec) -> dict[str, str | int | bool]:
+    """The source producer's effective librdkafka properties (the conductor adds the servers)."""
+    producer = spec.producer
+    config: dict[str, str | int | bool] = {
+        "acks": producer.acks.value,
+        "enable.idempotence": producer.enable_idempotence,
+        "retries": producer.retries,
+        "max.in.flight.requests.per.connection": producer.max_in_flight,
+        "linger.ms": producer.linger_ms,
+        "request.timeout.ms": producer.request_timeout_ms,
+        # librdkafka's request.timeout.ms is only the broker's ack timeout; how long the client
+        # waits for a response before it retries is socket.timeout.ms. The spec's "request
+        # timeout" means the latter (as in the Java client), so both get the same value.
+        "socket.timeout.ms": producer.request_timeout_ms,
+        "message.timeout.ms": producer.message_timeout_ms,
+    }
+    if producer.transactional:
+        assert producer.transactional_id is not None  # filled in by Producer.__post_init__
+        config["transactional.id"] = producer.transactional_id
+        # librdkafka refuses message.timeout.ms above transaction.timeout.ms (default 60 s).
+        config["transaction.timeout.ms"] = producer.message_timeout_ms
+    return config
+
+
+def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
+    """The consumer's effective librdkafka properties (the conductor adds servers and group)."""
+    consumer = spec.consumer
+    auto = consumer.commit == Commit.AUTO
+    return {
+        "enable.auto.commit": auto,
+        "auto.commit.interval.ms": consumer.auto_commit_interval_ms,
+        # With "auto", librdkafka stores an offset as soon as it hands the message over, before
+        # the application has processed it; every other mode stores offsets explicitly.
+        "enable.auto.offset.store": auto,
+        "isolation.level": consumer.isolation_level.value,
+        "auto.offset.reset": "earliest",
+    }
+
+
+def consumer_producer_config(spec: Spec) -> dict[str, str | int | bool] | None:
+    """The properties of the consumer's own producer, or None when the consumer needs none.
+
+    The consumer produces when it writes the running total (kafka-to-kafka) or commits its
+    offsets inside a transaction. That producer is always idempotent with acks=all, and
+    transactional exactly when consumer.commit is "transactional": the spec has no knobs for it,
+    so the promise depends only on settings the page shows.
+    """
+    transactional = spec.consumer.commit == Commit.TRANSACTIONAL
+    if spec.pipeline != Pipeline.KAFKA_TO_KAFKA and not transactional:
+        return None
+    config: dict[str, str | int | bool] = {"acks": Acks.ALL.value, "enable.idempotence": True}
+    if transactional:
+        config["transactional.id"] = CONSUMER_TRANSACTIONAL_ID
+    return config
+
+
+# --- reading a document ---------------------------------------------------------------------
+
+E = TypeVar("E", bound=StrEnum)
+
+SPEC_FIELDS = tuple(Spec().to_json())
+WORKLOAD_FIELDS = tuple(Workload().to_json())
+PRODUCER_FIELDS = tuple(Producer().to_json())
+CONSUMER_FIELDS = tuple(Consumer().to_json())
+RESTARTS_FIELDS = tuple(Restarts().to_json())
+RESTART_FIELDS = tuple(Restart().to_json())
+AT_FIELDS = ("records", "seconds")
+# Defaults of the kind-specific fault fields (Fault itself leaves them None).
+FAULT_DEFAULTS: dict[str, Any] = {
+    "point": KillPoint.AFTER_PROCESSING_BEFORE_COMMIT,
+    "partition": 0,
+    "count": 3,
+    "seconds": 5.0,
+    "broker": LEADER,
+}
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it in JSON, cut short if long."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false arrive as Python bools, which are ints: never accept them as numbers.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Reader:
+    """Collects every error of one document instead of stopping at the first.
+
+    A field that fails is replaced by its default so reading can go on; cross-field rules ask
+    `failed()` first, so a bad field never causes a second, misleading error elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def failed(self, *paths: str) -> bool:
+        return any(error.path in paths for error in self.errors)
+
+
+class _Object:
+    """One JSON object of the document: typed getters that fall back to `defaults` on error."""
+
+    def __init__(
+        self,
+        reader: _Reader,
+        value: Any,
+        path: str,
+        fields: tuple[str, ...],
+        defaults: Mapping[str, Any],
+    ) -> None:
+        self.reader = reader
+        self.path = path
+        self.defaults = defaults
+        self.data: dict[str, Any] = {}
+        if not isinstance(value, dict):
+            reader.fail(path, f"expected an object, got {_show(value)}")
+            return
+        self.data = value
+        for key in value:
+            if key not in fields:
+                self.fail(str(key), f"unknown field; expected one of {_quoted(fields)}")
+
+    def path_of(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, message: str) -> None:
+        self.reader.fail(self.path_of(key), message)
+
+    def get(self, key: str) -> Any:
+        """The raw value, for fields with a shape of their own."""
+        return self.data.get(key, self.defaults.get(key))
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.get(key)
+        if not _is_int(value) or not low <= value <= high:
+            self.fail(key, f"expected an integer from {low} to {high}, got {_show(value)}")
+            return self.defaults[key]
+        return value
+
+    def number(self, key: str, low: float, high: float) -> float:
+        value = self.get(key)
+        # `not low <= value <= high` is also true for NaN, so NaN is refused here too.
+        if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
+            self.fail(key, f"expected a number from {low} to {high}, got {_show(value)}")
+            return self.defaults[key]
+        return float(value)
+
+    def boolean(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, got {_show(value)}")
+            return self.defaults[key]
+        return value
+
+    def choice(self, key: str, enum: type[E]) -> E:
+        value = self.get(key)
+        allowed = [member.value for member in enum]
+        if not isinstance(value, str) or value not in allowed:
+            self.fail(key, f"expected one of {_quoted(allowed)}, got {_show(value)}")
+            return self.defaults[key]
+        return enum(value)
+
+    def text(self, key: str, max_length: int) -> str:
+        value = self.get(key)
+        if not isinstance(value, str) or len(value) > max_length:
+            self.fail(
+                key, f"expected a string of at most {max_length} characters, got {_show(value)}"
+            )
+            return self.defaults[key]
+        return value
+
+
+def _read_spec(r: _Reader, data: Any) -> Spec:
+    spec = _Object(r, data, "", SPEC_FIELDS, asdict(Spec()))
+    if spec.get("version") != SPEC_VERSION or not _is_int(spec.get("version")):
+        spec.fail("version", f"expected {SPEC_VERSION}, got {_show(spec.get('version'))}")
+    pipeline = spec.choice("pipeline", Pipeline)
+    workload = _read_workload(r, spec.data.get("workload", {}))
+    producer = _read_producer(r, spec.data.get("producer", {}))
+    consumer = _read_consumer(r, spec.data.get("consumer", {}), pipeline)
+    return Spec(
+        version=SPEC_VERSION,
+        name=spec.text("name", MAX_NAME_LENGTH),
+        workload=workload,
+        pipeline=pipeline,
+        producer=producer,
+        consumer=consumer,
+        faults=_read_faults(r, spec.data.get("faults", []), workload, producer, consumer),
+        restarts=_read_restarts(r, spec.data.get("restarts", {})),
+    )
+
+
+def _read_workload(r: _Reader, value: Any) -> Workload:
+    workload = _Object(r, value, "workload", WORKLOAD_FIELDS, asdict(Workload()))
+    return Workload(
+        records=workload.integer("records", 1, MAX_RECORDS),
+        rate=workload.integer("rate", 0, MAX_RATE),
+        partitions=workload.integer("partitions", 1, MAX_PARTITIONS),
+    )
+
+
+def _read_producer(r: _Reader, value: Any) -> Producer:
+    fields = _Object(r, value, "producer", PRODUCER_FIELDS, asdict(Producer()))
+    producer = Producer(
+        acks=_read_acks(fields),
+        enable_idempotence=fields.boolean("enable_idempotence"),
+        retries=fields.integer("retries", 0, MAX_INT32),
+        max_in_flight=fields.integer("max_in_flight", 1, 1_000_000),
+        linger_ms=fields.integer("linger_ms", 0, 60_000),
+        request_timeout_ms=fields.integer("request_timeout_ms", 100, 300_000),
+        message_timeout_ms=fields.integer("message_timeout_ms", 1000, 900_000),
+        transactional=fields.boolean("transactional"),
+        transactional_id=_read_transactional_id(fields),
+    )
+    _check_producer(r, producer)
+    return producer
+
+
+def _read_acks(producer: _Object) -> Acks:
+    value = producer.get("acks")
+    if _is_int(value) and value in ACKS_FROM_INT:
+        return ACKS_FROM_INT[value]
+    if isinstance(value, str) and value in [acks.value for acks in Acks]:
+        return Acks(value)
+    producer.fail("acks", f"expected one of {_quoted(Acks)}, got {_show(value)}")
+    return producer.defaults["acks"]
+
+
+def _read_transactional_id(producer: _Object) -> str | None:
+    value = producer.get("transactional_id")
+    if value is None or (isinstance(value, str) and 0 < len(value) <= MAX_TRANSACTIONAL_ID_LENGTH):
+        return value
+    producer.fail(
+        "transactional_id",
+        f"expected null or a non-empty string of at most {MAX_TRANSACTIONAL_ID_LENGTH} "
+        f"characters, got {_show(value)}",
+    )
+    return None
+
+
+def _check_producer(r: _Reader, producer: Producer) -> None:
+    """librdkafka's own rules between producer settings, reported before a client refuses them."""
+    idempotence = "producer.enable_idempotence"
+    if producer.enable_idempotence and not r.failed(idempotence):
+        if producer.acks != Acks.ALL and not r.failed("producer.acks"):
+            r.fail(idempotence, f'requires producer.acks "all", got "{producer.acks}"')
+        if producer.max_in_flight > IDEMPOTENT_MAX_IN_FLIGHT:
+            r.fail(
+                idempotence,
+                f"requires producer.max_in_flight from 1 to {IDEMPOTENT_MAX_IN_FLIGHT}, "
+                f"got {producer.max_in_flight}",
+            )
+        if producer.retries < 1:
+            r.fail(idempotence, f"requires producer.retries of at least 1, got {producer.retries}")
+    if (
+        producer.transactional
+        and not producer.enable_idempotence
+        and not r.failed("producer.transactional", idempotence)
+    ):
+        # librdkafka would quietly turn idempotence on; we ask for it so the page shows it.
+        r.fail("producer.transactional", "requires producer.enable_idempotence true, got false")
+    timeouts = ("producer.message_timeout_ms", "producer.request_timeout_ms", "producer.linger_ms")
+    if r.failed(*timeouts):
+        return
+    if producer.message_timeout_ms < producer.request_timeout_ms:
+        r.fail(
+            "producer.message_timeout_ms",
+            f"must be at least producer.request_timeout_ms ({producer.request_timeout_ms}), "
+            f"got {producer.message_timeout_ms}",
+        )
+    if producer.message_timeout_ms <= producer.linger_ms:
+        r.fail(
+            "producer.message_timeout_ms",
+            f"must be greater than producer.linger_ms ({producer.linger_ms}), "
+            f"got {producer.message_timeout_ms}",
+        )
+
+
+def _read_consumer(r: _Reader, value: Any, pipeline: Pipeline) -> Consumer:
+    fields = _Object(r, value, "consumer", CONSUMER_FIELDS, asdict(Consumer()))
+    consumer = Consumer(
+        commit=fields.choice("commit", Commit),
+        auto_commit_interval_ms=fields.integer("auto_commit_interval_ms", 100, 60_000),
+        batch_size=fields.integer("batch_size", 1, 10_000),
+        isolation_level=fields.choice("isolation_level", IsolationLevel),
+        idempotent=fields.boolean("idempotent"),
+    )
+    # In kafka-to-kafka the output is a Kafka topic: transactions are the dedup mechanism there.
+    if consumer.idempotent and pipeline == Pipeline.KAFKA_TO_KAFKA:
+        r.fail("consumer.idempotent", 'requires pipeline "side-effect", got "kafka-to-kafka"')
+    return consumer
+
+
+def _read_restarts(r: _Reader, value: Any) -> Restarts:
+    restarts = _Object(r, value, "restarts", RESTARTS_FIELDS, {})
+    return Restarts(
+        consumer=_read_restart(r, restarts.data.get("consumer", {}), "restarts.consumer"),
+        producer=_read_restart(r, restarts.data.get("producer", {}), "restarts.producer"),
+    )
+
+
+def _read_restart(r: _Reader, value: Any, path: str) -> Restart:
+    restart = _Object(r, value, path, RESTART_FIELDS, asdict(Restart()))
+    return Restart(
+        enabled=restart.boolean("enabled"), delay_ms=restart.integer("delay_ms", 0, 60_000)
+    )
+
+
+# --- reading faults ---------------------------------------------------------------------------
+
+
+def _read_faults(
+    r: _Reader, value: Any, workload: Workload, producer: Producer, consumer: Consumer
+) -> tuple[Fault, ...]:
+    if not isinstance(value, list):
+        r.fail("faults", f"expected a list of at most {MAX_FAULTS} faults, got {_show(value)}")
+        return ()
+    if len(value) > MAX_FAULTS:
+        r.fail("faults", f"expected at most {MAX_FAULTS} faults, got {len(value)}")
+    faults = []
+    for index, item in enumerate(value):
+        fault = _read_fault(r, item, f"faults[{index}]", workload, producer, consumer)
+        if fault is not None:
+            faults.append(fault)
+    return tuple(faults)
+
+
+def _read_fault(
+    r: _Reader, value: Any, path: str, workload: Workload, producer: Producer, consumer: Consumer
+) -> Fault | None:
+    if not isinstance(value, dict):
+        r.fail(path, f'expected an object with a "kind" and an "at", got {_show(value)}')
+        return None
+    kinds = [kind.value for kind in FaultKind]
+    if value.get("kind") not in kinds:
+        got = f"got {_show(value['kind'])}" if "kind" in value else "but it is missing"
+        r.fail(f"{path}.kind", f"expected one of {_quoted(kinds)}, {got}")
+        # Without a kind there is no telling which other fields belong; check only "at".
+        _read_at(r, value, f"{path}.at", workload)
+        return None
+    kind = FaultKind(value["kind"])
+    fields = _Object(r, value, path, ("kind", "at", *FAULT_FIELDS[kind]), FAULT_DEFAULTS)
+    at = _read_at(r, value, f"{path}.at", workload)
+    if kind == FaultKind.KILL_CONSUMER:
+        point = fields.choice("point", KillPoint)
+        _check_kill_point(r, point, f"{path}.point", consumer)
+        return Fault(kind, at, point=point)
+    if kind in (FaultKind.KILL_LEADER, FaultKind.PAUSE_FOLLOWERS_KILL_LEADER):
+        partition = fields.integer("partition", 0, MAX_PARTITIONS - 1)
+        if partition >= workload.partitions and not r.failed("workload.partitions"):
+            fields.fail(
+                "partition",
+                f"expected an integer from 0 to {workload.partitions - 1} "
+                f"(workload.partitions - 1), got {partition}",
+            )
+        return Fault(kind, at, partition=partition)
+    if kind == FaultKind.DROP_ACKS:
+        if producer.acks == Acks.NONE and not r.failed("producer.acks"):
+            # With acks=0 the broker sends no Produce responses, so there is nothing to drop.
+            fields.fail("kind", 'requires producer.acks "1" or "all", got "0"')
+        return Fault(kind, at, count=fields.integer("count", 1, 1000))
+    if kind == FaultKind.BLACKHOLE_BROKER:
+        seconds = fields.number("seconds", 0.1, MAX_FAULT_SECONDS)
+        return Fault(kind, at, seconds=seconds, broker=_read_broker(fields))
+    return Fault(kind, at)
+
+
+def _read_at(r: _Reader, fault: dict[str, Any], path: str, workload: Workload) -> At:
+    if "at" not in fault:
+        r.fail(path, 'required; expected {"records": n} or {"seconds": t}')
+        return At(records=1)
+    # The placeholders stand in only for a missing or bad value, which always comes with an error.
+    at = _Object(r, fault["at"], path, AT_FIELDS, {"records": 1, "seconds": 0.0})
+    given = [key for key in AT_FIELDS if key in at.data]
+    if isinstance(fault["at"], dict) and len(given) != 1:
+        got = "both" if given else "neither"
+        r.fail(path, f'expected exactly one of "records" or "seconds", got {got}')
+    if "seconds" in given and "records" not in given:
+        return At(seconds=at.number("seconds", 0, MAX_FAULT_SECONDS))
+    records = at.integer("records", 1, MAX_RECORDS)
+    if records > workload.records and not r.failed(at.path_of("records"), "workload.records"):
+        at.fail("records", f"must be at most workload.records ({workload.records}), got {records}")
+    return At(records=records)
+
+
+def _check_kill_point(r: _Reader, point: KillPoint, path: str, consumer: Consumer) -> None:
+    """A consumer can only die at a point its commit mode and batch size actually pass."""
+    if r.failed(path):
+        return
+    transactional = consumer.commit == Commit.TRANSACTIONAL
+    commit_known = not r.failed("consumer.commit")
+    if point == KillPoint.MID_TRANSACTION and commit_known and not transactional:
+        r.fail(
+            path,
+            f'"mid-transaction" requires consumer.commit "transactional", got "{consumer.commit}"',
+        )
+    if point == KillPoint.AFTER_COMMIT_BEFORE_PROCESSING and commit_known and transactional:
+        allowed = [p for p in KillPoint if p != KillPoint.AFTER_COMMIT_BEFORE_PROCESSING]
+        r.fail(
+            path,
+            f'expected one of {_quoted(allowed)} with consumer.commit "transactional", '
+            f'got "{point}"',
+        )
+    batch_known = not r.failed("consumer.batch_size")
+    if point == KillPoint.MID_BATCH and batch_known and consumer.batch_size < 2:
+        r.fail(
+            path,
+            f'"mid-batch" requires consumer.batch_size of at least 2, got {consumer.batch_size}',
+        )
+
+
+def _read_broker(fault: _Object) -> str | int:
+    value = fault.get("broker")
+    if value == LEADER or (_is_int(value) and value in BROKER_IDS):
+        return value
+    fault.fail(
+        "broker",
+        f'expected "{LEADER}" or an integer from {min(BROKER_IDS)} to {max(BROKER_IDS)}, '
+        f"got {_show(value)}",
+    )
+    return LEADER

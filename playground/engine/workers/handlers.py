@@ -1,0 +1,145 @@
+"""What the consumer does with each record: charge the order (side-effect), or add its amount to
+the running total of payments and produce that total to the output topic (kafka-to-kafka)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from playground.engine import orders
+from playground.engine.naming import ExperimentNames
+from playground.engine.sink import Sink
+from playground.engine.spec import Pipeline, Spec
+from playground.engine.workers.runtime import Runtime
+
+OUTPUT_FLUSH_TIMEOUT_SECONDS = 60.0
+RESTORE_WINDOW = 1000  # output records read back to find the last running total
+
+
+class Handler:
+    """The per-record work of a consumer; hooks let the loop keep it consistent with commits."""
+
+    def process(self, message) -> None:
+        raise NotImplementedError
+
+    def before_commit(self) -> None:
+        """Make the batch's effects durable before its offsets are committed."""
+
+    def checkpoint(self) -> None:
+        """Remember the state to go back to if the coming transaction aborts."""
+
+    def rewind(self) -> None:
+        """Go back to the last checkpoint (the transaction aborted)."""
+
+    def close(self) -> None:
+        """Finish cleanly (only on a graceful stop: a crash skips this)."""
+
+
+class ChargeHandler(Handler):
+    """Charges each order in the durable store; with an idempotent consumer, at most once per id."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def process(self, message) -> None:
+        order = orders.parse_order(message.value())
+        self.sink.charge(
+            order["order_id"], order["amount_cents"], message.partition(), message.offset()
+        )
+
+    def close(self) -> None:
+        self.sink.connection.close()
+
+
+class RunningTotalHandler(Handler):
+    """Adds each payment to its partition's running total and produces the total downstream."""
+
+    def __init__(self, names: ExperimentNames, producer: Producer, bootstrap: str) -> None:
+        self.names = names
+        self.producer = producer
+        self.totals = restore_totals(names.output_topic, bootstrap)
+        self._saved = dict(self.totals)
+
+    def process(self, message) -> None:
+        order = orders.parse_order(message.value())
+        partition = message.partition()
+        total = self.totals.get(partition, 0) + order["amount_cents"]
+        self.totals[partition] = total
+        value = {
+            "order_id": order["order_id"],
+            "amount_cents": order["amount_cents"],
+            "total_cents": total,
+            "source_partition": partition,
+            "source_offset": message.offset(),
+        }
+        while True:
+            try:
+                self.producer.produce(
+                    self.names.output_topic,
+                    key=order["order_id"],
+                    value=json.dumps(value).encode(),
+                    partition=partition,
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+
+    def before_commit(self) -> None:
+        if self.producer.flush(OUTPUT_FLUSH_TIMEOUT_SECONDS) != 0:
+            raise RuntimeError("output records still unacknowledged: not committing offsets")
+
+    def checkpoint(self) -> None:
+        self._saved = dict(self.totals)
+
+    def rewind(self) -> None:
+        self.totals = dict(self._saved)
+
+    def close(self) -> None:
+        self.producer.flush(OUTPUT_FLUSH_TIMEOUT_SECONDS)
+
+
+def restore_totals(topic: str, bootstrap: str) -> dict[int, int]:
+    """The last committed running total of each output partition (a restarted transformer
+    continues from there, as a stream processor restores its state)."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"restore-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "log_level": 3,
+        }
+    )
+    try:
+        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+        totals: dict[int, int] = {}
+        for partition in partitions:
+            low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high == 0:
+                continue
+            start = max(low, high - RESTORE_WINDOW)
+            reader.assign([TopicPartition(topic, partition, start)])
+            while True:
+                message = reader.poll(5.0)
+                if message is None:
+                    break
+                if message.error():
+                    break  # end of partition (read_committed: the last stable offset)
+                totals[partition] = json.loads(message.value())["total_cents"]
+        return totals
+    finally:
+        reader.close()
+
+
+def handler_for(
+    spec: Spec, names: ExperimentNames, runtime: Runtime, producer: Producer | None
+) -> Handler:
+    if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
+        assert producer is not None
+        return RunningTotalHandler(names, producer, runtime.orders.bootstrap_servers)
+    idempotent = spec.consumer.idempotent
+    return ChargeHandler(Sink(names.sink, session=runtime.orders.session, idempotent=idempotent))

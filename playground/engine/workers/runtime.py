@@ -1,0 +1,131 @@
+"""How a worker runs: its arguments, its messages to the conductor, its stop and crash signals.
+
+A worker talks to the conductor in JSON lines: on stdout it reports progress, checkpoints and the
+crash it is about to commit; on stdin it receives "go" (after a checkpoint). SIGTERM asks it to stop
+cleanly at the next safe point; SIGUSR1 arms the crash written in its arm file (ROLE.arm in the
+experiment folder) for its next crash point of that kind. Signal handlers only set flags. A crash
+is os.kill(SIGKILL) on itself: no finally block, no flush, no close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Exit codes, so the conductor can tell why a worker ended.
+EXIT_DONE = 0
+EXIT_FAILED = 2
+EXIT_FATAL_KAFKA_ERROR = 3
+
+# Crash points (the spec's "point" values).
+AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
+AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
+MID_BATCH = "mid-batch"
+MID_TRANSACTION = "mid-transaction"
+# The producer's own point: record k and all before it have reached the broker, but the producer
+# has not yet recorded their acknowledgements (the window in which a restart re-sends them).
+AFTER_SEND = "after-send"
+
+
+@dataclass
+class Crash:
+    """Die at `point` once `after_records` records are counted (None: as soon as it is armed).
+
+    `fault` is the index of the spec's fault this crash carries out (-1 for a live request)."""
+
+    point: str
+    after_records: int | None = None
+    fault: int = -1
+
+
+@dataclass
+class Orders:
+    """What the conductor tells a worker when it starts it."""
+
+    role: str
+    experiment_dir: str
+    experiment_id: str
+    bootstrap_servers: str
+    session: int
+    crashes: list[Crash] = field(default_factory=list)
+    checkpoints: list[int] = field(default_factory=list)  # producer: stop after record k, await go
+    counted_before: int = 0  # records counted by earlier sessions of this role
+
+    def to_json(self) -> str:
+        return json.dumps(self, default=lambda o: o.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Orders:
+        data = json.loads(text)
+        data["crashes"] = [Crash(**c) for c in data["crashes"]]
+        return cls(**data)
+
+
+class Runtime:
+    """The worker's side of the conversation with the conductor."""
+
+    def __init__(self, orders: Orders) -> None:
+        self.orders = orders
+        self.count = orders.counted_before
+        self.stop_requested = False
+        self._arm_requested = False
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGUSR1, self._on_arm)
+
+    def _on_stop(self, *_: object) -> None:
+        self.stop_requested = True
+
+    def _on_arm(self, *_: object) -> None:
+        self._arm_requested = True
+
+    def _load_armed(self) -> None:
+        self._arm_requested = False
+        path = arm_file(self.orders.experiment_dir, self.orders.role)
+        if path.exists():
+            self.orders.crashes.append(Crash(**json.loads(path.read_text())))
+
+    def report(self, event: str, **fields: object) -> None:
+        """One JSON line to the conductor."""
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+
+    def counted(self, records: int = 1) -> None:
+        self.count += records
+
+    def due(self, point: str) -> Crash | None:
+        """The crash due at `point`, if any: its record count is reached, or it was armed."""
+        if self._arm_requested:
+            self._load_armed()
+        for crash in self.orders.crashes:
+            if crash.point == point and (
+                crash.after_records is None or self.count >= crash.after_records
+            ):
+                return crash
+        return None
+
+    def crash_point(self, point: str) -> None:
+        """Die here, by SIGKILL, if a crash at `point` is due."""
+        crash = self.due(point)
+        if crash is not None:
+            self.report("crash", point=point, count=self.count, fault=crash.fault)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def checkpoint(self) -> None:
+        """Producer: at a checkpoint record, wait until the conductor has applied its fault."""
+        if self.count in self.orders.checkpoints:
+            self.report("checkpoint", count=self.count)
+            line = sys.stdin.readline()
+            if line.strip() != "go":
+                sys.exit(EXIT_FAILED)  # the conductor is gone
+
+
+def arm_file(experiment_dir: str, role: str) -> Path:
+    return Path(experiment_dir) / f"{role}.arm"
+
+
+def orders_from_argv() -> Orders:
+    return Orders.from_json(sys.argv[1])
