@@ -10,8 +10,10 @@ docs/result.md explains every field.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -26,11 +28,11 @@ from playground.engine.records import (
     LogCopy,
     ProducerEvent,
 )
+from playground.engine.semantics import Semantic
+from playground.engine.spec import IsolationLevel
 
-# Which input copies the consumer could see.
-READ_COMMITTED = "read_committed"
-READ_UNCOMMITTED = "read_uncommitted"
-CONSUMER_ISOLATIONS = (READ_COMMITTED, READ_UNCOMMITTED)
+# Which input copies the consumer could see: the consumer's isolation.level.
+CONSUMER_ISOLATIONS = tuple(level.value for level in IsolationLevel)
 
 # Which effects count: what a read_committed or a read_uncommitted reader of the output sees.
 COMMITTED_VIEW = "committed"
@@ -51,12 +53,6 @@ LOST_AT_BROKER = "lost_at_broker"
 LOST_AT_CONSUMER = "lost_at_consumer"
 UNEXPLAINED = "unexplained"
 LOST_OUTCOMES = (LOST_AT_PRODUCER, LOST_AT_BROKER, LOST_AT_CONSUMER)
-
-# The observed delivery semantic.
-EXACTLY_ONCE = "exactly-once"
-AT_LEAST_ONCE = "at-least-once"
-AT_MOST_ONCE = "at-most-once"
-NO_SEMANTIC = "none"
 
 # What anomalies() filters on.
 ANOMALY_LOST = "lost"
@@ -98,8 +94,9 @@ class OrderStory(NamedTuple):
     acked_at holds (partition, offset) pairs, log_copies (partition, offset, committed) triples and
     effect_sources (source partition, source offset, counted effects) triples, each sorted.
 
-    A NamedTuple rather than a frozen dataclass: just as immutable, and a million of them build
-    about seven times faster, which is most of an audit's time.
+    A NamedTuple rather than a frozen dataclass: just as immutable, but built several times faster
+    (a frozen dataclass sets each field through object.__setattr__), and an audit builds one per
+    order id.
     """
 
     order_id: str
@@ -172,7 +169,7 @@ class AuditResult:
     redelivered: int
     deduplicated: int
     unexplained: int
-    observed_semantic: str
+    observed_semantic: Semantic
     consumer_isolation: str
     effects_view: str
     orders: dict[str, OrderStory] = field(repr=False, hash=False)
@@ -181,9 +178,9 @@ class AuditResult:
         """The counts, the semantic and the views they were taken in, as a JSON-ready dict;
         with include_orders, also every order's story keyed by order id."""
         data: dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS}
-        data["observed_semantic"] = self.observed_semantic
-        data["consumer_isolation"] = self.consumer_isolation
-        data["effects_view"] = self.effects_view
+        data["observed_semantic"] = str(self.observed_semantic)
+        data["consumer_isolation"] = str(self.consumer_isolation)
+        data["effects_view"] = str(self.effects_view)
         if include_orders:
             data["orders"] = {order_id: story.to_json() for order_id, story in self.orders.items()}
         return data
@@ -208,7 +205,7 @@ def audit(
     effects: Iterable[Effect],
     handler_runs: Iterable[HandlerRun],
     *,
-    consumer_isolation: str = READ_COMMITTED,
+    consumer_isolation: str = IsolationLevel.READ_COMMITTED.value,
     effects_view: str = COMMITTED_VIEW,
 ) -> AuditResult:
     """Audit one run from its three raw records, each read once.
@@ -220,18 +217,19 @@ def audit(
     """
     _check_choice("consumer_isolation", consumer_isolation, CONSUMER_ISOLATIONS)
     _check_choice("effects_view", effects_view, EFFECTS_VIEWS)
-    see_all = consumer_isolation == READ_UNCOMMITTED
-    tallies = _Tallies()
-    tallies.add_producer_log(producer_log)
-    tallies.add_kafka_log(kafka_log, see_all=see_all)
-    tallies.add_effects(effects, count_uncommitted=effects_view == UNCOMMITTED_VIEW)
-    tallies.add_handler_runs(handler_runs)
-    stories = _tell_stories(tallies.orders, see_all=see_all)
+    see_all = consumer_isolation == IsolationLevel.READ_UNCOMMITTED
+    with _cyclic_gc_paused():
+        tallies = _Tallies()
+        tallies.add_producer_log(producer_log)
+        tallies.add_kafka_log(kafka_log, see_all=see_all)
+        tallies.add_effects(effects, count_uncommitted=effects_view == UNCOMMITTED_VIEW)
+        tallies.add_handler_runs(handler_runs)
+        stories = _tell_stories(tallies.orders, see_all=see_all)
 
     # Counts that need no judgement were kept while reading the records; the rest need each
     # order's outcome and are summed from the stories. _check ties the two together.
     story_totals = _recount(stories.values())
-    lost = story_totals["lost"]
+    lost = tallies.attempted - tallies.delivered_attempted
     duplicated = tallies.counted_effects - tallies.delivered
     result = AuditResult(
         attempted=tallies.attempted,
@@ -262,15 +260,15 @@ def audit(
     return result
 
 
-def observed_semantic(lost: int, duplicated: int) -> str:
-    """The delivery semantic a run showed: exactly-once, at-least-once, at-most-once or none."""
+def observed_semantic(lost: int, duplicated: int) -> Semantic:
+    """The delivery semantic a run showed, in the vocabulary of the promised one."""
     if lost == 0 and duplicated == 0:
-        return EXACTLY_ONCE
+        return Semantic.EXACTLY_ONCE
     if lost == 0:
-        return AT_LEAST_ONCE
+        return Semantic.AT_LEAST_ONCE
     if duplicated == 0:
-        return AT_MOST_ONCE
-    return NO_SEMANTIC
+        return Semantic.AT_MOST_ONCE
+    return Semantic.NONE
 
 
 def check_invariants(result: AuditResult) -> None:
@@ -346,6 +344,7 @@ class _Tallies:
         self.in_log = 0
         self.counted_effects = 0
         self.delivered = 0
+        self.delivered_attempted = 0  # of them, attempted ones: the producer log is read first
         self.handler_runs = 0
         self.handled = 0
         self.deduplicated = 0
@@ -369,8 +368,10 @@ class _Tallies:
                     self.attempted += 1
             elif kind == ACK:
                 seen = tally[_ACKED_AT]
-                tally[_ACKED_AT] = (*seen, (event.partition, event.offset))
-                if not seen:
+                if seen:
+                    tally[_ACKED_AT] = (*seen, (event.partition, event.offset))
+                else:
+                    tally[_ACKED_AT] = ((event.partition, event.offset),)
                     self.acked += 1
             elif kind == SENT:
                 tally[_REPORTS] |= _SENT_BIT
@@ -389,6 +390,12 @@ class _Tallies:
                 tally = orders[copy.order_id] = [*_EMPTY_TALLY]
             partition, offset, committed = copy.partition, copy.offset, bool(copy.committed)
             seen = tally[_COPIES]
+            if not seen:
+                tally[_COPIES] = ((partition, offset, committed),)
+                if committed or see_all:
+                    self.visible_copies += 1
+                    self.in_log += 1
+                continue
             for other in seen:
                 if other[0] == partition and other[1] == offset:
                     # Reading a partition twice would double every copy and invent duplicates.
@@ -399,7 +406,7 @@ class _Tallies:
             tally[_COPIES] = (*seen, (partition, offset, committed))
             if committed or see_all:
                 self.visible_copies += 1
-                if not seen or not any(see_all or other[2] for other in seen):
+                if not any(see_all or other[2] for other in seen):
                     self.in_log += 1
 
     def add_effects(self, effects: Iterable[Effect], *, count_uncommitted: bool) -> None:
@@ -411,10 +418,14 @@ class _Tallies:
                 tally = orders[effect.order_id] = [*_EMPTY_TALLY]
             if effect.committed or count_uncommitted:
                 seen = tally[_SOURCES]
-                tally[_SOURCES] = (*seen, (effect.source_partition, effect.source_offset))
                 self.counted_effects += 1
-                if not seen:
+                if seen:
+                    tally[_SOURCES] = (*seen, (effect.source_partition, effect.source_offset))
+                else:
+                    tally[_SOURCES] = ((effect.source_partition, effect.source_offset),)
                     self.delivered += 1
+                    if tally[_SESSIONS]:
+                        self.delivered_attempted += 1
 
     def add_handler_runs(self, handler_runs: Iterable[HandlerRun]) -> None:
         orders = self.orders
@@ -432,12 +443,14 @@ class _Tallies:
 
 
 def _tell_stories(orders: dict[str, list[Any]], *, see_all: bool) -> dict[str, OrderStory]:
-    """Each order id's story, its outcome decided in the order DESIGN.md gives.
+    """Turn each order id's tally into its story, in place, and return the same dict.
 
-    One loop with no call per order: at a million orders, each call costs the better part of a
-    second.
+    The outcome: unexplained if never attempted; else duplicated or delivered by its effects; else
+    lost where it stopped: at the consumer (a visible copy), the broker (acked) or the producer.
+    In place, so a million orders never need a second dict and each tally is freed as its story
+    is told; one loop with no call per order, because each call would cost a million calls.
     """
-    stories: dict[str, OrderStory] = {}
+    stories: dict[str, Any] = orders
     for order_id, tally in orders.items():
         sessions, acked_at, reports, log_copies, effect_keys, runs, deduplicated = tally
         attempts = len(sessions)
@@ -579,6 +592,23 @@ def _recount(stories: Iterable[OrderStory]) -> dict[str, int]:
         "deduplicated": deduplicated,
         "unexplained": unexplained,
     }
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the audit builds its millions of small containers.
+
+    Each collection would walk every tally built so far, only to find nothing: the audit makes no
+    reference cycles (reference counting frees all it drops). Pausing it saves about a fifth of
+    a million-order audit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

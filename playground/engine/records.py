@@ -10,9 +10,8 @@ One record per line, compact JSON, fields named as below; fields that are None a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Self
 
 # ProducerEvent kinds.
 ATTEMPT = "attempt"  # written (and flushed) before produce() is called
@@ -152,47 +151,6 @@ class HandlerRun:
     def from_json(cls, line: str) -> Self:
         """The run a to_json() line describes."""
         return cls(**json.loads(line))
-
-
-class _JsonRecord(Protocol):
-    @classmethod
-    def from_json(cls, line: str) -> Any: ...
-
-
-R = TypeVar("R", bound=_JsonRecord)
-
-
-def parse_lines(lines: Iterable[str], record_type: type[R]) -> Iterator[R]:
-    """The records of a JSON-lines text, given line by line with their newlines (as a file is).
-
-    A SIGKILLed writer can leave its last line cut short. Such a line, last and without its
-    newline, is dropped: for the producer log that is right, because an attempt line is complete
-    before produce() is called, so a torn attempt was never produced. Any other bad line raises
-    ValueError naming its line number: it is a bug, not a crash.
-    """
-    pending: tuple[int, str] | None = None
-    for number, line in enumerate(lines, start=1):
-        if pending is not None:
-            yield _parse(record_type, *pending)
-            pending = None
-        if not line.strip():
-            continue
-        if line.endswith("\n"):
-            yield _parse(record_type, number, line)
-        else:
-            pending = (number, line)
-    if pending is not None:
-        try:
-            yield _parse(record_type, *pending)
-        except ValueError:
-            return  # the torn last line of a killed writer
-
-
-def _parse(record_type: type[R], number: int, line: str) -> R:
-    try:
-        return record_type.from_json(line)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"line {number}: not a {record_type.__name__}: {error}") from error
 
 
 def _dumps(fields: dict[str, Any]) -> str:

@@ -143,6 +143,7 @@ class ConsumerLoop:
             except KafkaException as failure:
                 if not failure.args[0].txn_requires_abort():
                     raise
+                print(f"transaction aborted: {failure.args[0]}", file=sys.stderr, flush=True)
                 producer.abort_transaction()
                 self.handler.rewind()
                 # Handle the same batch again in a new transaction (the consumer's position
