@@ -491,6 +491,7 @@ def test_producer_config_uses_librdkafka_names():
         "max.in.flight.requests.per.connection": 5,
         "linger.ms": 5,
         "request.timeout.ms": 30000,
+        "socket.timeout.ms": 30000,
         "message.timeout.ms": 300000,
     }
 
