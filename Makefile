@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab
+.PHONY: setup run test lint bench-lab bench-engine
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,6 @@ lint: $(INSTALLED)
 
 bench-lab: setup
 	$(PY) -m playground.lab.bench
+
+bench-engine: setup
+	$(PY) -m playground.engine.bench

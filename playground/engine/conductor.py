@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.engine import kafka_log, sink
+from playground.engine import kafka_log, sink, timing
 from playground.engine.audit import audit
 from playground.engine.live import LiveTally
 from playground.engine.naming import ExperimentNames
@@ -152,6 +152,7 @@ class Conductor:
         try:
             self._prepare()
             self._started = time.monotonic()
+            self._started_at_ms = int(time.time() * 1000)
             self._set_phase(RUNNING)
             self._start("consumer")
             self._start("producer")
@@ -587,6 +588,10 @@ class Conductor:
             "uncommitted_view": None,
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(time.monotonic() - self._started, 3),
+            "timing": timing.summarize(
+                timing.effect_timings(self.spec, self.names, self.direct_bootstrap),
+                self._started_at_ms,
+            ),
             "errors": self.errors,
         }
         if self.spec.pipeline == Pipeline.KAFKA_TO_KAFKA:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, TopicPartition
 
-from playground.engine import sink
+from playground.engine.journal import Follower
 from playground.engine.naming import ExperimentNames
 from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
+from playground.engine.sink import LedgerTally
 from playground.engine.spec import Pipeline, Spec
 
 
@@ -19,8 +20,8 @@ class LiveTally:
         self.names = names
         self.spec = spec
         self.bootstrap = bootstrap
-        self._position = 0
-        self._partial = ""
+        self._producer_log = Follower(names.producer_log)
+        self._ledger = LedgerTally(names.sink)
         self._by_kind: dict[str, set[str]] = {ATTEMPT: set(), ACK: set(), SENT: set(), FAIL: set()}
         self._watermarks: Consumer | None = None
 
@@ -34,7 +35,7 @@ class LiveTally:
             "failed": len(self._by_kind[FAIL] - self._by_kind[ACK] - self._by_kind[SENT]),
         }
         if self.spec.pipeline == Pipeline.SIDE_EFFECT:
-            counts = sink.counts(self.names.sink)
+            counts = self._ledger.read()
         else:
             counts = self._output_counts()
         tally |= counts
@@ -43,19 +44,9 @@ class LiveTally:
         return tally
 
     def _follow_producer_log(self) -> None:
-        path = self.names.producer_log
-        if not path.exists():
-            return
-        with path.open() as log:
-            log.seek(self._position)
-            chunk = log.read()
-            self._position = log.tell()
-        lines = (self._partial + chunk).split("\n")
-        self._partial = lines.pop()  # an incomplete last line waits for the next read
-        for line in lines:
-            if line:
-                event = ProducerEvent.from_json(line)
-                self._by_kind[event.kind].add(event.order_id)
+        for line in self._producer_log.new_lines():
+            event = ProducerEvent.from_json(line)
+            self._by_kind[event.kind].add(event.order_id)
 
     def _output_counts(self) -> dict:
         """Kafka-to-Kafka: records in the output topic so far (uncommitted ones included)."""

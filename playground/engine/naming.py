@@ -49,7 +49,7 @@ class ExperimentNames:
 
     @property
     def sink(self) -> Path:
-        return self.root / "sink.sqlite3"
+        return self.root / "ledger.jsonl"
 
     @property
     def timeline(self) -> Path:

@@ -1,117 +1,95 @@
-"""The sink of the side-effect pipeline: charges in a durable store outside Kafka (SQLite).
+"""The sink of the side-effect pipeline: the ledger of charges, a durable store outside Kafka.
 
-Each handled record is one store transaction: the handler run, and the charge unless the idempotent
-consumer finds the order id already charged. The dedup entry and the charge commit together, so an
-idempotent consumer can never charge twice nor skip a charge it did not make. A committed
-transaction is in the kernel's page cache and survives a SIGKILL of the consumer.
+Each handled record is one appended line (one write, see journal.py): the handler run, and whether
+it charged the order. The idempotent consumer's check ("was this order id charged?") reads an index
+of the ledger kept in memory and rebuilt from the ledger at start; the check and the charge are
+atomic because the line that records the charge is also the index entry, and one consumer process
+writes the ledger at a time. A charge, once the write returned, survives a SIGKILL.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import json
+import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
+from playground.engine.journal import Follower, Journal, read_lines
 from playground.engine.records import Effect, HandlerRun
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS charges (
-    id INTEGER PRIMARY KEY,
-    order_id TEXT NOT NULL,
-    amount_cents INTEGER NOT NULL,
-    source_partition INTEGER NOT NULL,
-    source_offset INTEGER NOT NULL,
-    session INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS handler_runs (
-    id INTEGER PRIMARY KEY,
-    order_id TEXT NOT NULL,
-    source_partition INTEGER NOT NULL,
-    source_offset INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    deduplicated INTEGER NOT NULL
-);
--- The idempotent consumer's memory: order ids already charged.
-CREATE TABLE IF NOT EXISTS charged_orders (order_id TEXT PRIMARY KEY);
-"""
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    connection.execute("PRAGMA journal_mode=WAL")
-    # A process crash cannot lose a committed transaction with synchronous=OFF (the data is in the
-    # kernel); only a machine crash could, which is not a fault this lab injects.
-    connection.execute("PRAGMA synchronous=OFF")
-    connection.executescript(SCHEMA)
-    return connection
 
 
 class Sink:
-    """The consumer's handle on the store."""
+    """The consumer's handle on the ledger."""
 
     def __init__(self, path: Path, *, session: int, idempotent: bool) -> None:
-        self.connection = connect(path)
+        self.path = path
         self.session = session
         self.idempotent = idempotent
+        self.charged = (
+            {run["order_id"] for run in _runs(path) if run["charged"]} if idempotent else set()
+        )
+        self.journal = Journal(path)
 
-    def charge(self, order_id: str, amount_cents: int, partition: int, offset: int) -> bool:
+    def charge(
+        self, order_id: str, amount_cents: int, partition: int, offset: int, produced_at_ms: int
+    ) -> bool:
         """Perform the side effect for one record; return False if it was deduplicated."""
-        db = self.connection
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            duplicate = self.idempotent and (
-                db.execute(
-                    "SELECT 1 FROM charged_orders WHERE order_id = ?", (order_id,)
-                ).fetchone()
-                is not None
-            )
-            if not duplicate:
-                db.execute(
-                    "INSERT INTO charges (order_id, amount_cents, source_partition, source_offset,"
-                    " session) VALUES (?, ?, ?, ?, ?)",
-                    (order_id, amount_cents, partition, offset, self.session),
-                )
-                if self.idempotent:
-                    db.execute("INSERT INTO charged_orders (order_id) VALUES (?)", (order_id,))
-            db.execute(
-                "INSERT INTO handler_runs (order_id, source_partition, source_offset, session,"
-                " deduplicated) VALUES (?, ?, ?, ?, ?)",
-                (order_id, partition, offset, self.session, int(duplicate)),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        duplicate = self.idempotent and order_id in self.charged
+        self.journal.append_line(
+            f'{{"order_id":"{order_id}","amount_cents":{amount_cents},'
+            f'"partition":{partition},"offset":{offset},"session":{self.session},'
+            f'"charged":{"false" if duplicate else "true"},'
+            f'"produced_at_ms":{produced_at_ms},"processed_at_ms":{int(time.time() * 1000)}}}'
+        )
+        if self.idempotent:
+            self.charged.add(order_id)
         return not duplicate
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def _runs(path: Path) -> Iterator[dict]:
+    for line in read_lines(path):
+        yield json.loads(line)
 
 
 def read_effects(path: Path) -> Iterator[Effect]:
-    """Every charge in the store."""
-    with closing(connect(path)) as db:
-        for order_id, partition, offset in db.execute(
-            "SELECT order_id, source_partition, source_offset FROM charges ORDER BY id"
-        ):
-            yield Effect(order_id, partition, offset, committed=True)
+    """Every charge in the ledger."""
+    for run in _runs(path):
+        if run["charged"]:
+            yield Effect(run["order_id"], run["partition"], run["offset"], committed=True)
 
 
 def read_handler_runs(path: Path) -> Iterator[HandlerRun]:
-    """Every committed run of the consumer's handler."""
-    with closing(connect(path)) as db:
-        for order_id, partition, offset, deduplicated in db.execute(
-            "SELECT order_id, source_partition, source_offset, deduplicated FROM handler_runs"
-            " ORDER BY id"
-        ):
-            yield HandlerRun(order_id, partition, offset, bool(deduplicated))
+    """Every run of the consumer's handler."""
+    for run in _runs(path):
+        yield HandlerRun(run["order_id"], run["partition"], run["offset"], not run["charged"])
 
 
-def counts(path: Path) -> dict[str, int]:
-    """Live totals for progress snapshots: charges, distinct orders charged, handler runs."""
-    if not path.exists():
-        return {"effects": 0, "delivered": 0, "handler_runs": 0}
-    with closing(connect(path)) as db:
-        effects, delivered = db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT order_id) FROM charges"
-        ).fetchone()
-        (runs,) = db.execute("SELECT COUNT(*) FROM handler_runs").fetchone()
-    return {"effects": effects, "delivered": delivered, "handler_runs": runs}
+def handler_timings(path: Path) -> list[tuple[int, int]]:
+    """(produced_at_ms, processed_at_ms) of every handler run, for latency and throughput."""
+    return [(run["produced_at_ms"], run["processed_at_ms"]) for run in _runs(path)]
+
+
+class LedgerTally:
+    """Live counts of the ledger as it grows: charges, distinct orders charged, handler runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.follower = Follower(path)
+        self.effects = 0
+        self.runs = 0
+        self.delivered: set[str] = set()
+
+    def read(self) -> dict[str, int]:
+        for line in self.follower.new_lines():
+            run = json.loads(line)
+            self.runs += 1
+            if run["charged"]:
+                self.effects += 1
+                self.delivered.add(run["order_id"])
+        return {
+            "effects": self.effects,
+            "delivered": len(self.delivered),
+            "handler_runs": self.runs,
+        }

@@ -113,15 +113,18 @@ class ConsumerLoop:
             self.handle_in_transaction(batch)
 
     def process(self, batch: list, in_transaction: bool = False) -> None:
+        handle, runtime, last = self.handler.process, self.runtime, len(batch)
         for position, message in enumerate(batch, start=1):
-            self.handler.process(message)
-            self.runtime.counted()
+            handle(message)
+            runtime.count += 1
+            if not runtime.may_crash:
+                continue
             if in_transaction and self.runtime.due(MID_TRANSACTION):
                 # Die with this transaction's output already written to the log (uncommitted),
                 # as a transformer does that is killed between its sends and its commit.
                 self.handler.before_commit()
                 self.runtime.crash_point(MID_TRANSACTION)
-            if position < len(batch):
+            if position < last:
                 self.runtime.crash_point(MID_BATCH)
 
     def commit(self, batch: list) -> None:

@@ -46,11 +46,15 @@ class ChargeHandler(Handler):
     def process(self, message) -> None:
         order = orders.parse_order(message.value())
         self.sink.charge(
-            order["order_id"], order["amount_cents"], message.partition(), message.offset()
+            order["order_id"],
+            order["amount_cents"],
+            message.partition(),
+            message.offset(),
+            produced_at_ms=message.timestamp()[1],
         )
 
     def close(self) -> None:
-        self.sink.connection.close()
+        self.sink.close()
 
 
 class RunningTotalHandler(Handler):
@@ -73,6 +77,7 @@ class RunningTotalHandler(Handler):
             "total_cents": total,
             "source_partition": partition,
             "source_offset": message.offset(),
+            "source_timestamp_ms": message.timestamp()[1],
         }
         while True:
             try:

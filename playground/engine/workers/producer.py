@@ -14,14 +14,16 @@ import time
 from confluent_kafka import KafkaException, Producer
 
 from playground.engine import orders
+from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import ProducerLogWriter, read_producer_log
-from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
+from playground.engine.producer_log import ack_line, attempt_line, read_producer_log
+from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Acks, producer_config
 from playground.engine.workers.runtime import AFTER_SEND, EXIT_DONE, EXIT_FAILED, Runtime
 from playground.engine.workers.setup import load_spec, names_of, worker_config
 
 RECORDS_PER_TRANSACTION = 50
+ATTEMPTS_PER_WRITE = 200  # unthrottled, attempts are logged in runs of up to this many
 FLUSH_TIMEOUT_SECONDS = 120.0
 
 
@@ -43,7 +45,7 @@ class SourceProducer:
         self.names = names_of(runtime.orders)
         self.spec = load_spec(self.names)
         self.session = runtime.orders.session
-        self.log = ProducerLogWriter(self.names.producer_log)
+        self.log = Journal(self.names.producer_log)
         self.transactional = self.spec.producer.transactional
         config = worker_config(runtime.orders, producer_config(self.spec))
         if self.transactional:
@@ -52,30 +54,32 @@ class SourceProducer:
             )
         self.producer = Producer(config)
         self.acks_zero = self.spec.producer.acks == Acks.NONE
-        self.reports: list[ProducerEvent] = []  # delivery reports not yet in the log
-        self.uncommitted: list[ProducerEvent] = []  # acks of the open transaction
+        self.reports: list[str] = []  # log lines of delivery reports not yet written
+        self.uncommitted: list[str] = []  # ack lines of the open transaction
 
     def on_delivery(self, error, message) -> None:
         order_id = message.key().decode()
         if error is not None:
-            self.reports.append(ProducerEvent(FAIL, order_id, self.session, error=str(error)))
+            event = ProducerEvent(FAIL, order_id, self.session, error=str(error))
+            self.reports.append(event.to_json())
         elif self.acks_zero:
-            self.reports.append(ProducerEvent(SENT, order_id, self.session))
+            self.reports.append(ProducerEvent(SENT, order_id, self.session).to_json())
         else:
-            event = ProducerEvent(
-                ACK, order_id, self.session, partition=message.partition(), offset=message.offset()
-            )
-            (self.uncommitted if self.transactional else self.reports).append(event)
+            line = ack_line(order_id, self.session, message.partition(), message.offset())
+            (self.uncommitted if self.transactional else self.reports).append(line)
 
     def serve_reports(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
         if self.reports:
-            self.log.write(self.reports)
+            self.log.append(self.reports)
             self.reports.clear()
+
+    def log_attempts(self, start: int, stop: int) -> None:
+        """Log the attempts of orders start..stop-1, before any of them is handed to the client."""
+        self.log.append(attempt_line(orders.order_id(i), self.session) for i in range(start, stop))
 
     def send(self, index: int) -> None:
         order_id = orders.order_id(index)
-        self.log.write([ProducerEvent(ATTEMPT, order_id, self.session)])
         while True:
             try:
                 self.producer.produce(
@@ -95,7 +99,7 @@ class SourceProducer:
         while True:
             try:
                 self.producer.commit_transaction()
-                self.log.write(self.uncommitted)
+                self.log.append(self.uncommitted)
                 self.uncommitted.clear()
                 return True
             except KafkaException as failure:
@@ -108,6 +112,19 @@ class SourceProducer:
                     return False
                 raise
 
+    def chunk_end(self, index: int, transaction_start: int | None) -> int:
+        """Where the next run of attempts to log at once ends: never past a record at which
+        something is scheduled (a crash, a checkpoint, a transaction's end), one at a time when
+        throttled."""
+        if self.spec.workload.rate:
+            return index + 1
+        stops = [self.spec.workload.records, index + ATTEMPTS_PER_WRITE]
+        stops += [c.after_records for c in self.runtime.orders.crashes if c.after_records]
+        stops += self.runtime.orders.checkpoints
+        if transaction_start is not None:
+            stops.append(transaction_start + RECORDS_PER_TRANSACTION)
+        return min(stop for stop in stops if stop > index)
+
     def run(self) -> int:
         records = self.spec.workload.records
         rate = self.spec.workload.rate
@@ -118,11 +135,15 @@ class SourceProducer:
             self.producer.init_transactions()
         started, sent_this_session = time.monotonic(), 0
         transaction_start = None
-        index = position
+        index = logged_until = position
         while index < records and not self.runtime.stop_requested:
             if self.transactional and transaction_start is None:
                 self.producer.begin_transaction()
                 transaction_start = index
+            if index >= logged_until:
+                self.serve_reports()
+                logged_until = self.chunk_end(index, transaction_start)
+                self.log_attempts(index, logged_until)
             if rate:
                 ahead = started + sent_this_session / rate - time.monotonic()
                 if ahead > 0:
@@ -135,12 +156,12 @@ class SourceProducer:
                 self.producer.flush(FLUSH_TIMEOUT_SECONDS)  # acks arrive, and die unrecorded
                 self.runtime.crash_point(AFTER_SEND)
             self.runtime.checkpoint()
-            self.serve_reports()
+            self.producer.poll(0)
             if self.transactional and (
                 index - transaction_start >= RECORDS_PER_TRANSACTION or index == records
             ):
                 if not self.commit_transaction():
-                    index = transaction_start  # aborted: send the same orders again
+                    index = logged_until = transaction_start  # aborted: send them again
                     self.runtime.count = index
                 transaction_start = None
         if self.transactional and transaction_start is not None:

@@ -93,8 +93,10 @@ class Runtime:
         sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
         sys.stdout.flush()
 
-    def counted(self, records: int = 1) -> None:
-        self.count += records
+    @property
+    def may_crash(self) -> bool:
+        """Whether any crash is pending at all (the hot loops skip their crash points if not)."""
+        return bool(self.orders.crashes) or self._arm_requested
 
     def due(self, point: str) -> Crash | None:
         """The crash due at `point`, if any: its record count is reached, or it was armed."""

@@ -1,0 +1,64 @@
+"""Append-only JSON-lines files that survive a SIGKILL of their writer: the producer log and the
+consumer's ledger of charges.
+
+Each append is one os.write on an O_APPEND descriptor, with no user-space buffer: once it returns,
+the lines are in the kernel and a SIGKILL of the writer a microsecond later cannot lose them, and a
+crash can never leave half of one append written. Readers take complete lines only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+class Journal:
+    """The writing end of one journal file."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, lines: Iterable[str]) -> None:
+        """Append `lines` (each without its newline) in one write."""
+        data = "".join(line + "\n" for line in lines).encode()
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+
+    def append_line(self, line: str) -> None:
+        """Append one line (the per-record fast path of `append`)."""
+        data = (line + "\n").encode()
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """Every complete line of a journal (none if it does not exist yet)."""
+    if not path.exists():
+        return
+    with path.open() as journal:
+        for line in journal:
+            if line.endswith("\n"):
+                yield line
+
+
+class Follower:
+    """Reads the lines appended to a journal since the previous call (for live tallies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._position = 0
+
+    def new_lines(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as journal:
+            journal.seek(self._position)
+            chunk = journal.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        self._position += len(complete)
+        return complete.decode().splitlines()
