@@ -23,7 +23,7 @@ from pathlib import Path
 
 from playground.engine import kafka_log, sink, timing
 from playground.engine.audit import audit
-from playground.engine.live import LiveTally
+from playground.engine.live import LiveTally, LogEnds
 from playground.engine.naming import ExperimentNames
 from playground.engine.producer_log import read_producer_log
 from playground.engine.semantics import promise
@@ -38,7 +38,7 @@ from playground.lab.node import orphan_proof
 SNAPSHOT_INTERVAL_SECONDS = 0.2
 DRAIN_STALL_SECONDS = 30.0  # draining gives up when the consumer makes no progress this long
 DRAIN_MAX_SECONDS = 900.0  # and in any case after this long
-CAUGHT_UP_FOR_SECONDS = 1.0  # the consumer must stay at the end of the log this long to be done
+END_CHECK_INTERVAL_SECONDS = 0.25  # how often draining compares the consumer with the log's end
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
 STOP_GRACE_SECONDS = 15.0
@@ -69,7 +69,7 @@ class Worker:
     session: int
     process: subprocess.Popen
     count: int = 0
-    caught_up_since: float | None = None
+    positions: dict[int, int] = field(default_factory=dict)  # partition -> offset reached
     finished: bool = False
     crashed_on_purpose: bool = False
     reader: threading.Thread | None = None
@@ -139,6 +139,8 @@ class Conductor:
         self._started = time.monotonic()
         self._last_snapshot = 0.0
         self.tally = LiveTally(self.names, spec, direct_bootstrap_servers)
+        self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
+        self._last_end_check = 0.0
         unavailable = [i for i, f in enumerate(spec.faults) if f.kind in BROKER_FAULTS]
         if unavailable and lab is None:
             raise ExperimentError(
@@ -164,6 +166,7 @@ class Conductor:
             self._stop_workers()
             self._restore_cluster()
         self.tally.close()
+        self.ends.close()
         result = self._audit()
         self._set_phase(DONE)
         self.names.result_file.write_text(json.dumps(result, indent=1))
@@ -299,14 +302,11 @@ class Conductor:
     def _on_message(self, worker: Worker, message: dict) -> None:
         event = message.get("event")
         if event == "progress":
-            if message["count"] != worker.count:
+            positions = {int(p): offset for p, offset in message["positions"].items()}
+            if message["count"] != worker.count or positions != worker.positions:
                 self.last_progress = time.monotonic()
-            worker.count = message["count"]
+            worker.count, worker.positions = message["count"], positions
             self.consumer_count = max(self.consumer_count, worker.count)
-            if message["caught_up"]:
-                worker.caught_up_since = worker.caught_up_since or time.monotonic()
-            else:
-                worker.caught_up_since = None
         elif event == "crash":
             worker.crashed_on_purpose = True
             if worker.role == "consumer":
@@ -360,17 +360,19 @@ class Conductor:
             self._set_phase(DRAINING)
 
     def _check_drain(self) -> None:
-        """Once the producer is done: stop the consumer when it has stayed caught up for a moment,
-        or give up when it stalls (no progress for DRAIN_STALL_SECONDS) or drains too long."""
+        """Once the producer is done: stop the consumer when it has reached the end of every
+        partition (as Kafka reports it), or give up when it stalls (no progress for
+        DRAIN_STALL_SECONDS) or drains too long."""
         if not self.producer_done or self.drained:
             return
         consumer = self.workers.get("consumer")
         now = time.monotonic()
-        caught_up = consumer and consumer.caught_up_since
-        if caught_up and now - consumer.caught_up_since >= CAUGHT_UP_FOR_SECONDS:
-            self._stop(consumer)
-            self.drained = True
-            return
+        if consumer and now - self._last_end_check >= END_CHECK_INTERVAL_SECONDS:
+            self._last_end_check = now
+            if self.ends.caught_up(consumer.positions):
+                self._stop(consumer)
+                self.drained = True
+                return
         stalled = now - self.last_progress > DRAIN_STALL_SECONDS
         if stalled or now - self.drain_started > DRAIN_MAX_SECONDS:
             why = "made no progress" if stalled else "was still behind"

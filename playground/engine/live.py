@@ -70,3 +70,36 @@ class LiveTally:
     def close(self) -> None:
         if self._watermarks is not None:
             self._watermarks.close()
+
+
+class LogEnds:
+    """The end of each input partition as the consumer can see it (the last stable offset for
+    read_committed, the high watermark otherwise), asked of Kafka itself."""
+
+    def __init__(self, bootstrap: str, topic: str, spec: Spec) -> None:
+        self.topic = topic
+        self.partitions = spec.workload.partitions
+        self._client = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "log-ends",
+                "isolation.level": spec.consumer.isolation_level.value,
+                "log_level": 3,
+            }
+        )
+
+    def caught_up(self, positions: dict[int, int]) -> bool:
+        """Whether `positions` (partition -> offset reached) cover every record in the log."""
+        for partition in range(self.partitions):
+            try:
+                _, end = self._client.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=2, cached=False
+                )
+            except Exception:  # noqa: BLE001 - unknown end: not caught up yet
+                return False
+            if positions.get(partition, 0) < end:
+                return False
+        return True
+
+    def close(self) -> None:
+        self._client.close()

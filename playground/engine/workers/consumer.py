@@ -49,8 +49,10 @@ class ConsumerLoop:
         self.consumer = Consumer(config)
         self.producer = self._own_producer()
         self.handler: Handler = handler_for(self.spec, self.names, runtime, self.producer)
-        self.at_end: set[int] = set()
-        self.assigned: set[int] = set()
+        # Per partition, how far the consumer has got: past every record it handled, and up to
+        # the end of the log where it last saw one (the conductor compares this with Kafka's own
+        # end offsets to decide when the consumer has caught up).
+        self.positions: dict[int, int] = {}
         self._last_progress = 0.0
 
     def _own_producer(self) -> Producer | None:
@@ -67,23 +69,24 @@ class ConsumerLoop:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
-        self.consumer.subscribe(
-            [self.names.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
+        self.consumer.subscribe([self.names.input_topic])
         batch_size = self.spec.consumer.batch_size
         while not self.runtime.stop_requested:
-            batch = []
+            batch, ends = [], {}
             for message in self.consumer.consume(num_messages=batch_size, timeout=0.2):
                 error = message.error()
                 if error is None:
                     batch.append(message)
-                    self.at_end.discard(message.partition())
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    self.at_end.add(message.partition())
+                    ends[message.partition()] = message.offset()
                 elif error.fatal():
                     raise KafkaException(error)
             if batch:
                 self.handle(batch)
+            for message in batch:
+                self._advance(message.partition(), message.offset() + 1)
+            for partition, end in ends.items():
+                self._advance(partition, end)
             self._report_progress()
         self.consumer.close()  # with auto-commit, this commits the stored offsets
         self.handler.close()
@@ -163,19 +166,14 @@ class ConsumerLoop:
                 raise
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def _on_assign(self, consumer, partitions) -> None:
-        self.assigned = {p.partition for p in partitions}
-        self.at_end -= self.assigned
-
-    def _on_revoke(self, consumer, partitions) -> None:
-        self.assigned -= {p.partition for p in partitions}
+    def _advance(self, partition: int, offset: int) -> None:
+        self.positions[partition] = max(self.positions.get(partition, 0), offset)
 
     def _report_progress(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_INTERVAL_SECONDS:
             self._last_progress = now
-            caught_up = bool(self.assigned) and self.assigned <= self.at_end
-            self.runtime.report("progress", count=self.runtime.count, caught_up=caught_up)
+            self.runtime.report("progress", count=self.runtime.count, positions=self.positions)
 
 
 def next_offsets(batch: list) -> list[TopicPartition]:
