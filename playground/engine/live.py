@@ -4,6 +4,8 @@ the output topic's high watermarks."""
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import Consumer, TopicPartition
 
 from playground.engine.journal import Follower
@@ -74,7 +76,12 @@ class LiveTally:
 
 class LogEnds:
     """The end of each input partition as the consumer can see it (the last stable offset for
-    read_committed, the high watermark otherwise), asked of Kafka itself."""
+    read_committed, the high watermark otherwise), asked of Kafka itself.
+
+    The ends must also have stopped moving for a moment: records a producer sent with acks=0 may
+    still be on their way into the log when the producer has finished."""
+
+    STABLE_SECONDS = 1.0
 
     def __init__(self, bootstrap: str, topic: str, spec: Spec) -> None:
         self.topic = topic
@@ -87,19 +94,32 @@ class LogEnds:
                 "log_level": 3,
             }
         )
+        self._ends: list[int] | None = None
+        self._moved_at = time.monotonic()
 
-    def caught_up(self, positions: dict[int, int]) -> bool:
-        """Whether `positions` (partition -> offset reached) cover every record in the log."""
+    def _read_ends(self) -> list[int] | None:
+        ends = []
         for partition in range(self.partitions):
             try:
                 _, end = self._client.get_watermark_offsets(
                     TopicPartition(self.topic, partition), timeout=2, cached=False
                 )
             except Exception:  # noqa: BLE001 - unknown end: not caught up yet
-                return False
-            if positions.get(partition, 0) < end:
-                return False
-        return True
+                return None
+            ends.append(end)
+        return ends
+
+    def caught_up(self, positions: dict[int, int]) -> bool:
+        """Whether `positions` (partition -> offset reached) cover every record in the log."""
+        ends = self._read_ends()
+        if ends is None:
+            return False
+        if ends != self._ends:
+            self._ends, self._moved_at = ends, time.monotonic()
+            return False
+        if time.monotonic() - self._moved_at < self.STABLE_SECONDS:
+            return False
+        return all(positions.get(p, 0) >= end for p, end in enumerate(ends))
 
     def close(self) -> None:
         self._client.close()

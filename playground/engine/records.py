@@ -125,7 +125,7 @@ class Effect:
 
 @dataclass(frozen=True, slots=True)
 class HandlerRun:
-    """One run of the side-effect consumer's handler whose store transaction committed.
+    """One run of the side-effect consumer's handler, as its line in the ledger records it.
 
     deduplicated is True when the idempotent consumer recognised the order id and skipped the
     charge, so a redelivery stays visible even when it caused no duplicate effect.

@@ -131,7 +131,10 @@ class ConsumerLoop:
                 self.runtime.crash_point(MID_BATCH)
 
     def commit(self, batch: list) -> None:
-        self.consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        """Store the batch's offsets, then commit the stored offsets synchronously (the commit
+        must have landed before the loop goes on, so that every crash point is exact)."""
+        self.consumer.store_offsets(offsets=next_offsets(batch))
+        self.consumer.commit(asynchronous=False)
 
     def handle_in_transaction(self, batch: list) -> None:
         producer = self.producer
