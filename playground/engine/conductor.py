@@ -21,12 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.engine import kafka_log, sink, timing
-from playground.engine.audit import audit
+from playground.engine import timing
+from playground.engine.evidence import gather_evidence, promise_json
 from playground.engine.live import LiveTally, LogEnds
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import read_producer_log
-from playground.engine.semantics import promise
 from playground.engine.spec import Commit, Fault, FaultKind, Pipeline, Spec
 from playground.engine.workers import runtime as worker_runtime
 from playground.engine.workers.runtime import Crash, Orders, arm_file
@@ -71,7 +69,6 @@ class Worker:
     count: int = 0
     positions: dict[int, int] = field(default_factory=dict)  # partition -> offset reached
     finished: bool = False
-    crashed_on_purpose: bool = False
     reader: threading.Thread | None = None
 
 
@@ -308,7 +305,6 @@ class Conductor:
             worker.count, worker.positions = message["count"], positions
             self.consumer_count = max(self.consumer_count, worker.count)
         elif event == "crash":
-            worker.crashed_on_purpose = True
             if worker.role == "consumer":
                 self.consumer_count = message["count"]
             fault = message.get("fault")
@@ -563,31 +559,15 @@ class Conductor:
             self.errors.append(f"restoring the cluster: {error}")
 
     def _audit(self) -> dict:
-        producer_log = list(read_producer_log(self.names.producer_log))
-        log_copies = kafka_log.read_log_copies(self.direct_bootstrap, self.names.input_topic)
-        if self.spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-            effects = kafka_log.read_output_effects(self.direct_bootstrap, self.names.output_topic)
-            handler_runs = []
-        else:
-            effects = list(sink.read_effects(self.names.sink))
-            handler_runs = list(sink.read_handler_runs(self.names.sink))
-        isolation = self.spec.consumer.isolation_level.value
-        committed = audit(
-            producer_log, log_copies, effects, handler_runs, consumer_isolation=isolation
-        )
-        promised = promise(self.spec)
-        result = {
+        evidence = gather_evidence(self.spec, self.names, self.direct_bootstrap)
+        self.audit_result = evidence.audit()
+        return {
             "experiment_id": self.names.experiment_id,
             "spec": self.spec.to_json(),
-            "promised_semantic": promised.semantic.value,
-            "promise": {
-                "summary": promised.summary,
-                "loss_risks": [r._asdict() for r in promised.loss_risks],
-                "duplicate_risks": [r._asdict() for r in promised.duplicate_risks],
-            },
-            "observed_semantic": committed.observed_semantic,
-            "audit": committed.to_json(),
-            "uncommitted_view": None,
+            **promise_json(self.spec),
+            "observed_semantic": self.audit_result.observed_semantic,
+            "audit": self.audit_result.to_json(),
+            "uncommitted_view": evidence.uncommitted_view(),
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(time.monotonic() - self._started, 3),
             "timing": timing.summarize(
@@ -596,11 +576,3 @@ class Conductor:
             ),
             "errors": self.errors,
         }
-        if self.spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-            uncommitted = audit(
-                producer_log, log_copies, effects, handler_runs,
-                consumer_isolation=isolation, effects_view="uncommitted",
-            )  # fmt: skip
-            result["uncommitted_view"] = uncommitted.to_json()
-        self.audit_result = committed
-        return result
