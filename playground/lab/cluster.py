@@ -63,11 +63,6 @@ class Cluster:
             return set(BROKER_IDS)
         return set(BROKER_IDS) - visible
 
-    def under_replicated(self) -> list[admin.Leadership]:
-        """Partitions with no leader or with a replica missing from the ISR."""
-        leaderships = admin.partition_leaderships(self.topology.direct_bootstrap_servers)
-        return [p for p in leaderships if p.leader < 0 or set(p.isr) != set(p.replicas)]
-
     def dead_nodes(self) -> list[int]:
         return [node_id for node_id, node in self.nodes.items() if node.pid is None]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 # Exit codes, so the conductor can tell why a worker ended.
 EXIT_DONE = 0
 EXIT_FAILED = 2
-EXIT_FATAL_KAFKA_ERROR = 3
 
 # Crash points (the spec's "point" values).
 AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
