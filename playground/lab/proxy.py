@@ -21,6 +21,12 @@ from playground.lab import protocol
 # A reset connection keeps its broker side open this long, so the broker still handles the
 # Produce request that was forwarded just before the reset (its response is then discarded).
 RESET_UPSTREAM_GRACE_SECONDS = 5.0
+# A request's first bytes hold everything the proxy reads (header, client id, Produce's acks).
+REQUEST_HEAD_BYTES = 512
+CHUNK_BYTES = 256 * 1024
+# Let a whole batch of requests sit in a transport's buffer before drain() makes a pump wait.
+WRITE_BUFFER_HIGH_WATER = 8 * 1024 * 1024
+READ_BUFFER = 1024 * 1024  # a stream stops reading its socket at twice this much unread
 
 
 @dataclass
@@ -90,7 +96,7 @@ class FaultProxy:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._accept, "127.0.0.1", self.listen_port, reuse_address=True
+            self._accept, "127.0.0.1", self.listen_port, reuse_address=True, limit=READ_BUFFER
         )
 
     async def close(self) -> None:
@@ -121,11 +127,13 @@ class FaultProxy:
         self.stats.connections += 1
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", self.broker_port
+                "127.0.0.1", self.broker_port, limit=READ_BUFFER
             )
         except OSError:
             writer.close()  # the broker is down: the client sees a refused broker
             return
+        for stream in (writer, upstream_writer):
+            stream.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_WATER)
         connection = _Connection(self, reader, writer, upstream_reader, upstream_writer)
         self._connections.add(connection)
         try:
@@ -177,27 +185,35 @@ class _Connection:
 
     async def _pump_requests(self) -> None:
         proxy, shared, stats = self.proxy, self.proxy.shared, self.proxy.stats
+        reader, upstream = self.client_reader, self.upstream_writer
         while True:
-            prefix, frame = await _read_frame(self.client_reader)
+            prefix, head, rest = await _read_head(reader, REQUEST_HEAD_BYTES)
             faults = proxy.faults
             if faults.blackholed:
+                await _pass_on(reader, None, rest)
                 stats.blackholed_frames += 1
                 self.lost_frames = True
                 continue
             stats.requests += 1
-            api_key, api_version, correlation_id = protocol.request_header(frame)
+            api_key, api_version, correlation_id = protocol.request_header(head)
             reset = False
             if api_key == protocol.PRODUCE:
                 stats.produce_requests += 1
-                expects_response = protocol.produce_acks(frame, api_version) != 0
-                if expects_response and (
+                try:
+                    acks = protocol.produce_acks(head, api_version)
+                except (struct.error, IndexError):  # an unusually long header: read it all
+                    head += await reader.readexactly(rest)
+                    rest = 0
+                    acks = protocol.produce_acks(head, api_version)
+                if acks != 0 and (
                     faults.drop_produce_responses.take() or shared.drop_produce_responses.take()
                 ):
                     self.dropped_correlation_ids.add(correlation_id)
                 reset = faults.reset_after_produce.take() or shared.reset_after_produce.take()
-            self.upstream_writer.write(prefix)
-            self.upstream_writer.write(frame)
-            await self.upstream_writer.drain()
+            upstream.write(prefix)
+            upstream.write(head)
+            await _pass_on(reader, upstream, rest)
+            await upstream.drain()
             if reset:
                 stats.resets += 1
                 self.client_gone = True
@@ -207,29 +223,35 @@ class _Connection:
 
     async def _pump_responses(self) -> None:
         proxy, stats = self.proxy, self.proxy.stats
+        reader, client = self.upstream_reader, self.client_writer
         while True:
-            prefix, frame = await _read_frame(self.upstream_reader)
+            prefix, head, rest = await _read_head(reader, 4)
             faults = proxy.faults
             if faults.blackholed:
+                await _pass_on(reader, None, rest)
                 stats.blackholed_frames += 1
                 self.lost_frames = True
                 continue
-            correlation_id = protocol.response_correlation_id(frame)
+            correlation_id = protocol.response_correlation_id(head)
             if correlation_id in self.dropped_correlation_ids:
+                await _pass_on(reader, None, rest)
                 self.dropped_correlation_ids.discard(correlation_id)
                 stats.dropped_produce_responses += 1
                 continue
             if self.client_gone:
+                await _pass_on(reader, None, rest)
                 continue
             stats.responses += 1
             delay = faults.response_delay
             if delay or self._delayed:
-                self._delayed.append((time.monotonic() + delay, prefix + frame))
+                frame = prefix + head + await reader.readexactly(rest)
+                self._delayed.append((time.monotonic() + delay, frame))
                 self._delayed_ready.set()
                 continue
-            self.client_writer.write(prefix)
-            self.client_writer.write(frame)
-            await self.client_writer.drain()
+            client.write(prefix)
+            client.write(head)
+            await _pass_on(reader, client, rest)
+            await client.drain()
 
     async def _release_delayed(self) -> None:
         """Send delayed responses in order, each at its due time."""
@@ -246,10 +268,26 @@ class _Connection:
             self._delayed_ready.clear()
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+async def _read_head(reader: asyncio.StreamReader, wanted: int) -> tuple[bytes, bytes, int]:
+    """A frame's size prefix, its first `wanted` bytes (or all, if shorter), and how many remain."""
     prefix = await reader.readexactly(4)
-    frame = await reader.readexactly(protocol.frame_size(prefix))
-    return prefix, frame
+    size = protocol.frame_size(prefix)
+    head = await reader.readexactly(min(size, wanted))
+    return prefix, head, size - len(head)
+
+
+async def _pass_on(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None, remaining: int
+) -> None:
+    """Stream the rest of a frame to `writer` as it arrives (or swallow it, if None): forwarding
+    starts before a large frame is complete, and nothing copies it whole."""
+    while remaining:
+        chunk = await reader.read(min(remaining, CHUNK_BYTES))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", remaining)
+        remaining -= len(chunk)
+        if writer is not None:
+            writer.write(chunk)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
