@@ -37,10 +37,12 @@ def proxy_ports_open(status: dict) -> list[str]:
     "ending", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["sigkill", "sigterm", "ctrl-c"]
 )
 def test_app_leaves_no_jvm_or_proxy_behind(ending):
+    APP_LAB_DIR.mkdir(parents=True, exist_ok=True)
+    output = open(APP_LAB_DIR / f"serve-{ending.name}.log", "wb")  # noqa: SIM115 - kept for diagnosis
     app = manage_py(
         "serve", "--port", str(free_port()),
         lab_dir=APP_LAB_DIR, port_base=APP_PORT_BASE,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=output, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         status = LabClient(APP_LAB_DIR).wait_ready(timeout=120)
@@ -57,3 +59,4 @@ def test_app_leaves_no_jvm_or_proxy_behind(ending):
     finally:
         app.kill()
         app.wait()
+        output.close()
