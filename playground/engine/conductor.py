@@ -135,15 +135,15 @@ class Conductor:
         self._requests: queue.Queue = queue.Queue()
         self._started = time.monotonic()
         self._last_snapshot = 0.0
-        self.tally = LiveTally(self.names, spec, direct_bootstrap_servers)
-        self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
-        self._last_end_check = 0.0
         unavailable = [i for i, f in enumerate(spec.faults) if f.kind in BROKER_FAULTS]
         if unavailable and lab is None:
             raise ExperimentError(
                 f"faults[{unavailable[0]}].kind: broker faults need the managed cluster; "
                 "this app uses an external one (KAFKA_BOOTSTRAP_SERVERS)"
             )
+        self.tally = LiveTally(self.names, spec, direct_bootstrap_servers)
+        self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
+        self._last_end_check = 0.0
 
     # -- the experiment -----------------------------------------------------------------------
     def run(self) -> dict:
@@ -162,8 +162,8 @@ class Conductor:
         finally:
             self._stop_workers()
             self._restore_cluster()
-        self.tally.close()
-        self.ends.close()
+            self.tally.close()
+            self.ends.close()
         result = self._audit()
         self._set_phase(DONE)
         self.names.result_file.write_text(json.dumps(result, indent=1))
