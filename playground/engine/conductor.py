@@ -570,9 +570,6 @@ class Conductor:
             "uncommitted_view": evidence.uncommitted_view(),
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(time.monotonic() - self._started, 3),
-            "timing": timing.summarize(
-                timing.effect_timings(self.spec, self.names, self.direct_bootstrap),
-                self._started_at_ms,
-            ),
+            "timing": timing.summarize(evidence.timings, self._started_at_ms),
             "errors": self.errors,
         }

@@ -21,6 +21,7 @@ class Evidence:
     log_copies: list[LogCopy]
     effects: list[Effect]
     handler_runs: list[HandlerRun]
+    timings: list[tuple[int, int]]  # (produced_at_ms, effect_at_ms) of each counted effect
 
     def audit(self, effects_view: str = COMMITTED_VIEW) -> AuditResult:
         """The audit, as the consumer's isolation level sees the input, in one view of effects."""
@@ -43,17 +44,17 @@ class Evidence:
 def gather_evidence(spec: Spec, names: ExperimentNames, bootstrap: str) -> Evidence:
     """Read the three raw records of the experiment `names` from disk and from the cluster."""
     if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-        effects = kafka_log.read_output_effects(bootstrap, names.output_topic)
+        effects, timings = kafka_log.read_output(bootstrap, names.output_topic)
         handler_runs: list[HandlerRun] = []
     else:
-        effects = list(sink.read_effects(names.sink))
-        handler_runs = list(sink.read_handler_runs(names.sink))
+        effects, handler_runs, timings = sink.read_ledger(names.sink)
     return Evidence(
         spec,
         list(read_producer_log(names.producer_log)),
         kafka_log.read_log_copies(bootstrap, names.input_topic),
         effects,
         handler_runs,
+        timings,
     )
 
 

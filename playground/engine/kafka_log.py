@@ -72,18 +72,27 @@ def read_log_copies(bootstrap: str, topic: str) -> list[LogCopy]:
 
 def read_output_effects(bootstrap: str, topic: str) -> list[Effect]:
     """Every running-total record of the output topic, as the effect of the input copy it names."""
+    return read_output(bootstrap, topic)[0]
+
+
+def read_output(bootstrap: str, topic: str) -> tuple[list[Effect], list[tuple[int, int]]]:
+    """The output topic's effects, and for each committed one (source_timestamp_ms, its own
+    timestamp), for latency and throughput."""
     committed = {
         (m.partition(), m.offset()) for m in read_topic(bootstrap, topic, "read_committed")
     }
-    effects = []
+    effects, timings = [], []
     for message in read_topic(bootstrap, topic, "read_uncommitted"):
         value = json.loads(message.value())
+        is_committed = (message.partition(), message.offset()) in committed
         effects.append(
             Effect(
                 value["order_id"],
                 value["source_partition"],
                 value["source_offset"],
-                committed=(message.partition(), message.offset()) in committed,
+                committed=is_committed,
             )
         )
-    return effects
+        if is_committed:
+            timings.append((value["source_timestamp_ms"], message.timestamp()[1]))
+    return effects, timings

@@ -61,15 +61,19 @@ def read_effects(path: Path) -> Iterator[Effect]:
             yield Effect(run["order_id"], run["partition"], run["offset"], committed=True)
 
 
-def read_handler_runs(path: Path) -> Iterator[HandlerRun]:
-    """Every run of the consumer's handler."""
+def read_ledger(path: Path) -> tuple[list[Effect], list[HandlerRun], list[tuple[int, int]]]:
+    """The whole ledger in one pass: the charges, the handler runs, and for every run its
+    (produced_at_ms, processed_at_ms), for latency and throughput."""
+    effects, runs, timings = [], [], []
     for run in _runs(path):
-        yield HandlerRun(run["order_id"], run["partition"], run["offset"], not run["charged"])
-
-
-def handler_timings(path: Path) -> list[tuple[int, int]]:
-    """(produced_at_ms, processed_at_ms) of every handler run, for latency and throughput."""
-    return [(run["produced_at_ms"], run["processed_at_ms"]) for run in _runs(path)]
+        order_id, partition, offset, charged = (
+            run["order_id"], run["partition"], run["offset"], run["charged"],
+        )  # fmt: skip
+        if charged:
+            effects.append(Effect(order_id, partition, offset, committed=True))
+        runs.append(HandlerRun(order_id, partition, offset, not charged))
+        timings.append((run["produced_at_ms"], run["processed_at_ms"]))
+    return effects, runs, timings
 
 
 class LedgerTally:

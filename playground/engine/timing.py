@@ -6,22 +6,7 @@ and when its effect happened), not from the workers' own clocks of their progres
 
 from __future__ import annotations
 
-import json
 import statistics
-
-from playground.engine import kafka_log, sink
-from playground.engine.naming import ExperimentNames
-from playground.engine.spec import Pipeline, Spec
-
-
-def effect_timings(spec: Spec, names: ExperimentNames, bootstrap: str) -> list[tuple[int, int]]:
-    """(produced_at_ms, effect_at_ms) for every effect (every handler run, or output record)."""
-    if spec.pipeline == Pipeline.SIDE_EFFECT:
-        return sink.handler_timings(names.sink)
-    return [
-        (json.loads(message.value())["source_timestamp_ms"], message.timestamp()[1])
-        for message in kafka_log.read_topic(bootstrap, names.output_topic, "read_committed")
-    ]
 
 
 def summarize(timings: list[tuple[int, int]], started_at_ms: int) -> dict:
