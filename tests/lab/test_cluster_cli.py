@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 
+import psutil
+
+from playground.lab.control import LabClient
 from playground.lab.launcher import PROJECT_ROOT
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 from tests.lab.processes import lab_pids, manage_py, wait_until_gone
@@ -61,3 +65,21 @@ def test_cluster_up_starts_a_cluster_that_cluster_down_stops():
         run_cli("status", "--json", lab_dir=CLI_LAB_DIR, port_base=CLI_PORT_BASE).stdout
     )
     assert after["phase"] == "absent"
+
+
+def test_cluster_up_that_fails_leaves_no_lab_process_behind(tmp_path):
+    lab_dir = tmp_path / "lab"
+    with socket.socket() as squatter:  # something else already holds broker 1's client port
+        squatter.bind(("127.0.0.1", CLI_PORT_BASE + 31))
+        squatter.listen()
+        up = run_cli("up", lab_dir=lab_dir, port_base=CLI_PORT_BASE)
+
+    assert up.returncode != 0
+    assert "another lab using port base" in up.stderr
+    assert not LabClient(lab_dir).is_running()
+    leftovers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if str(lab_dir) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert wait_until_gone(leftovers, timeout=10) == []

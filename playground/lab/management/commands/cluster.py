@@ -33,10 +33,11 @@ class Command(BaseCommand):
         if client.is_running():
             self.stdout.write(f"already running: {client.status()['bootstrap_servers']}")
             return
-        launch(settings.LAB_DIR, settings.LAB_PORT_BASE, tied_to_parent=False)
+        lab = launch(settings.LAB_DIR, settings.LAB_PORT_BASE, tied_to_parent=False)
         try:
             status = client.wait_ready(timeout=timeout, on_progress=self._progress)
         except LabError as error:
+            lab.stop()  # a lab that could not start must not linger on its own
             raise CommandError(f"{error}; logs are in {settings.LAB_DIR}") from error
         self.stdout.write(self.style.SUCCESS(f"ready: {status['bootstrap_servers']}"))
 
