@@ -138,6 +138,10 @@ class FaultProxy:
         self._connections.add(connection)
         try:
             await connection.run()
+        except asyncio.CancelledError:
+            # The lab is shutting down. Nothing awaits this handler, so a cancellation
+            # re-raised here would only end up as a logged "exception in callback".
+            pass
         finally:
             self._connections.discard(connection)
 
