@@ -33,7 +33,7 @@ from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import PROJECT_ROOT
 from playground.lab.node import orphan_proof
 
-SNAPSHOT_INTERVAL_SECONDS = 0.2
+SNAPSHOT_INTERVAL_SECONDS = 0.1  # the live page updates 10 times a second
 DRAIN_STALL_SECONDS = 30.0  # draining gives up when the consumer makes no progress this long
 DRAIN_MAX_SECONDS = 900.0  # and in any case after this long
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often draining compares the consumer with the log's end
@@ -483,12 +483,14 @@ class Conductor:
     def _on_request(self, action: str, params: dict) -> None:
         self._event("action", f"{action} {params or ''}".strip())
         try:
-            if action == "kill-consumer":
-                self._kill_worker("consumer")
-            elif action == "kill-consumer-at-point":
-                self._arm_consumer(self._live_crash_point(), LIVE_CRASH)
-            elif action == "kill-producer":
-                self._kill_worker("producer")
+            if action in ("kill-consumer", "kill-consumer-at-point", "kill-producer"):
+                role = action.split("-")[1]
+                if role not in self.workers:
+                    raise ValueError(f"no {role} is running right now")
+                if action == "kill-consumer-at-point":
+                    self._arm_consumer(self._live_crash_point(), LIVE_CRASH)
+                else:
+                    self._kill_worker(role)
             elif action == "kill-leader":
                 leader = self.lab.kill_leader(
                     self.names.input_topic, int(params.get("partition", 0))

@@ -52,7 +52,7 @@ METRICS = _preset(
     counted. Nothing is ever counted twice, which is all at-most-once promises.
     """,
     {
-        "workload": {"records": 200},
+        "workload": {"records": 200, "rate": 30},
         "producer": {"acks": "1", "enable_idempotence": False, "retries": 0},
         "consumer": {"commit": "before-processing", "batch_size": 10},
         "faults": [
@@ -79,7 +79,7 @@ NOTIFICATION_SERVICE = _preset(
     resumes from the last commit and sends those ten emails again.
     """,
     {
-        "workload": {"records": 300},
+        "workload": {"records": 300, "rate": 30},
         "producer": {"acks": "all", "enable_idempotence": True},
         "consumer": {"commit": "after-processing", "batch_size": 10},
         "faults": [
@@ -105,7 +105,7 @@ PAYMENT_SERVICE = _preset(
     again but charges nobody twice, so the charges themselves come out exactly once.
     """,
     {
-        "workload": {"records": 300},
+        "workload": {"records": 300, "rate": 30},
         "producer": {"acks": "all", "enable_idempotence": True},
         "consumer": {"commit": "after-processing", "batch_size": 10, "idempotent": True},
         "faults": [
@@ -133,7 +133,7 @@ PAYMENTS_AGGREGATION = _preset(
     """,
     {
         "pipeline": "kafka-to-kafka",
-        "workload": {"records": 300},
+        "workload": {"records": 300, "rate": 30},
         "producer": {
             "acks": "all",
             "enable_idempotence": True,
@@ -165,7 +165,7 @@ KAFKA_DEFAULTS = _preset(
     again.
     """,
     {
-        "workload": {"records": 300},
+        "workload": {"records": 300, "rate": 30},
         "producer": {"acks": "all", "enable_idempotence": False, "max_in_flight": 1_000_000},
         "consumer": {"commit": "auto", "auto_commit_interval_ms": 5000},
         "faults": [

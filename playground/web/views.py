@@ -1,4 +1,4 @@
-"""Pages. The home page is a placeholder for now: it shows the cluster and its state."""
+"""Pages: the home page (semantics, presets, the guide, the cluster) and the guide's steps."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from playground.engine.presets import PRESETS
 from playground.web import selectors
+from playground.web.guide import GuideError, Position, walk
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"lab": selectors.lab_status()})
+    context = {
+        "lab": selectors.lab_status(),
+        "presets": PRESETS.values(),
+        **_guide_context(walk({})),
+    }
+    return render(request, "home.html", context)
 
 
 @require_GET
@@ -25,3 +32,19 @@ def node_log(request: HttpRequest, node_id: int) -> HttpResponse:
     if tail is None:
         raise Http404(f"no managed node {node_id}")
     return HttpResponse(tail, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+def guide(request: HttpRequest) -> HttpResponse:
+    """One step of the guide: a partial for htmx, the whole page for a plain link."""
+    template = "guide/guide.html#step" if request.htmx else "guide/guide.html"
+    try:
+        position = walk(request.GET)
+    except GuideError as error:
+        return render(request, template, {"guide_error": str(error)}, status=400)
+    return render(request, template, _guide_context(position))
+
+
+def _guide_context(position: Position) -> dict:
+    outcome = position.outcome
+    return {"position": position, "outcome_preset": PRESETS[outcome.preset] if outcome else None}

@@ -1,9 +1,14 @@
-"""The home page shows the cluster the playground runs against, whatever state it is in."""
+"""The home page: the semantics, the presets to run, the guide, and the cluster in any state."""
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from playground.engine.presets import PRESETS
 from tests.conftest import TEST_LAB_DIR
 
 
@@ -66,3 +71,75 @@ def test_external_cluster_is_shown_with_faults_unavailable(client, settings, lab
     assert "external" in page
     assert "Broker faults are unavailable" in page
     assert page.count('class="badge state-up"') == 3
+
+
+# The page's teaching content needs no cluster: these tests run with none.
+
+
+@pytest.fixture
+def no_lab(settings, tmp_path):
+    settings.LAB_DIR = tmp_path
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+
+
+def preset_cards(page: str) -> dict[str, str]:
+    """Each preset card's HTML, by the preset name in its data-preset attribute."""
+    cards = re.findall(
+        r'<article class="preset-card" data-preset="([^"]+)">(.*?)</article>', page, re.S
+    )
+    return dict(cards)
+
+
+def test_home_lists_every_preset_as_a_card(client, no_lab):
+    cards = preset_cards(client.get("/").content.decode())
+
+    assert list(cards) == list(PRESETS)
+    for name, card in cards.items():
+        assert escape(PRESETS[name].title) in card
+        assert PRESETS[name].service in card
+        assert f'class="badge semantic-{PRESETS[name].semantic}"' in card
+
+
+def test_each_preset_card_runs_its_preset_with_a_post_to_experiment_new(client, no_lab):
+    cards = preset_cards(client.get("/").content.decode())
+
+    for name, card in cards.items():
+        assert f'<form method="post" action="{reverse("experiment-new")}">' in card
+        assert f'<input type="hidden" name="preset" value="{name}">' in card
+        assert 'name="csrfmiddlewaretoken"' in card
+        assert '<button type="submit" class="run-preset">Run</button>' in card
+
+
+def test_each_preset_card_opens_its_preset_in_the_builder(client, no_lab):
+    cards = preset_cards(client.get("/").content.decode())
+
+    for name, card in cards.items():
+        assert f'href="{reverse("builder")}?preset={name}"' in card
+
+
+def test_home_explains_the_three_semantics_and_where_they_come_from(client, no_lab):
+    page = client.get("/").content.decode()
+    semantics = page[page.index('id="semantics"') : page.index('id="presets"')]
+
+    for semantic in ("at-most-once", "at-least-once", "exactly-once"):
+        assert f'data-semantic="{semantic}"' in semantics
+    for source in ("acks", "idempotent", "commit", "transactions", "idempotent consumer"):
+        assert source in semantics
+
+
+def test_home_links_to_the_guide_and_shows_its_first_question(client, no_lab):
+    page = client.get("/").content.decode()
+
+    assert 'href="#guide"' in page
+    assert '<section id="guide"' in page
+    assert 'data-question="lose"' in page
+
+
+def test_home_keeps_the_cluster_panel_below_the_guide(client, no_lab):
+    page = client.get("/").content.decode()
+
+    assert page.index('<section id="guide"') < page.index('<section id="cluster"')
+
+
+def test_home_links_its_stylesheet(client, no_lab):
+    assert "css/home.css" in client.get("/").content.decode()

@@ -1,0 +1,97 @@
+"""The JSON API for scripting demos: list presets, create an experiment from a spec, read its
+state and result. The same validation as the builder (Spec.from_json), the same errors."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from playground.engine import presets as builtin
+from playground.engine.spec import FieldError, Spec, SpecError
+from playground.web import experiments as starting
+from playground.web.models import Experiment
+
+
+def _errors(status: int, *errors: FieldError) -> JsonResponse:
+    return JsonResponse(
+        {"errors": [{"path": e.path, "message": e.message} for e in errors]}, status=status
+    )
+
+
+def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
+    response = _errors(405, FieldError("", f"method {request.method} not allowed; use {allowed}"))
+    response["Allow"] = allowed
+    return response
+
+
+def presets(request: HttpRequest) -> JsonResponse:
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    return JsonResponse(
+        {
+            "presets": [
+                {
+                    "name": p.name,
+                    "title": p.title,
+                    "service": p.service,
+                    "semantic": p.semantic.value,
+                    "explanation": p.explanation,
+                    "spec": p.spec.to_json(),
+                }
+                for p in builtin.PRESETS.values()
+            ]
+        }
+    )
+
+
+@csrf_exempt  # a scripting API: no cookies, no CSRF token; anyone may start an experiment
+def experiments(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return _method_not_allowed(request, "POST")
+    try:
+        document = json.loads(request.body or b"null")
+    except RequestDataTooBig:
+        return _errors(413, FieldError("", "body: too large for a spec"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return _errors(400, FieldError("", f"body: not a JSON document ({error})"))
+    try:
+        spec = Spec.from_json(document)
+    except SpecError as error:
+        return _errors(400, *error.errors)
+    experiment = starting.start(spec, request)
+    return JsonResponse(describe(request, experiment, with_control=True), status=201)
+
+
+def experiment(request: HttpRequest, share_id: str) -> JsonResponse:
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    found = Experiment.objects.filter(share_id=share_id).first()
+    if found is None:
+        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    return JsonResponse(describe(request, found))
+
+
+def describe(request: HttpRequest, experiment: Experiment, with_control: bool = False) -> dict:
+    url = experiment.get_absolute_url()
+    data = {
+        "id": experiment.share_id,
+        "status": experiment.status,
+        "url": request.build_absolute_uri(url),
+        "api_url": request.build_absolute_uri(f"/api/experiments/{experiment.share_id}"),
+        "spec": experiment.spec,
+        "snapshot": experiment.snapshot,
+        "result": experiment.result,
+        "error": experiment.error or None,
+    }
+    if experiment.status == Experiment.QUEUED:
+        data["queue_position"] = Experiment.objects.filter(
+            status=Experiment.QUEUED, created_at__lt=experiment.created_at
+        ).count()
+    if with_control:
+        data["control_url"] = request.build_absolute_uri(
+            f"{url}control?token={experiment.control_token}"
+        )
+    return data

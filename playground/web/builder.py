@@ -1,0 +1,148 @@
+"""The builder: a form over the experiment spec, the promise its settings make (live, as the user
+edits), and the ways in: defaults, a preset, a spec link, or a pasted JSON spec."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from playground.engine import presets
+from playground.engine.presets import Preset
+from playground.engine.semantics import promise
+from playground.engine.spec import (
+    Spec,
+    SpecError,
+    consumer_config,
+    consumer_producer_config,
+    default_spec,
+    producer_config,
+)
+from playground.web import experiments
+from playground.web.forms import BuilderForms, PastedSpecForm
+from playground.web.spec_links import decode_spec, spec_url
+
+
+@require_http_methods(["GET", "POST"])
+def builder(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _run(request)
+    spec, chosen, problems = _opened_spec(request.GET)
+    return _page(
+        request,
+        BuilderForms(spec=spec),
+        preset=chosen,
+        problems=problems,
+        status=400 if problems else 200,
+    )
+
+
+@require_POST
+def builder_promise(request: HttpRequest) -> HttpResponse:
+    """The promise panel for the form as it stands, with every field's errors swapped in beside
+    it; always 200 so htmx swaps it in, valid or not."""
+    forms = BuilderForms(request.POST)
+    forms.is_valid()
+    return render(request, "builder.html#promise-update", _panel(request, forms))
+
+
+def _run(request: HttpRequest) -> HttpResponse:
+    if "spec_json" in request.POST:
+        pasted = PastedSpecForm(request.POST)
+        if pasted.is_valid():
+            return _start(request, pasted.cleaned_data["spec_json"])
+        return _page(request, BuilderForms(), pasted=pasted, status=400)
+    forms = BuilderForms(request.POST)
+    if forms.is_valid():
+        assert forms.spec is not None
+        return _start(request, forms.spec)
+    return _page(request, forms, status=400)
+
+
+def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
+    experiment = experiments.start(spec, request)
+    return redirect(experiment.get_absolute_url())
+
+
+def _opened_spec(query: Mapping[str, str]) -> tuple[Spec, Preset | None, list[str]]:
+    """The spec a GET asks for (?preset=name or ?spec=link), its preset, and what went wrong."""
+    if "preset" in query:
+        try:
+            chosen = presets.preset(query["preset"])
+        except KeyError as error:
+            return default_spec(), None, [f"Cannot open the preset: {error.args[0]}."]
+        return chosen.spec, chosen, []
+    if "spec" in query:
+        try:
+            return Spec.from_json(decode_spec(query["spec"])), None, []
+        except SpecError as error:
+            problems = ["The linked spec is not valid, so the defaults are shown instead:"]
+            return default_spec(), None, problems + [str(e) for e in error.errors]
+        except ValueError as error:
+            return default_spec(), None, [f"Cannot open the linked spec: {error}."]
+    return default_spec(), None, []
+
+
+def _page(
+    request: HttpRequest,
+    forms: BuilderForms,
+    *,
+    preset: Preset | None = None,
+    problems: list[str] | None = None,
+    pasted: PastedSpecForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if pasted is None:
+        shown = forms.spec or default_spec()
+        pasted = PastedSpecForm(initial={"spec_json": json.dumps(shown.to_json(), indent=2)})
+    context = {
+        "presets": presets.PRESETS.values(),
+        "preset": preset,
+        "problems": problems or [],
+        "pasted": pasted,
+        **_panel(request, forms),
+    }
+    return render(request, "builder.html", context, status=status)
+
+
+def _panel(request: HttpRequest, forms: BuilderForms) -> dict[str, Any]:
+    """What the promise panel shows: the promise of a valid spec, or what to fix."""
+    spec = forms.spec
+    if spec is None:
+        return {"forms": forms, "spec": None, "errors": forms.shown_errors()}
+    result = promise(spec)
+    document = spec.to_json()
+    return {
+        "forms": forms,
+        "spec": spec,
+        "promise": result,
+        "loss_risks": [(risk, forms.anchor(risk.setting)) for risk in result.loss_risks],
+        "duplicate_risks": [(risk, forms.anchor(risk.setting)) for risk in result.duplicate_risks],
+        "configs": _configs(spec),
+        "link": request.build_absolute_uri(spec_url(document)),
+        "spec_json": json.dumps(document, indent=2),
+    }
+
+
+def _configs(spec: Spec) -> list[tuple[str, str, str]]:
+    """(title, element id, librdkafka properties text) of each client the spec runs."""
+    configs = [
+        ("Producer", "producer-config", producer_config(spec)),
+        ("Consumer", "consumer-config", consumer_config(spec)),
+    ]
+    own_producer = consumer_producer_config(spec)
+    if own_producer is not None:
+        configs.append(("Consumer's own producer", "consumer-producer-config", own_producer))
+    return [(title, slug, _properties(config)) for title, slug, config in configs]
+
+
+def _properties(config: Mapping[str, str | int | bool]) -> str:
+    """`key=value` lines, as in a librdkafka properties file (booleans as true/false)."""
+    return "\n".join(
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in config.items()
+    )

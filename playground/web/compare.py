@@ -1,0 +1,137 @@
+"""Compare: 2 to 4 specs run one after another under the same fault schedule, measured side by
+side (throughput, end-to-end latency, lost, duplicated, the semantic each showed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from playground.engine import presets
+from playground.engine.spec import Spec, SpecError
+from playground.web import experiments
+from playground.web.models import Comparison
+
+SLOTS = 4
+CUSTOM = "custom"
+NO_FAULTS = "none"
+
+
+@dataclass
+class Slot:
+    number: int
+    choice: str = ""  # "", a preset name, or "custom"
+    custom: str = ""  # the custom spec's JSON text
+    error: str = ""
+
+
+def _slots(data) -> list[Slot]:
+    return [
+        Slot(n, data.get(f"spec{n}", ""), data.get(f"custom{n}", "")) for n in range(1, SLOTS + 1)
+    ]
+
+
+def _context(slots: list[Slot], faults_from: str, errors: list[str]) -> dict:
+    return {
+        "slots": slots,
+        "presets": presets.PRESETS.values(),
+        "faults_from": faults_from,
+        "errors": errors,
+        "custom": CUSTOM,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def compare(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        defaults = {"spec1": "notification-service", "spec2": "payment-service"}
+        return render(request, "compare.html", _context(_slots(defaults), "1", []))
+    slots = _slots(request.POST)
+    faults_from = request.POST.get("faults_from", "1")
+    specs, errors = build_specs(slots, faults_from)
+    if errors:
+        return render(request, "compare.html", _context(slots, faults_from, errors), status=400)
+    with transaction.atomic():
+        comparison = Comparison.objects.create()
+        for spec in specs:
+            experiments.start(spec, request, comparison=comparison)
+    return redirect(comparison)
+
+
+def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[str]]:
+    """The chosen specs, each with the fault schedule of slot `faults_from` (or none), or the
+    errors, each naming its slot and field."""
+    chosen: dict[int, Spec] = {}
+    errors: list[str] = []
+    for slot in slots:
+        if not slot.choice:
+            continue
+        try:
+            if slot.choice == CUSTOM:
+                chosen[slot.number] = Spec.from_json(json.loads(slot.custom))
+            else:
+                chosen[slot.number] = presets.preset(slot.choice).spec
+        except KeyError:
+            slot.error = f"spec {slot.number}: there is no preset {slot.choice!r}"
+        except json.JSONDecodeError as error:
+            slot.error = f"spec {slot.number}: not a JSON document ({error})"
+        except SpecError as error:
+            slot.error = f"spec {slot.number}: {error}"
+        if slot.error:
+            errors.append(slot.error)
+    if errors:
+        return [], errors
+    if not 2 <= len(chosen) <= SLOTS:
+        return [], [f"specs: choose 2 to {SLOTS} specs to compare ({len(chosen)} chosen)"]
+    if faults_from == NO_FAULTS:
+        faults = []
+    elif faults_from.isdigit() and int(faults_from) in chosen:
+        faults = chosen[int(faults_from)].to_json()["faults"]
+    else:
+        return [], [f"faults_from: {faults_from!r} is not one of the chosen specs or 'none'"]
+    specs = []
+    for number, spec in chosen.items():
+        document = spec.to_json() | {"faults": faults}
+        try:
+            specs.append(Spec.from_json(document))
+        except SpecError as error:
+            errors.append(f"spec {number} with the shared faults: {error}")
+    return specs, errors
+
+
+@require_GET
+def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
+    found = get_object_or_404(Comparison, share_id=share_id)
+    runs = list(found.experiments.all())
+    context = {
+        "comparison": found,
+        "runs": runs,
+        "finished": all(run.finished for run in runs),
+        "rows": table(runs),
+    }
+    template = "compare.html#table" if request.htmx else "comparison.html"
+    return render(request, template, context)
+
+
+ROWS = (
+    ("promised", lambda r: r["promised_semantic"]),
+    ("observed", lambda r: r["observed_semantic"]),
+    ("throughput (records/s)", lambda r: r["timing"]["records_per_second"]),
+    ("latency p50 (ms)", lambda r: r["timing"]["latency_ms_p50"]),
+    ("latency p99 (ms)", lambda r: r["timing"]["latency_ms_p99"]),
+    ("lost", lambda r: r["audit"]["lost"]),
+    ("duplicated", lambda r: r["audit"]["duplicated"]),
+    ("delivered", lambda r: r["audit"]["delivered"]),
+)
+
+
+def table(runs) -> list[tuple[str, list]]:
+    """One row per measure, one cell per run (None until that run is done)."""
+    return [
+        (label, [value(run.result) if run.result else None for run in runs])
+        for label, value in ROWS
+    ]

@@ -1,0 +1,52 @@
+"""The live page's websocket: anyone with the share link may watch; nobody acts through it.
+
+Viewers receive the HTML fragments live.Publisher renders. The socket takes no commands (the
+crash buttons POST, where the session decides who controls the experiment); a message sent to it
+gets an error fragment back, and the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from playground.web import live
+from playground.web.models import Experiment
+
+CLOSE_UNKNOWN_EXPERIMENT = 4404
+
+
+class ExperimentConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.share_id = self.scope["url_route"]["kwargs"]["share_id"]
+        exists = await database_sync_to_async(
+            Experiment.objects.filter(share_id=self.share_id).exists
+        )()
+        if not exists:
+            await self.close(code=CLOSE_UNKNOWN_EXPERIMENT)
+            return
+        live.bind_loop(asyncio.get_running_loop())
+        self.group = live.group_name(self.share_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        latest = live.current(self.share_id)
+        if latest:
+            await self.send(text_data=latest)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send(
+            text_data=render_to_string(
+                "experiment.html#socket_error",
+                {"message": "This connection only sends updates; use the buttons to act."},
+            )
+        )
+
+    async def experiment_html(self, event: dict) -> None:
+        await self.send(text_data=event["html"])

@@ -1,0 +1,146 @@
+"""The experiment pages: start one, watch it live, act on it, read its verdict, run it again."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from playground.engine import presets
+from playground.engine.semantics import promise
+from playground.engine.spec import Spec, SpecError
+from playground.web import actions, experiments, stories, verdict
+from playground.web.models import Experiment
+from playground.web.spec_links import encode_spec
+
+
+@require_POST
+def new_experiment(request: HttpRequest) -> HttpResponse:
+    """Start a preset (the home page's Run buttons)."""
+    name = request.POST.get("preset", "")
+    try:
+        spec = presets.preset(name).spec
+    except KeyError:
+        allowed = ", ".join(presets.PRESETS)
+        return render(
+            request,
+            "error.html",
+            {"message": f"preset: there is no preset {name!r}; allowed: {allowed}"},
+            status=400,
+        )
+    return redirect(experiments.start(spec, request))
+
+
+@require_GET
+def queue_panel(request: HttpRequest) -> HttpResponse:
+    return render(request, "experiment.html#queue", queue_context())
+
+
+def queue_context() -> dict:
+    return {
+        "running": Experiment.objects.filter(status=Experiment.RUNNING).first(),
+        "queued": list(Experiment.objects.filter(status=Experiment.QUEUED)),
+    }
+
+
+@require_GET
+def experiment(request: HttpRequest, share_id: str) -> HttpResponse:
+    found = get_object_or_404(Experiment, share_id=share_id)
+    return render(request, "experiment.html", page_context(request, found))
+
+
+def page_context(request: HttpRequest, found: Experiment) -> dict:
+    controls = experiments.can_control(request, found)
+    context = {
+        "experiment": found,
+        "controls": controls,
+        "spec_json": found.spec,
+        "spec_link": encode_spec(found.spec),
+        "promised": _promised(found),
+        "snapshot": found.snapshot or {},
+        "share_url": request.build_absolute_uri(found.get_absolute_url()),
+        "actions": actions.available(found),
+        **queue_context(),
+    }
+    if controls:
+        context["control_url"] = request.build_absolute_uri(
+            f"{found.get_absolute_url()}control?token={found.control_token}"
+        )
+    if found.status == Experiment.QUEUED:
+        context["ahead"] = Experiment.objects.filter(
+            status=Experiment.QUEUED, created_at__lt=found.created_at
+        ).count() + (1 if context["running"] else 0)
+    if found.status == Experiment.DONE:
+        context["verdict"] = verdict.explain(found.result)
+        context["chart"] = verdict.chart(found)
+    return context
+
+
+def _promised(found: Experiment) -> str:
+    try:
+        return promise(Spec.from_json(found.spec)).semantic.value
+    except SpecError:
+        return "unknown"
+
+
+@require_GET
+def orders(request: HttpRequest, share_id: str) -> HttpResponse:
+    """One page of the per-order audit table, optionally filtered to one anomaly kind."""
+    found = get_object_or_404(Experiment, share_id=share_id)
+    if found.status != Experiment.DONE:
+        raise Http404("this experiment has no audit yet")
+    try:
+        page = stories.page(found, request.GET.get("filter", ""), request.GET.get("page", "1"))
+    except stories.BadQuery as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    return render(request, "experiment.html#orders", {"experiment": found, "page": page})
+
+
+@require_POST
+def act(request: HttpRequest, share_id: str) -> HttpResponse:
+    """A crash button: only the owner's session or a holder of the control token may press it."""
+    found = get_object_or_404(Experiment, share_id=share_id)
+    if not experiments.can_control(request, found):
+        return _action_reply(request, "Only the person running this experiment can do that.", 403)
+    try:
+        message = actions.request(found, request.POST)
+    except actions.ActionError as error:
+        return _action_reply(request, str(error), 400)
+    return _action_reply(request, message, 202)
+
+
+def _action_reply(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    return render(
+        request,
+        "experiment.html#action_result",
+        {"message": message, "ok": status < 300},
+        status=status,
+    )
+
+
+@require_POST
+def rerun(request: HttpRequest, share_id: str) -> HttpResponse:
+    """Run the same spec again, faults included, as a new experiment owned by whoever asked."""
+    found = get_object_or_404(Experiment, share_id=share_id)
+    try:
+        spec = Spec.from_json(found.spec)
+    except SpecError as error:  # a spec stored by an older version that no longer validates
+        return render(request, "error.html", {"message": str(error)}, status=400)
+    return redirect(experiments.start(spec, request))
+
+
+@require_GET
+def claim_control(request: HttpRequest, share_id: str) -> HttpResponse:
+    """Present the control token: this browser session may then act on the experiment."""
+    found = get_object_or_404(Experiment, share_id=share_id)
+    if not secrets.compare_digest(request.GET.get("token", ""), found.control_token):
+        return render(
+            request,
+            "error.html",
+            {"message": "token: this control link is not valid for this experiment"},
+            status=403,
+        )
+    experiments.grant_control(request, found)
+    return redirect(found)

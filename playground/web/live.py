@@ -1,0 +1,152 @@
+"""What the live page receives: HTML fragments rendered once per snapshot, sent to everyone
+watching an experiment through the channel layer (the htmx ws extension swaps them in by id).
+
+Fragments are rendered here, once, in the runner's thread, not once per viewer: a hundred viewers
+cost a hundred sends, not a hundred renders. The channel layer's coroutines run on the server's
+event loop, which the websocket consumer binds the first time a viewer connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.template.loader import render_to_string
+
+from playground.engine.clusters import Target
+from playground.lab.admin import admin_client
+from playground.lab.control import LabError
+from playground.web import chart
+from playground.web.models import Experiment
+
+CLUSTER_INTERVAL_SECONDS = 1.0
+MESSAGE_TYPE = "experiment.html"  # handled by ExperimentConsumer.experiment_html
+
+_loop: asyncio.AbstractEventLoop | None = None
+_current: dict[str, dict[str, str]] = {}  # share id -> fragment name -> latest html
+
+
+def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _loop
+    _loop = loop
+
+
+def group_name(share_id: str) -> str:
+    return f"experiment-{share_id}"
+
+
+def current(share_id: str) -> str:
+    """The latest fragments of a running experiment, for a viewer who just connected."""
+    return "".join(_current.get(share_id, {}).values())
+
+
+def send(share_id: str, html: str) -> None:
+    """Send `html` to every viewer of experiment `share_id` (from any thread)."""
+    layer = get_channel_layer()
+    message = {"type": MESSAGE_TYPE, "html": html}
+    group = group_name(share_id)
+    if _loop is not None and not _loop.is_closed():
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _loop)
+    elif not isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.group_send)(group, message)
+    # else: in-memory layer and no viewer ever connected to this process: nobody to tell
+
+
+def reload_fragment(experiment: Experiment) -> str:
+    """Tells every open page to fetch the experiment again (it started, or it ended)."""
+    return render_to_string("experiment.html#reload", {"experiment": experiment})
+
+
+def publish_queue() -> None:
+    """Tell the viewers of every queued experiment where it now stands in the queue."""
+    for position, experiment in enumerate(Experiment.objects.filter(status=Experiment.QUEUED)):
+        html = render_to_string(
+            "experiment.html#queue_position", {"experiment": experiment, "ahead": position}
+        )
+        send(experiment.share_id, html)
+
+
+class Publisher:
+    """Turns one running experiment's snapshots into fragments for its viewers."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.share_id = experiment.share_id
+        self.samples: list[dict] = []
+        self._stop = threading.Event()
+        self._fragments = _current.setdefault(self.share_id, {})
+        send(self.share_id, reload_fragment(experiment))  # queued pages become live pages
+
+    def snapshot(self, snapshot: dict) -> None:
+        self.samples.append(
+            {
+                "t": snapshot["elapsed"],
+                "delivered": snapshot.get("delivered", 0),
+                "duplicated": snapshot.get("duplicated_so_far", 0),
+            }
+        )
+        html = render_to_string(
+            "experiment.html#live_update",
+            {
+                "experiment": self.experiment,
+                "snapshot": snapshot,
+                "chart": chart.render(self.samples, snapshot.get("timeline", [])),
+            },
+        )
+        self._fragments["live"] = html
+        send(self.share_id, html)
+
+    def watch_cluster(self, target: Target) -> None:
+        """Every second, the brokers' states and the partition leaders, in a thread of its own
+        (a paused broker can make a metadata request wait; the conductor must never wait)."""
+        threading.Thread(target=self._watch, args=(target,), daemon=True).start()
+
+    def _watch(self, target: Target) -> None:
+        admin = admin_client(target.direct_bootstrap_servers)
+        topic = f"exp-{self.experiment.run_id}-orders"
+        while not self._stop.is_set():
+            started = time.monotonic()
+            html = render_to_string(
+                "experiment.html#cluster_state",
+                {"cluster": cluster_state(target, admin, topic), "live": True},
+            )
+            if self._stop.is_set():
+                break
+            self._fragments["cluster"] = html
+            send(self.share_id, html)
+            self._stop.wait(max(0.0, CLUSTER_INTERVAL_SECONDS - (time.monotonic() - started)))
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def finished(self) -> None:
+        self.experiment.refresh_from_db()
+        self.experiment.snapshot = (self.experiment.snapshot or {}) | {"samples": self.samples}
+        self.experiment.save(update_fields=["snapshot"])
+        _current.pop(self.share_id, None)
+        send(self.share_id, reload_fragment(self.experiment))
+
+
+def cluster_state(target: Target, admin, topic: str) -> dict:
+    """Brokers (up, paused, down) and the leader and in-sync replicas of each input partition."""
+    nodes, error = [], ""
+    if target.lab is not None:
+        try:
+            nodes = [n for n in target.lab.status()["nodes"] if n["role"] == "broker"]
+        except LabError as failure:
+            error = str(failure)
+    partitions = []
+    try:
+        metadata = admin.list_topics(topic, timeout=2)
+        found = metadata.topics.get(topic)
+        if found is not None and found.error is None:
+            partitions = [
+                {"partition": p.id, "leader": p.leader, "isr": list(p.isrs)}
+                for p in sorted(found.partitions.values(), key=lambda p: p.id)
+            ]
+    except Exception as failure:  # noqa: BLE001 - the panel says so; the experiment goes on
+        error = error or f"metadata unavailable: {failure}"
+    return {"nodes": nodes, "partitions": partitions, "error": error, "managed": bool(target.lab)}

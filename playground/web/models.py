@@ -1,0 +1,81 @@
+"""What the web layer stores: experiments (queued, running, finished) and comparisons."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.urls import reverse
+
+SHARE_ID_BYTES = 12  # 16 url-safe characters: unguessable, short enough to read aloud
+CONTROL_TOKEN_BYTES = 24
+
+
+def new_share_id() -> str:
+    return secrets.token_urlsafe(SHARE_ID_BYTES)
+
+
+def new_control_token() -> str:
+    return secrets.token_urlsafe(CONTROL_TOKEN_BYTES)
+
+
+class Comparison(models.Model):
+    """2 to 4 specs run one after the other under the same fault schedule."""
+
+    share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def get_absolute_url(self) -> str:
+        return reverse("comparison", args=[self.share_id])
+
+
+class Experiment(models.Model):
+    """One run of one spec. Anyone with `share_id` may watch it; only the owner's session or a
+    holder of `control_token` may act on it."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATUSES = tuple((s, s) for s in (QUEUED, RUNNING, DONE, FAILED))
+
+    share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
+    control_token = models.CharField(max_length=64, default=new_control_token)
+    owner_session = models.CharField(max_length=64, blank=True, default="")
+    spec = models.JSONField()  # the normalized spec document (Spec.to_json)
+    run_id = models.CharField(max_length=32, blank=True, default="")  # names topics and files
+    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    snapshot = models.JSONField(null=True, blank=True)  # the last progress snapshot
+    result = models.JSONField(null=True, blank=True)  # the conductor's result (no per-order detail)
+    error = models.TextField(blank=True, default="")
+    comparison = models.ForeignKey(
+        Comparison, null=True, blank=True, on_delete=models.CASCADE, related_name="experiments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.share_id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("experiment", args=[self.share_id])
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.DONE, self.FAILED)
+
+    @property
+    def name(self) -> str:
+        return self.spec.get("name") or "experiment"
+
+
+class Action(models.Model):
+    """A live action on a running experiment (a crash button), waiting for the runner to apply
+    it. Actions travel through the database so that any web process can take one."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    taken = models.BooleanField(default=False)

@@ -1,0 +1,59 @@
+"""Web fixtures: the runner pointed at the session cluster, and ways to wait for experiments."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from playground.lab.launcher import PROJECT_ROOT
+from playground.web import runner
+from playground.web.models import Experiment
+from tests.conftest import TEST_LAB_DIR
+
+WEB_VAR_DIR = PROJECT_ROOT / "var" / "test-web"
+
+
+@pytest.fixture
+def playground(lab, settings):
+    """Experiments started by the pages run on the session cluster, their files in var/test-web.
+    The test waits for every experiment it started before the database is emptied."""
+    settings.LAB_DIR = TEST_LAB_DIR
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    settings.VAR_DIR = WEB_VAR_DIR
+    WEB_VAR_DIR.mkdir(parents=True, exist_ok=True)
+    yield lab
+    for experiment in Experiment.objects.exclude(status__in=[Experiment.DONE, Experiment.FAILED]):
+        wait_until_finished(experiment, timeout=180)
+
+
+def wait_until_finished(experiment: Experiment, timeout: float = 120) -> Experiment:
+    runner.wake()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        experiment.refresh_from_db()
+        if experiment.finished:
+            return experiment
+        time.sleep(0.2)
+    raise AssertionError(f"experiment {experiment} did not finish within {timeout} s")
+
+
+def wait_for_status(experiment: Experiment, status: str, timeout: float = 60) -> Experiment:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        experiment.refresh_from_db()
+        if experiment.status == status:
+            return experiment
+        time.sleep(0.05)
+    raise AssertionError(f"experiment {experiment} never became {status}")
+
+
+def wait_for_delivered(experiment: Experiment, count: int, timeout: float = 60) -> Experiment:
+    """Wait until the stored snapshot shows `count` orders delivered (the workers are running)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        experiment.refresh_from_db()
+        if (experiment.snapshot or {}).get("delivered", 0) >= count:
+            return experiment
+        time.sleep(0.1)
+    raise AssertionError(f"experiment {experiment} never delivered {count} orders")

@@ -1,0 +1,182 @@
+"""The experiment pages against the real cluster: start, watch over the websocket, act, read the
+verdict, share, take control with the token, run again, and the API."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from playground.asgi import application
+from playground.engine.spec import Spec
+from playground.web import runner
+from playground.web.models import Experiment
+from tests.web.conftest import wait_for_delivered, wait_for_status, wait_until_finished
+
+ORIGIN = [(b"origin", b"http://127.0.0.1")]
+
+
+def small_spec(**overrides) -> dict:
+    document = {
+        "name": "web test",
+        "workload": {"records": 150, "rate": 100},
+        "producer": {"acks": "all", "enable_idempotence": True},
+        "consumer": {"commit": "after-processing", "batch_size": 10},
+        "restarts": {"consumer": {"delay_ms": 300}},
+    }
+    document.update(overrides)
+    return Spec.from_json(document).to_json()
+
+
+def counter(html: str, name: str) -> int | None:
+    found = re.search(rf'id="count-{name}">(\d+)<', html)
+    return int(found.group(1)) if found else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_runs_an_experiment_to_its_verdict_and_the_share_link_cannot_act(playground):
+    owner = Client()
+    response = owner.post("/api/experiments", small_spec(), content_type="application/json")
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["status"] == "queued" and "control_url" in created
+    experiment = Experiment.objects.get(share_id=created["id"])
+    experiment = wait_until_finished(experiment)
+    assert experiment.status == Experiment.DONE, experiment.error
+    audit = experiment.result["audit"]
+    assert audit["attempted"] == audit["delivered"] == 150
+    assert audit["lost"] == audit["duplicated"] == 0
+
+    state = Client().get(f"/api/experiments/{experiment.share_id}").json()
+    assert state["status"] == "done" and state["result"]["audit"]["delivered"] == 150
+    assert "control_url" not in state  # reading state never hands out control
+
+    page = owner.get(experiment.get_absolute_url())
+    assert page.status_code == 200
+    assert counter(page.content.decode(), "delivered") == 150
+    assert b"exactly-once" in page.content
+
+    stranger = Client()
+    shared = stranger.get(experiment.get_absolute_url()).content.decode()
+    assert counter(shared, "delivered") == 150
+    assert "You are watching" in shared
+    table = stranger.get(f"{experiment.get_absolute_url()}orders?filter=")
+    assert table.status_code == 200 and table.content.count(b"<tr class=") == 50
+    assert stranger.get(f"{experiment.get_absolute_url()}orders?page=3").status_code == 200
+    assert stranger.get(f"{experiment.get_absolute_url()}orders?page=4").status_code == 400
+    assert stranger.get(f"{experiment.get_absolute_url()}orders?filter=weird").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_owner_or_a_control_token_holder_can_crash_a_running_experiment(playground):
+    owner = Client()
+    spec = small_spec(workload={"records": 600, "rate": 60})
+    created = owner.post("/api/experiments", spec, content_type="application/json").json()
+    experiment = Experiment.objects.get(share_id=created["id"])
+    wait_for_status(experiment, Experiment.RUNNING)
+    wait_for_delivered(experiment, 60)
+    url = experiment.get_absolute_url()
+
+    viewer = Client()
+    refused = viewer.post(f"{url}act", {"action": "kill-consumer-at-point"})
+    assert refused.status_code == 403
+    assert b"data-action=" not in viewer.get(url).content  # no crash buttons for a viewer
+
+    bad = owner.post(f"{url}act", {"action": "pause-broker", "broker": "7"})
+    assert bad.status_code == 400 and b"broker" in bad.content
+    unknown = owner.post(f"{url}act", {"action": "explode"})
+    assert unknown.status_code == 400 and b"allowed" in unknown.content
+
+    teacher = Client()
+    assert teacher.get(f"{url}control?token=wrong").status_code == 403
+    teacher.get(created["control_url"].replace("http://testserver", ""))
+    assert b"data-action=" in teacher.get(url).content
+    accepted = teacher.post(f"{url}act", {"action": "kill-consumer-at-point"})
+    assert accepted.status_code == 202, accepted.content
+
+    experiment = wait_until_finished(experiment)
+    assert experiment.status == Experiment.DONE, experiment.error
+    audit = experiment.result["audit"]
+    kinds = [event["kind"] for event in experiment.result["timeline"]]
+    assert "action" in kinds and "crash" in kinds
+    assert audit["lost"] == 0 and audit["duplicated"] > 0  # at-least-once, crashed: duplicates
+    assert audit["duplicated_by_consumer"] == audit["duplicated"]
+    page = owner.get(url).content.decode()
+    assert "duplicated by the consumer" in page and "consumer.commit" in page
+    dups = owner.get(f"{url}orders?filter=duplicated").content.decode()
+    assert dups.count('<tr class="outcome-duplicated">') == min(50, audit["duplicated"])
+
+    again = owner.post(f"{url}rerun")
+    assert again.status_code == 302
+    rerun = Experiment.objects.exclude(pk=experiment.pk).get()
+    assert rerun.spec == experiment.spec and again["Location"] == rerun.get_absolute_url()
+    wait_until_finished(rerun)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_viewers_receive_counters_over_the_websocket_until_the_verdict(playground):
+    experiment = await database_sync_to_async(Experiment.objects.create)(
+        spec=small_spec(workload={"records": 300, "rate": 150})
+    )
+    socket = WebsocketCommunicator(application, f"/ws/e/{experiment.share_id}/", headers=ORIGIN)
+    connected, _ = await socket.connect()
+    assert connected
+    await database_sync_to_async(runner.wake)()
+    delivered, reloads, messages = [], 0, 0
+    while reloads < 2:  # one when it starts running, one when it ends
+        html = await socket.receive_from(timeout=60)
+        messages += 1
+        if 'id="experiment-body"' in html:
+            reloads += 1
+        if (value := counter(html, "delivered")) is not None:
+            delivered.append(value)
+    assert delivered == sorted(delivered) and delivered[-1] == 300
+    assert len([v for v in delivered if 0 < v < 300]) >= 3  # it was seen moving
+    assert messages > 20  # several updates a second
+    await socket.send_to(text_data="kill everything")
+    reply = await socket.receive_from(timeout=5)
+    assert "only sends updates" in reply
+    await socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_for_an_unknown_experiment_is_closed():
+    socket = WebsocketCommunicator(application, "/ws/e/nope/", headers=ORIGIN)
+    connected, code = await socket.connect()
+    assert not connected and code == 4404
+
+
+@pytest.mark.django_db
+def test_api_refuses_bad_bodies_with_errors_that_name_the_field(client):
+    bad_json = client.post("/api/experiments", "{nope", content_type="application/json")
+    assert (
+        bad_json.status_code == 400
+        and "not a JSON document" in bad_json.json()["errors"][0]["message"]
+    )
+    invalid = client.post(
+        "/api/experiments",
+        json.dumps({"producer": {"acks": "2"}, "workload": {"records": 0}}),
+        content_type="application/json",
+    )
+    assert invalid.status_code == 400
+    paths = {error["path"] for error in invalid.json()["errors"]}
+    assert paths == {"producer.acks", "workload.records"}
+    assert client.get("/api/experiments").status_code == 405
+    assert client.get("/api/experiments/unknown").status_code == 404
+    presets = client.get("/api/presets").json()["presets"]
+    assert {p["name"] for p in presets} >= {"metrics", "payment-service"}
+    assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_preset_and_unknown_experiment_are_clear_errors(client):
+    response = client.post("/experiments/new", {"preset": "fastest"})
+    assert response.status_code == 400 and b"fastest" in response.content
+    assert client.get("/e/doesnotexist/").status_code == 404
+    assert client.post("/e/doesnotexist/act", {"action": "stop"}).status_code == 404
