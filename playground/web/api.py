@@ -55,7 +55,7 @@ def experiments(request: HttpRequest) -> JsonResponse:
         document = json.loads(request.body or b"null")
     except RequestDataTooBig:
         return _errors(413, FieldError("", "body: too large for a spec"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # bad JSON, bad UTF-8, absurd nesting or digits
         return _errors(400, FieldError("", f"body: not a JSON document ({error})"))
     try:
         spec = Spec.from_json(document)

@@ -19,7 +19,15 @@ READY_TIMEOUT_SECONDS = 180.0
 
 
 class AppServer:
-    def __init__(self, *, port: int, var_dir: Path, lab_dir: Path, lab_port_base: int) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        var_dir: Path,
+        lab_dir: Path,
+        lab_port_base: int,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.var_dir = Path(var_dir)
@@ -32,6 +40,8 @@ class AppServer:
             "PYTHONUNBUFFERED": "1",
         }
         self.env.pop("DATABASE_URL", None)
+        self.env.pop("REDIS_URL", None)
+        self.env |= extra_env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = self.var_dir / "serve.log"
 

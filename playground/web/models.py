@@ -50,6 +50,7 @@ class Experiment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the runner is alive
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

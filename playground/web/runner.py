@@ -3,20 +3,23 @@
 One experiment at a time, for everyone: experiments crash brokers, drop acks and pause nodes, and a
 fault meant for one experiment would spoil the numbers of any other running beside it. The queue
 is the database (experiments with status "queued", oldest first), so every web process sees the
-same queue; an flock on VAR_DIR/runner.lock makes exactly one process the runner.
+same queue, and every web process runs a runner: a runner claims the next experiment only when no
+experiment is running, inside one write transaction, so two runners never run two at once. A
+running experiment's runner beats a heartbeat; an experiment whose heartbeat stopped (its process
+died) is marked failed, so the queue never sticks.
 
-While an experiment runs, its conductor's snapshots go to `live.publish` (the live page), and the
-crash buttons' actions arrive as Action rows, taken at every snapshot.
+While an experiment runs, its conductor's snapshots go to `live` (the live page), and the crash
+buttons' actions arrive as Action rows, taken at every snapshot.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -32,13 +35,14 @@ from playground.web.models import Action, Experiment
 
 log = logging.getLogger(__name__)
 
-IDLE_WAIT_SECONDS = 2.0  # how often an idle runner looks at the queue without being woken
+IDLE_WAIT_SECONDS = 1.0  # how often an idle runner looks at the queue without being woken
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this long is abandoned
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 
 _wake = threading.Event()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
-_running: dict[str, Conductor] = {}  # share id -> conductor, in this process
 
 
 def wake() -> None:
@@ -66,6 +70,7 @@ def target() -> Target:
         return Target.external(settings.KAFKA_BOOTSTRAP_SERVERS)
     client = LabClient(Path(settings.LAB_DIR))
     try:
+        client.wait_ready(timeout=180)  # `make run` may still be starting it
         return Target.managed(client)
     except LabError as error:
         raise ExperimentError(
@@ -77,51 +82,59 @@ def target() -> Target:
 # -- the runner thread ----------------------------------------------------------------------------
 def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
-    with open(experiments_dir() / "runner.lock", "w") as lock:
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:  # another web process is the runner
-                _wake.wait(IDLE_WAIT_SECONDS * 5)
-                _wake.clear()
-        _fail_abandoned()
-        while True:
-            _wake.clear()
+    while True:
+        _wake.clear()
+        try:
             experiment = _claim_next()
-            if experiment is None:
-                close_old_connections()
-                _wake.wait(IDLE_WAIT_SECONDS)
-                continue
-            _run(experiment)
-
-
-def _fail_abandoned() -> None:
-    """Experiments left "running" by a runner that died can never finish: say so."""
-    Experiment.objects.filter(status=Experiment.RUNNING).update(
-        status=Experiment.FAILED,
-        error="the server stopped while this experiment ran",
-        finished_at=timezone.now(),
-    )
+        except Exception:  # a database hiccup must not end the runner
+            log.exception("claiming the next experiment failed")
+            experiment = None
+        if experiment is None:
+            close_old_connections()
+            _wake.wait(IDLE_WAIT_SECONDS)
+            continue
+        _run(experiment)
 
 
 def _claim_next() -> Experiment | None:
+    """The oldest queued experiment, now running here; None while another one runs."""
+    stale = timezone.now() - timedelta(seconds=HEARTBEAT_STALE_SECONDS)
     with transaction.atomic():
-        experiment = Experiment.objects.filter(status=Experiment.QUEUED).first()
-        if experiment is None:
+        active = list(
+            Experiment.objects.select_for_update().filter(
+                status__in=(Experiment.RUNNING, Experiment.QUEUED)
+            )
+        )
+        for running in (e for e in active if e.status == Experiment.RUNNING):
+            if (running.heartbeat_at or running.started_at or stale) > stale:
+                return None
+            running.status, running.finished_at = Experiment.FAILED, timezone.now()
+            running.error = "the server running this experiment stopped before it finished"
+            running.save(update_fields=["status", "error", "finished_at"])
+        queued = [e for e in active if e.status == Experiment.QUEUED]
+        if not queued:
             return None
+        experiment = min(queued, key=lambda e: (e.created_at, e.pk))
         experiment.status = Experiment.RUNNING
         experiment.run_id = uuid.uuid4().hex[:12]
-        experiment.started_at = timezone.now()
-        experiment.save(update_fields=["status", "run_id", "started_at"])
+        experiment.started_at = experiment.heartbeat_at = timezone.now()
+        experiment.save(update_fields=["status", "run_id", "started_at", "heartbeat_at"])
     live.publish_queue()
     return experiment
+
+
+def _beat(experiment: Experiment, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        Experiment.objects.filter(pk=experiment.pk).update(heartbeat_at=timezone.now())
+    close_old_connections()
 
 
 def _run(experiment: Experiment) -> None:
     share_id = experiment.share_id
     publisher = live.Publisher(experiment)
     saved_at = 0.0
+    beating = threading.Event()
+    threading.Thread(target=_beat, args=(experiment, beating), daemon=True).start()
 
     def on_snapshot(snapshot: dict) -> None:
         nonlocal saved_at
@@ -144,7 +157,6 @@ def _run(experiment: Experiment) -> None:
             on_snapshot=on_snapshot,
         )
         publisher.watch_cluster(cluster)
-        _running[share_id] = conductor
         result = conductor.run()
         _write_stories(experiment, conductor)
         experiment.status, experiment.result = Experiment.DONE, result
@@ -152,7 +164,7 @@ def _run(experiment: Experiment) -> None:
         log.exception("experiment %s failed", share_id)
         experiment.status, experiment.error = Experiment.FAILED, _describe(error)
     finally:
-        _running.pop(share_id, None)
+        beating.set()
         publisher.close()
     experiment.finished_at = timezone.now()
     experiment.save(update_fields=["status", "result", "error", "finished_at"])

@@ -43,8 +43,7 @@ def decode_spec(text: str) -> dict[str, Any]:
         raise ValueError("the spec link is empty")
     if len(text) > MAX_LINK_CHARACTERS:
         raise ValueError(
-            f"the spec link is {len(text)} characters long; a spec fits in "
-            f"{MAX_LINK_CHARACTERS}"
+            f"the spec link is {len(text)} characters long; a spec fits in {MAX_LINK_CHARACTERS}"
         )
     if not _BASE64URL.fullmatch(text):
         raise ValueError(
@@ -58,7 +57,7 @@ def decode_spec(text: str) -> dict[str, Any]:
         document = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError("the spec link does not hold UTF-8 text") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # bad JSON, or a number too long for Python to read
         raise ValueError(f"the spec link does not hold a JSON document ({error})") from None
     except RecursionError:
         raise ValueError("the spec link holds JSON nested too deeply to be a spec") from None

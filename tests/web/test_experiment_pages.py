@@ -167,6 +167,9 @@ def test_api_refuses_bad_bodies_with_errors_that_name_the_field(client):
     assert invalid.status_code == 400
     paths = {error["path"] for error in invalid.json()["errors"]}
     assert paths == {"producer.acks", "workload.records"}
+    for absurd in ("9" * 5000, "[" * 5000, b"\xff\xfe"):
+        response = client.post("/api/experiments", absurd, content_type="application/json")
+        assert response.status_code == 400, absurd[:10]
     assert client.get("/api/experiments").status_code == 405
     assert client.get("/api/experiments/unknown").status_code == 404
     presets = client.get("/api/presets").json()["presets"]

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         try:
             self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
             from playground.asgi import application
+            from playground.web import runner
+
+            runner.wake()  # experiments left queued by an earlier run go on
 
             endpoints = build_endpoint_description_strings(host=host, port=port)
             Server(application=application, endpoints=endpoints).run()

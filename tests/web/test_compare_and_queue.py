@@ -1,0 +1,100 @@
+"""Compare runs specs one after another under one fault schedule; the queue runs everything one
+at a time, and the page says where an experiment stands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from playground.engine.presets import preset
+from playground.web.compare import Slot, build_specs
+from playground.web.models import Comparison, Experiment
+from tests.web.conftest import wait_until_finished
+
+
+def _custom(document: dict) -> str:
+    return json.dumps(document)
+
+
+def test_every_spec_gets_the_fault_schedule_of_the_chosen_one():
+    slots = [Slot(1, "notification-service"), Slot(2, "metrics"), Slot(3), Slot(4)]
+    specs, errors = build_specs(slots, "1")
+    assert errors == []
+    faults = preset("notification-service").spec.to_json()["faults"]
+    assert [s.to_json()["faults"] for s in specs] == [faults, faults]
+    assert specs[1].consumer.commit.value == "before-processing"  # the rest of metrics is kept
+    specs, errors = build_specs(slots, "none")
+    assert errors == [] and all(s.faults == () for s in specs)
+
+
+@pytest.mark.parametrize(
+    ("slots", "faults_from", "expected"),
+    [
+        ([Slot(1, "metrics")], "1", "choose 2 to 4"),
+        ([Slot(1, "metrics"), Slot(2, "nope")], "1", "spec 2: there is no preset 'nope'"),
+        ([Slot(1, "metrics"), Slot(2, "custom", "{oops")], "1", "spec 2: not a JSON document"),
+        (
+            [Slot(1, "metrics"), Slot(2, "custom", _custom({"producer": {"acks": "2"}}))],
+            "1",
+            "spec 2: producer.acks",
+        ),
+        ([Slot(1, "metrics"), Slot(2, "payment-service")], "3", "faults_from"),
+    ],
+)
+def test_bad_comparisons_name_the_slot_and_the_field(slots, faults_from, expected):
+    specs, errors = build_specs(slots, faults_from)
+    assert specs == [] and any(expected in error for error in errors), errors
+
+
+@pytest.mark.django_db
+def test_the_compare_form_shows_errors_without_starting_anything(client):
+    assert client.get("/compare/").status_code == 200
+    response = client.post("/compare/", {"spec1": "metrics", "spec2": "", "faults_from": "1"})
+    assert response.status_code == 400 and b"choose 2 to 4" in response.content
+    garbage = client.post("/compare/", {"spec1": "\x00", "custom9": "x", "faults_from": "zz"})
+    assert garbage.status_code == 400
+    assert not Experiment.objects.exists() and not Comparison.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
+    client = Client()
+    small = {"workload": {"records": 100, "rate": 0}, "consumer": {"batch_size": 10}}
+    safe = small | {"consumer": {"commit": "after-processing", "batch_size": 10}}
+    risky = small | {"consumer": {"commit": "before-processing", "batch_size": 10}}
+    crash = {"kind": "kill-consumer", "point": "after-commit-before-processing"}
+    risky["faults"] = [crash | {"at": {"records": 40}}]
+    response = client.post(
+        "/compare/",
+        {
+            "spec1": "custom",
+            "custom1": _custom(safe),
+            "spec2": "custom",
+            "custom2": _custom(risky),
+            "faults_from": "2",
+        },
+    )
+    assert response.status_code == 302, response.content
+    comparison = Comparison.objects.get()
+    first, second = comparison.experiments.all()
+    # One at a time: while the first runs, the second waits in the queue and says so.
+    page = client.get(second.get_absolute_url()).content.decode()
+    if Experiment.objects.get(pk=second.pk).status == Experiment.QUEUED:
+        assert "Waiting for the cluster" in page
+    for run in (first, second):
+        wait_until_finished(run)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.finished_at <= second.started_at  # never side by side
+    assert first.spec["faults"] == second.spec["faults"] == risky["faults"]
+    table = client.get(comparison.get_absolute_url()).content.decode()
+    for label in ("throughput (records/s)", "latency p50 (ms)", "latency p99 (ms)", "lost"):
+        assert label in table
+    assert first.result["audit"]["lost"] == 0  # committed after processing: nothing lost
+    assert second.result["audit"]["lost"] > 0  # committed before processing: lost
+    partial = client.get(comparison.get_absolute_url(), headers={"HX-Request": "true"})
+    assert partial.content.startswith(b"\n<div id=\"comparison-table\"") or b"comparison-table" in (
+        partial.content[:200]
+    )

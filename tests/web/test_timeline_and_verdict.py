@@ -1,0 +1,90 @@
+"""The timeline picture, the verdict's words and the audit table's paging, from plain data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from playground.web import chart, stories, verdict
+from playground.web.models import Experiment
+
+
+def test_throughput_is_the_rate_between_samples():
+    assert chart.throughput([(0.0, 0), (0.5, 50), (1.0, 150)]) == [(0.5, 100.0), (1.0, 200.0)]
+
+
+def test_the_chart_marks_every_fault_crash_and_action_but_not_phases():
+    samples = [{"t": t / 10, "delivered": t * 10, "duplicated": max(0, t - 5)} for t in range(30)]
+    events = [
+        {"at": 0.0, "kind": "phase", "detail": "running", "fault": None},
+        {"at": 1.2, "kind": "crash", "detail": "consumer killed <now>", "fault": 0},
+        {"at": 2.0, "kind": "action", "detail": "kill-producer", "fault": None},
+    ]
+    svg = chart.render(samples, events)
+    assert svg.startswith("<svg") and svg.count('class="marker ') == 2
+    assert "consumer killed &lt;now&gt;" in svg  # details are escaped
+    assert 'class="duplicates"' in svg and 'class="throughput"' in svg
+    assert chart.render([], []).startswith("<svg")
+
+
+def _result(**audit) -> dict:
+    counts = {"lost_at_consumer": 0, "duplicated_by_consumer": 0} | audit
+    return {
+        "audit": counts,
+        "promise": {
+            "loss_risks": [{"setting": "consumer.commit", "explanation": "commits first"}],
+            "duplicate_risks": [{"setting": "producer.retries", "explanation": "retries"}],
+        },
+    }
+
+
+def test_the_verdict_ties_each_anomaly_to_the_settings_that_allow_it():
+    findings = verdict.explain(_result(lost_at_consumer=10))
+    assert [f.kind for f in findings] == ["lost_at_consumer"]
+    assert findings[0].count == 10
+    assert [r["setting"] for r in findings[0].settings] == ["consumer.commit"]
+    assert verdict.explain(_result()) == []
+    assert verdict.explain(None) == []
+
+
+def _story(number: int, kinds: list[str]) -> dict:
+    return {
+        "order_id": f"order-{number:07d}",
+        "attempts": 1,
+        "sessions": [0],
+        "acked_at": [[0, number]],
+        "producer_outcome": "acked",
+        "log_copies": [[0, number, True]],
+        "visible_copies": 1,
+        "effects": 2 if "duplicated" in kinds else 1,
+        "effect_sources": [[0, number, 1]],
+        "handler_runs": 1,
+        "deduplicated": 0,
+        "aborted_reads": 0,
+        "outcome": "duplicated" if "duplicated" in kinds else "delivered",
+        "kinds": kinds,
+    }
+
+
+@pytest.mark.django_db
+def test_the_audit_table_pages_and_filters(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    experiment = Experiment.objects.create(spec={}, run_id="r1", status=Experiment.DONE)
+    folder = tmp_path / "experiments" / "r1"
+    folder.mkdir(parents=True)
+    with (folder / "stories.jsonl").open("w") as out:
+        for number in range(120):
+            kinds = ["duplicated"] if number % 10 == 0 else []
+            out.write(json.dumps(_story(number, kinds)) + "\n")
+    first = stories.page(experiment, "", "1")
+    assert (first.total, first.pages, len(first.rows), first.next) == (120, 3, 50, 2)
+    assert first.rows[0]["acked"] == "p0@0" and first.rows[0]["in_log"] == 1
+    last = stories.page(experiment, "", "3")
+    assert len(last.rows) == 20 and last.next is None and last.previous == 2
+    dups = stories.page(experiment, "duplicated", "1")
+    assert dups.total == 12 and all(r["outcome"] == "duplicated" for r in dups.rows)
+    assert stories.page(experiment, "lost", "1").total == 0
+    for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
+        with pytest.raises(stories.BadQuery):
+            stories.page(experiment, bad_filter, bad_page)
