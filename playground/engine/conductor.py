@@ -77,7 +77,9 @@ class Event:
     """One entry of the timeline: something that happened, and when (seconds since the start)."""
 
     at: float
-    kind: str  # "phase", "fault", "crash", "restart", "exit", "broker", "action", "error"
+    # "phase", "fault", "crash", "restart", "exit" (died), "stop" (ended cleanly), "broker",
+    # "action", "error"
+    kind: str
     detail: str
     fault: int | None = None
 
@@ -332,7 +334,7 @@ class Conductor:
             self._handle_queued_messages()
             del self.workers[role]
             if code == 0 and (role == "consumer" or worker.finished):
-                self._event("exit", f"{role} finished")
+                self._event("stop", f"{role} finished")
                 if role == "producer":
                     self._producer_complete()
                 continue
@@ -387,7 +389,7 @@ class Conductor:
             worker.process.kill()
             worker.process.wait()
         self.workers.pop(worker.role, None)
-        self._event("exit", f"{worker.role} stopped")
+        self._event("stop", f"{worker.role} stopped")
 
     def _stop_workers(self) -> None:
         for worker in list(self.workers.values()):

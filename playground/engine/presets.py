@@ -47,9 +47,10 @@ METRICS = _preset(
     """
     A stream of order counters for a dashboard, where a gap in the graph costs nothing and speed
     matters most. The producer takes the leader's word alone (acks=1) and never retries, and
-    nobody restarts it; the consumer commits each batch of ten before handling it. The consumer
-    dies right after committing the batch that follows record 80, so those ten orders are never
-    counted. Nothing is ever counted twice, which is all at-most-once promises.
+    nobody restarts it; the consumer commits each batch (up to ten records) before handling it.
+    Once 80 records are counted, the consumer dies right after committing its next batch, so the
+    orders of that batch are never counted. Nothing is ever counted twice, which is all
+    at-most-once promises.
     """,
     {
         "workload": {"records": 200, "rate": 30},
@@ -75,8 +76,8 @@ NOTIFICATION_SERVICE = _preset(
     Every order triggers a confirmation email. Missing one is a support ticket; sending one
     twice is a shrug, so the service commits only after it has sent the emails of a batch. The
     producer is idempotent with acks=all, so no acknowledged order is lost. The consumer dies
-    after sending the emails of records 111 to 120 but before committing them; its replacement
-    resumes from the last commit and sends those ten emails again.
+    once about 120 emails are sent, after sending a batch's emails but before committing it; its
+    replacement resumes from the last commit and sends that batch's emails again.
     """,
     {
         "workload": {"records": 300, "rate": 30},
@@ -101,7 +102,7 @@ PAYMENT_SERVICE = _preset(
     Charging a card is a side effect Kafka cannot roll back, so transactions cannot help here.
     The service keeps at-least-once delivery and makes the charge idempotent instead: it writes
     the order id together with the charge and skips any id it has seen. The same crash as in the
-    notification service hands records 111 to 120 to the consumer a second time; it reads them
+    notification service hands one batch to the consumer a second time; it reads those records
     again but charges nobody twice, so the charges themselves come out exactly once.
     """,
     {

@@ -6,10 +6,18 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-WIDTH, HEIGHT = 720, 200
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 12, 24
+WIDTH, HEIGHT = 720, 220
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 32, 24
+# The legend: (css class, how it is drawn, label).
+LEGEND = (
+    ("throughput", "line", "deliveries/s"),
+    ("duplicates", "line", "duplicates so far (own scale)"),
+    ("marker-fault", "mark", "fault, broker"),
+    ("marker-crash", "mark", "crash, worker died"),
+    ("marker-action", "mark", "your action"),
+)
 MAX_POINTS = 300
-MARKED_KINDS = {"fault", "crash", "restart", "exit", "broker", "action", "error"}
+MARKED_KINDS = {"fault", "crash", "restart", "exit", "broker", "action", "error"}  # not "stop"
 
 
 def throughput(series: list[tuple[float, int]]) -> list[tuple[float, float]]:
@@ -78,5 +86,21 @@ def render(samples: list[dict], events: list[dict]) -> str:
             f'<g class="marker marker-{escape(event["kind"])}"><title>{label}</title>'
             f'<line x1="{at:.1f}" y1="{PAD_TOP}" x2="{at:.1f}" y2="{HEIGHT - PAD_BOTTOM}"/></g>'
         )
+    parts.append(legend())
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def legend() -> str:
+    parts, x = ['<g class="legend">'], PAD_LEFT
+    for css, drawn, label in LEGEND:
+        if drawn == "line":
+            parts.append(f'<polyline class="{css}" points="{x},12 {x + 18},12"/>')
+        else:
+            parts.append(
+                f'<g class="marker {css}"><line x1="{x + 9}" y1="4" x2="{x + 9}" y2="20"/></g>'
+            )
+        parts.append(f'<text class="tick" x="{x + 22}" y="16">{label}</text>')
+        x += 30 + 6.2 * len(label)
+    parts.append("</g>")
     return "".join(parts)
