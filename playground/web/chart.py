@@ -11,9 +11,10 @@ PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 32, 24
 # The legend: (css class, how it is drawn, label).
 LEGEND = (
     ("throughput", "line", "deliveries/s"),
-    ("duplicates", "line", "duplicates so far (own scale)"),
+    ("duplicates", "line", "duplicates (own scale)"),
     ("marker-fault", "mark", "fault, broker"),
     ("marker-crash", "mark", "crash, worker died"),
+    ("marker-restart", "mark", "restart"),
     ("marker-action", "mark", "your action"),
 )
 MAX_POINTS = 300
