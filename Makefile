@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine
+.PHONY: setup run test lint bench-lab bench-engine bench-live
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,6 @@ bench-lab: setup
 
 bench-engine: setup
 	$(PY) -m playground.engine.bench
+
+bench-live: setup
+	$(PY) -m playground.web.bench_live

@@ -1,8 +1,12 @@
 """The live page's websocket: anyone with the share link may watch; nobody acts through it.
 
-Viewers receive the HTML fragments live.Publisher renders. The socket takes no commands (the
-crash buttons POST, where the session decides who controls the experiment); a message sent to it
-gets an error fragment back, and the socket stays open.
+Viewers receive the HTML fragments live.Publisher renders. A viewer that falls behind (a slow
+client, a busy server) skips to the newest fragment of each kind instead of working through a
+backlog of stale counters: fragments wait in `pending`, one per kind, in the order they came, and
+a sender task sends what is there whenever it gets to run.
+
+The socket takes no commands (the crash buttons POST, where the session decides who controls the
+experiment); a message sent to it gets an error fragment back, and the socket stays open.
 """
 
 from __future__ import annotations
@@ -29,16 +33,29 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_EXPERIMENT)
             return
         live.bind_loop(asyncio.get_running_loop())
+        self.pending: dict[str, str] = {}
+        self.ready = asyncio.Event()
         self.group = live.group_name(self.share_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         latest = live.current(self.share_id)
         if latest:
             await self.send(text_data=latest)
+        self.sender = asyncio.create_task(self._send_pending())
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "sender"):
+            self.sender.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _send_pending(self) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            while self.pending:
+                kind = next(iter(self.pending))
+                await self.send(text_data=self.pending.pop(kind))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.send(
@@ -49,4 +66,7 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
         )
 
     async def experiment_html(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+        kind = event.get("kind", live.PAGE)
+        self.pending.pop(kind, None)  # an older fragment of the same kind is stale: drop it
+        self.pending[kind] = event["html"]
+        self.ready.set()

@@ -23,6 +23,9 @@ from playground.web import chart
 from playground.web.models import Experiment
 
 CLUSTER_INTERVAL_SECONDS = 1.0
+TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
+# Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
+COUNTERS, TIMELINE, CLUSTER, PAGE = "counters", "timeline", "cluster", "page"
 MESSAGE_TYPE = "experiment.html"  # handled by ExperimentConsumer.experiment_html
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -43,10 +46,11 @@ def current(share_id: str) -> str:
     return "".join(_current.get(share_id, {}).values())
 
 
-def send(share_id: str, html: str) -> None:
-    """Send `html` to every viewer of experiment `share_id` (from any thread)."""
+def send(share_id: str, html: str, kind: str = PAGE) -> None:
+    """Send `html`, a fragment of `kind`, to every viewer of experiment `share_id` (from any
+    thread)."""
     layer = get_channel_layer()
-    message = {"type": MESSAGE_TYPE, "html": html}
+    message = {"type": MESSAGE_TYPE, "html": html, "kind": kind}
     group = group_name(share_id)
     if _loop is not None and not _loop.is_closed():
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _loop)
@@ -78,9 +82,12 @@ class Publisher:
         self.samples: list[dict] = []
         self._stop = threading.Event()
         self._fragments = _current.setdefault(self.share_id, {})
+        self._timeline_at = -TIMELINE_INTERVAL_SECONDS
+        self._events = 0
         send(self.share_id, reload_fragment(experiment))  # queued pages become live pages
 
     def snapshot(self, snapshot: dict) -> None:
+        """Counters at every snapshot; the timeline twice a second, or at once on a new event."""
         self.samples.append(
             {
                 "t": snapshot["elapsed"],
@@ -88,16 +95,18 @@ class Publisher:
                 "duplicated": snapshot.get("duplicated_so_far", 0),
             }
         )
-        html = render_to_string(
-            "experiment.html#live_update",
-            {
-                "experiment": self.experiment,
-                "snapshot": snapshot,
-                "chart": chart.render(self.samples, snapshot.get("timeline", [])),
-            },
-        )
-        self._fragments["live"] = html
-        send(self.share_id, html)
+        context = {"experiment": self.experiment, "snapshot": snapshot}
+        self._publish(COUNTERS, render_to_string("experiment.html#live_update", context))
+        events = snapshot.get("timeline", [])
+        now = time.monotonic()
+        if len(events) != self._events or now - self._timeline_at >= TIMELINE_INTERVAL_SECONDS:
+            self._events, self._timeline_at = len(events), now
+            context["chart"] = chart.render(self.samples, events)
+            self._publish(TIMELINE, render_to_string("experiment.html#timeline_update", context))
+
+    def _publish(self, kind: str, html: str) -> None:
+        self._fragments[kind] = html
+        send(self.share_id, html, kind)
 
     def watch_cluster(self, target: Target) -> None:
         """Every second, the brokers' states and the partition leaders, in a thread of its own
@@ -115,8 +124,7 @@ class Publisher:
             )
             if self._stop.is_set():
                 break
-            self._fragments["cluster"] = html
-            send(self.share_id, html)
+            self._publish(CLUSTER, html)
             self._stop.wait(max(0.0, CLUSTER_INTERVAL_SECONDS - (time.monotonic() - started)))
 
     def close(self) -> None:

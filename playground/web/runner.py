@@ -138,8 +138,8 @@ def _run(experiment: Experiment) -> None:
 
     def on_snapshot(snapshot: dict) -> None:
         nonlocal saved_at
+        publisher.snapshot(snapshot)  # first: the viewers' latency does not wait for the database
         _take_actions(experiment, conductor)
-        publisher.snapshot(snapshot)
         now = time.monotonic()
         if now - saved_at >= SNAPSHOT_SAVE_SECONDS:
             saved_at = now
