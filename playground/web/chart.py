@@ -12,8 +12,8 @@ PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 32, 24
 LEGEND = (
     ("throughput", "line", "deliveries/s"),
     ("duplicates", "line", "duplicates (own scale)"),
-    ("marker-fault", "mark", "fault, broker"),
-    ("marker-crash", "mark", "crash, worker died"),
+    ("marker-fault", "mark", "fault"),
+    ("marker-crash", "mark", "crash"),
     ("marker-restart", "mark", "restart"),
     ("marker-action", "mark", "your action"),
 )
