@@ -78,6 +78,12 @@ def test_viewers_on_two_processes_see_the_same_experiment_live(lab, redis_url):
     try:
         for server in servers:
             server.start()
+        # DEBUG is off: WhiteNoise serves the collected, hashed static files.
+        home = urllib.request.urlopen(f"{servers[0].url}/").read().decode()
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', home)
+        assert any(a.endswith(".css") for a in assets) and any(a.endswith(".js") for a in assets)
+        for asset in assets:
+            assert urllib.request.urlopen(f"{servers[0].url}{asset}").status == 200
         spec = {"workload": {"records": 200, "rate": 80}, "consumer": {"batch_size": 10}}
         request = urllib.request.Request(
             f"{servers[0].url}/api/experiments",
