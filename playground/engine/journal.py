@@ -21,16 +21,19 @@ class Journal:
 
     def append(self, lines: Iterable[str]) -> None:
         """Append `lines` (each without its newline) in one write."""
-        data = "".join(line + "\n" for line in lines).encode()
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
+        self.write("".join(line + "\n" for line in lines).encode())
 
     def append_line(self, line: str) -> None:
         """Append one line (the per-record fast path of `append`)."""
-        data = (line + "\n").encode()
-        while data:
-            data = data[os.write(self._fd, data) :]
+        self.write((line + "\n").encode())
+
+    def write(self, data: bytes) -> None:
+        """Append `data`, complete lines each ending with a newline, in one write (the hot paths
+        format their lines as bytes directly)."""
+        written = os.write(self._fd, data)
+        while written < len(data):  # only if interrupted or out of space: write the rest
+            data = data[written:]
+            written = os.write(self._fd, data)
 
     def close(self) -> None:
         os.close(self._fd)
@@ -53,12 +56,17 @@ class Follower:
         self.path = path
         self._position = 0
 
-    def new_lines(self) -> list[str]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as journal:
-            journal.seek(self._position)
-            chunk = journal.read()
+    def new_data(self) -> bytes:
+        """The complete lines appended since the previous call, newlines included."""
+        try:
+            with self.path.open("rb") as journal:
+                journal.seek(self._position)
+                chunk = journal.read()
+        except FileNotFoundError:
+            return b""
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
         self._position += len(complete)
-        return complete.decode().splitlines()
+        return complete
+
+    def new_lines(self) -> list[str]:
+        return self.new_data().decode().splitlines()

@@ -10,7 +10,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from playground.engine.journal import Follower
 from playground.engine.naming import ExperimentNames
-from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
+from playground.engine.producer_log import kinds_and_ids
+from playground.engine.records import ACK, ATTEMPT, FAIL, SENT
 from playground.engine.sink import LedgerTally
 from playground.engine.spec import Pipeline, Spec
 
@@ -24,7 +25,9 @@ class LiveTally:
         self.bootstrap = bootstrap
         self._producer_log = Follower(names.producer_log)
         self._ledger = LedgerTally(names.sink)
-        self._by_kind: dict[str, set[str]] = {ATTEMPT: set(), ACK: set(), SENT: set(), FAIL: set()}
+        # Order ids (encoded) by the kinds of event the producer log has for them.
+        kinds = (ATTEMPT, ACK, SENT, FAIL)
+        self._by_kind: dict[str, set[bytes]] = {kind: set() for kind in kinds}
         self._watermarks: Consumer | None = None
 
     def read(self) -> dict:
@@ -46,9 +49,9 @@ class LiveTally:
         return tally
 
     def _follow_producer_log(self) -> None:
-        for line in self._producer_log.new_lines():
-            event = ProducerEvent.from_json(line)
-            self._by_kind[event.kind].add(event.order_id)
+        by_kind = self._by_kind
+        for kind, order_id in kinds_and_ids(self._producer_log.new_data()):
+            by_kind[kind].add(order_id)
 
     def _output_counts(self) -> dict:
         """Kafka-to-Kafka: records in the output topic so far (uncommitted ones included)."""

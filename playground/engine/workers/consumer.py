@@ -70,21 +70,16 @@ class ConsumerLoop:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         self.consumer.subscribe([self.names.input_topic])
-        batch_size = self.spec.consumer.batch_size
+        consume, batch_size = self.consumer.consume, self.spec.consumer.batch_size
         while not self.runtime.stop_requested:
-            batch, ends = [], {}
-            for message in self.consumer.consume(num_messages=batch_size, timeout=0.2):
-                error = message.error()
-                if error is None:
-                    batch.append(message)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    ends[message.partition()] = message.offset()
-                elif error.fatal():
-                    raise KafkaException(error)
+            messages = consume(num_messages=batch_size, timeout=0.2)
+            batch = [message for message in messages if message.error() is None]
+            ends = self._events(messages) if len(batch) < len(messages) else {}
             if batch:
-                self.handle(batch)
-            for message in batch:
-                self._advance(message.partition(), message.offset() + 1)
+                offsets = next_offsets(batch)
+                self.handle(batch, offsets)
+                for done in offsets:
+                    self._advance(done.partition, done.offset)
             for partition, end in ends.items():
                 self._advance(partition, end)
             self._report_progress()
@@ -93,16 +88,32 @@ class ConsumerLoop:
         self._report_progress(force=True)
         return EXIT_DONE
 
-    def handle(self, batch: list) -> None:
+    @staticmethod
+    def _events(messages: list) -> dict[int, int]:
+        """The events among `messages`: partition -> the end of the log reached there; a fatal
+        error raises."""
+        ends = {}
+        for message in messages:
+            error = message.error()
+            if error is None:
+                continue
+            if error.code() == KafkaError._PARTITION_EOF:
+                ends[message.partition()] = message.offset()
+            elif error.fatal():
+                raise KafkaException(error)
+        return ends
+
+    def handle(self, batch: list, offsets: list[TopicPartition]) -> None:
+        """Handle `batch` and commit `offsets` (next_offsets(batch)), in the spec's order."""
         if self.commit_mode == Commit.BEFORE_PROCESSING:
-            self.commit(batch)
+            self.commit(offsets)
             self.runtime.crash_point(AFTER_COMMIT_BEFORE_PROCESSING)
             self.process(batch)
         elif self.commit_mode == Commit.AFTER_PROCESSING:
             self.process(batch)
             self.handler.before_commit()
             self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
-            self.commit(batch)
+            self.commit(offsets)
         elif self.commit_mode == Commit.AUTO:
             if self.runtime.due(AFTER_COMMIT_BEFORE_PROCESSING):
                 # librdkafka already stored these offsets when it handed the batch over; wait for
@@ -113,30 +124,33 @@ class ConsumerLoop:
             self.handler.before_commit()
             self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
         else:
-            self.handle_in_transaction(batch)
+            self.handle_in_transaction(batch, offsets)
 
     def process(self, batch: list, in_transaction: bool = False) -> None:
         handle, runtime, last = self.handler.process, self.runtime, len(batch)
         for position, message in enumerate(batch, start=1):
             handle(message)
             runtime.count += 1
-            if not runtime.may_crash:
-                continue
-            if in_transaction and self.runtime.due(MID_TRANSACTION):
-                # Die with this transaction's output already written to the log (uncommitted),
-                # as a transformer does that is killed between its sends and its commit.
-                self.handler.before_commit()
-                self.runtime.crash_point(MID_TRANSACTION)
-            if position < last:
-                self.runtime.crash_point(MID_BATCH)
+            if runtime.may_crash:
+                self._crash_points(position < last, in_transaction)
 
-    def commit(self, batch: list) -> None:
+    def _crash_points(self, mid_batch: bool, in_transaction: bool) -> None:
+        """The crash points right after a record was handled (only if a crash is pending)."""
+        if in_transaction and self.runtime.due(MID_TRANSACTION):
+            # Die with this transaction's output already written to the log (uncommitted),
+            # as a transformer does that is killed between its sends and its commit.
+            self.handler.before_commit()
+            self.runtime.crash_point(MID_TRANSACTION)
+        if mid_batch:
+            self.runtime.crash_point(MID_BATCH)
+
+    def commit(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets, then commit the stored offsets synchronously (the commit
         must have landed before the loop goes on, so that every crash point is exact)."""
-        self.consumer.store_offsets(offsets=next_offsets(batch))
+        self.consumer.store_offsets(offsets=offsets)
         self.consumer.commit(asynchronous=False)
 
-    def handle_in_transaction(self, batch: list) -> None:
+    def handle_in_transaction(self, batch: list, offsets: list[TopicPartition]) -> None:
         producer = self.producer
         while True:
             self.handler.checkpoint()
@@ -145,7 +159,7 @@ class ConsumerLoop:
             self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
             try:
                 producer.send_offsets_to_transaction(
-                    next_offsets(batch), self.consumer.consumer_group_metadata()
+                    offsets, self.consumer.consumer_group_metadata()
                 )
                 self._commit_transaction()
                 return
@@ -180,12 +194,14 @@ class ConsumerLoop:
 
 
 def next_offsets(batch: list) -> list[TopicPartition]:
-    """The offsets to commit after `batch`: one past the last record of each partition."""
-    last: dict[tuple[str, int], int] = {}
+    """The offsets to commit after `batch`: one past the last record of each partition (of the
+    input topic, the only one the consumer reads)."""
+    last = {}
     for message in batch:
-        last[(message.topic(), message.partition())] = message.offset()
+        last[message.partition()] = message
     return [
-        TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()
+        TopicPartition(message.topic(), partition, message.offset() + 1)
+        for partition, message in last.items()
     ]
 
 

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from playground.engine import orders
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import ack_line, attempt_line, read_producer_log
+from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, read_producer_log
 from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Acks, producer_config
 from playground.engine.workers.runtime import AFTER_SEND, EXIT_DONE, EXIT_FAILED, Runtime
@@ -54,43 +54,51 @@ class SourceProducer:
             )
         self.producer = Producer(config)
         self.acks_zero = self.spec.producer.acks == Acks.NONE
-        self.reports: list[str] = []  # log lines of delivery reports not yet written
-        self.uncommitted: list[str] = []  # ack lines of the open transaction
+        # Log lines (newline included) of delivery reports not yet written, and the ack lines of
+        # the open transaction (written once it committed).
+        self.reports: list[bytes] = []
+        self.uncommitted: list[bytes] = []
+        # The keys and values of the run of orders whose attempts were logged last.
+        self._keys: list[bytes] = []
+        self._values: list[bytes] = []
+        self._topic = self.names.input_topic
+        self._produce = self.producer.produce
+        self._on_delivery = self.on_delivery
+        self._checkpoints = bool(runtime.orders.checkpoints)  # any: check after every record
 
     def on_delivery(self, error, message) -> None:
+        if error is None and not self.acks_zero:
+            line = ACK_LINE % (message.key(), self.session, message.partition(), message.offset())
+            (self.uncommitted if self.transactional else self.reports).append(line)
+            return
         order_id = message.key().decode()
         if error is not None:
             event = ProducerEvent(FAIL, order_id, self.session, error=str(error))
-            self.reports.append(event.to_json())
-        elif self.acks_zero:
-            self.reports.append(ProducerEvent(SENT, order_id, self.session).to_json())
         else:
-            line = ack_line(order_id, self.session, message.partition(), message.offset())
-            (self.uncommitted if self.transactional else self.reports).append(line)
+            event = ProducerEvent(SENT, order_id, self.session)
+        self.reports.append((event.to_json() + "\n").encode())
 
     def serve_reports(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
         if self.reports:
-            self.log.append(self.reports)
+            self.log.write(b"".join(self.reports))
             self.reports.clear()
 
     def log_attempts(self, start: int, stop: int) -> None:
         """Log the attempts of orders start..stop-1, before any of them is handed to the client."""
-        self.log.append(attempt_line(orders.order_id(i), self.session) for i in range(start, stop))
+        self._keys, self._values = orders.order_records(start, stop)
+        session = self.session
+        self.log.write(b"".join([ATTEMPT_LINE % (key, session) for key in self._keys]))
 
-    def send(self, index: int) -> None:
-        order_id = orders.order_id(index)
+    def send_when_room(self, key: bytes, value: bytes) -> None:
+        """Hand a record to the client once its queue has room (the client refused it: full)."""
         while True:
+            self.serve_reports(0.05)  # let deliveries drain the queue
             try:
-                self.producer.produce(
-                    self.names.input_topic,
-                    key=order_id,
-                    value=orders.order_value(index),
-                    on_delivery=self.on_delivery,
-                )
+                self._produce(self._topic, key=key, value=value, on_delivery=self._on_delivery)
                 return
             except BufferError:
-                self.serve_reports(0.05)  # the client's queue is full: let deliveries drain it
+                continue
 
     def commit_transaction(self) -> bool:
         """Commit the open transaction; False if it was aborted (its records must be sent again)."""
@@ -99,8 +107,9 @@ class SourceProducer:
         while True:
             try:
                 self.producer.commit_transaction()
-                self.log.append(self.uncommitted)
-                self.uncommitted.clear()
+                if self.uncommitted:
+                    self.log.write(b"".join(self.uncommitted))
+                    self.uncommitted.clear()
                 return True
             except KafkaException as failure:
                 error = failure.args[0]
@@ -135,34 +144,45 @@ class SourceProducer:
             self.producer.init_transactions()
         started, sent_this_session = time.monotonic(), 0
         transaction_start = None
-        index = logged_until = position
-        while index < records and not self.runtime.stop_requested:
-            if self.transactional and transaction_start is None:
+        runtime, transactional, checkpoints = self.runtime, self.transactional, self._checkpoints
+        produce, topic, on_delivery = self._produce, self._topic, self._on_delivery
+        poll = self.producer.poll
+        index = position
+        while index < records and not runtime.stop_requested:
+            if transactional and transaction_start is None:
                 self.producer.begin_transaction()
                 transaction_start = index
-            if index >= logged_until:
-                self.serve_reports()
-                logged_until = self.chunk_end(index, transaction_start)
-                self.log_attempts(index, logged_until)
-            if rate:
-                ahead = started + sent_this_session / rate - time.monotonic()
-                if ahead > 0:
-                    self.serve_reports(ahead)
-            self.send(index)
-            index += 1
-            sent_this_session += 1
-            self.runtime.count = index
-            if self.runtime.due(AFTER_SEND):
-                self.producer.flush(FLUSH_TIMEOUT_SECONDS)  # acks arrive, and die unrecorded
-                self.runtime.crash_point(AFTER_SEND)
-            self.runtime.checkpoint()
-            self.producer.poll(0)
-            if self.transactional and (
+            # A run of records: their attempts logged in one write, then each handed to the
+            # client. The run ends where something is scheduled (see chunk_end), so a
+            # transaction ends with a run.
+            self.serve_reports()
+            self.log_attempts(index, self.chunk_end(index, transaction_start))
+            for key, value in zip(self._keys, self._values, strict=True):
+                if runtime.stop_requested:
+                    break
+                if rate:
+                    ahead = started + sent_this_session / rate - time.monotonic()
+                    if ahead > 0:
+                        self.serve_reports(ahead)
+                try:
+                    produce(topic, key=key, value=value, on_delivery=on_delivery)
+                except BufferError:
+                    self.send_when_room(key, value)
+                index += 1
+                sent_this_session += 1
+                runtime.count = index
+                if runtime.may_crash and runtime.due(AFTER_SEND):
+                    self.producer.flush(FLUSH_TIMEOUT_SECONDS)  # acks arrive, and die unrecorded
+                    runtime.crash_point(AFTER_SEND)
+                if checkpoints:
+                    runtime.checkpoint()
+                poll(0)
+            if transactional and (
                 index - transaction_start >= RECORDS_PER_TRANSACTION or index == records
             ):
                 if not self.commit_transaction():
-                    index = logged_until = transaction_start  # aborted: send them again
-                    self.runtime.count = index
+                    index = transaction_start  # aborted: send them again
+                    runtime.count = index
                 transaction_start = None
         if self.transactional and transaction_start is not None:
             self.commit_transaction()

@@ -72,6 +72,9 @@ class Runtime:
         self.count = orders.counted_before
         self.stop_requested = False
         self._arm_requested = False
+        # Whether any crash is pending at all: one in the orders, or one being armed (the hot
+        # loops skip their crash points if not). A plain attribute, read once per record.
+        self.may_crash = bool(orders.crashes)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_arm)
 
@@ -80,22 +83,19 @@ class Runtime:
 
     def _on_arm(self, *_: object) -> None:
         self._arm_requested = True
+        self.may_crash = True
 
     def _load_armed(self) -> None:
         self._arm_requested = False
         path = arm_file(self.orders.experiment_dir, self.orders.role)
         if path.exists():
             self.orders.crashes.append(Crash(**json.loads(path.read_text())))
+        self.may_crash = bool(self.orders.crashes) or self._arm_requested
 
     def report(self, event: str, **fields: object) -> None:
         """One JSON line to the conductor."""
         sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
         sys.stdout.flush()
-
-    @property
-    def may_crash(self) -> bool:
-        """Whether any crash is pending at all (the hot loops skip their crash points if not)."""
-        return bool(self.orders.crashes) or self._arm_requested
 
     def due(self, point: str) -> Crash | None:
         """The crash due at `point`, if any: its record count is reached, or it was armed."""
