@@ -41,6 +41,7 @@ HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this 
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 
 _wake = threading.Event()
+_stop = threading.Event()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
 
@@ -50,9 +51,19 @@ def wake() -> None:
     global _thread
     with _start_lock:
         if _thread is None or not _thread.is_alive():
+            _stop.clear()
             _thread = threading.Thread(target=_serve, name="experiment-runner", daemon=True)
             _thread.start()
     _wake.set()
+
+
+def stop(timeout: float = 30.0) -> None:
+    """Stop this process's runner once its current experiment (if any) is over (for tests)."""
+    with _start_lock:
+        _stop.set()
+        _wake.set()
+        if _thread is not None:
+            _thread.join(timeout)
 
 
 def experiments_dir() -> Path:
@@ -82,7 +93,7 @@ def target() -> Target:
 # -- the runner thread ----------------------------------------------------------------------------
 def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
-    while True:
+    while not _stop.is_set():
         _wake.clear()
         try:
             experiment = _claim_next()
@@ -94,6 +105,7 @@ def _serve() -> None:
             _wake.wait(IDLE_WAIT_SECONDS)
             continue
         _run(experiment)
+    close_old_connections()
 
 
 def _claim_next() -> Experiment | None:

@@ -37,7 +37,7 @@ def _forget_earlier_sessions(var_dir: Path) -> None:
         shutil.rmtree(var_dir / name, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_server(lab: LabClient) -> Iterator[AppServer]:
     """`manage.py serve` (DEBUG off) on a free port, running its experiments on the session
     cluster, which it finds already running and leaves alone."""
@@ -53,7 +53,7 @@ def app_server(lab: LabClient) -> Iterator[AppServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

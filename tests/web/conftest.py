@@ -25,6 +25,7 @@ def playground(lab, settings):
     yield lab
     for experiment in Experiment.objects.exclude(status__in=[Experiment.DONE, Experiment.FAILED]):
         wait_until_finished(experiment, timeout=180)
+    runner.stop()  # no runner polling a database the next test may not allow
 
 
 def wait_until_finished(experiment: Experiment, timeout: float = 120) -> Experiment:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import websockets
@@ -103,7 +104,10 @@ def test_viewers_on_two_processes_see_the_same_experiment_live(lab, redis_url):
                 )
             )
 
-        for seen in asyncio.run(both()):
+        # A thread of its own: another test's event loop may still be running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            views = pool.submit(asyncio.run, both()).result()
+        for seen in views:
             assert seen and seen == sorted(seen) and seen[-1] == 200, seen
             assert len(seen) >= 5  # live updates, not just the final page
         state = json.loads(
