@@ -87,9 +87,7 @@ def describe(request: HttpRequest, experiment: Experiment, with_control: bool = 
         "error": experiment.error or None,
     }
     if experiment.status == Experiment.QUEUED:
-        data["queue_position"] = Experiment.objects.filter(
-            status=Experiment.QUEUED, created_at__lt=experiment.created_at
-        ).count()
+        data["ahead"] = experiment.ahead()  # experiments that run before this one
     if with_control:
         data["control_url"] = request.build_absolute_uri(
             f"{url}control?token={experiment.control_token}"

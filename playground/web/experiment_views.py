@@ -69,9 +69,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
             f"{found.get_absolute_url()}control?token={found.control_token}"
         )
     if found.status == Experiment.QUEUED:
-        context["ahead"] = Experiment.objects.filter(
-            status=Experiment.QUEUED, created_at__lt=found.created_at
-        ).count() + (1 if context["running"] else 0)
+        context["ahead"] = found.ahead()
     if found.status == Experiment.DONE:
         context["verdict"] = verdict.explain(found.result)
         context["chart"] = verdict.chart(found)

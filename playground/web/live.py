@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.template.loader import render_to_string
 
 from playground.engine.clusters import Target
+from playground.engine.naming import ExperimentNames
 from playground.lab.admin import admin_client
 from playground.lab.control import LabError
 from playground.web import chart
@@ -66,9 +68,10 @@ def reload_fragment(experiment: Experiment) -> str:
 
 def publish_queue() -> None:
     """Tell the viewers of every queued experiment where it now stands in the queue."""
-    for position, experiment in enumerate(Experiment.objects.filter(status=Experiment.QUEUED)):
+    for experiment in Experiment.objects.filter(status=Experiment.QUEUED):
         html = render_to_string(
-            "experiment.html#queue_position", {"experiment": experiment, "ahead": position}
+            "experiment.html#queue_position",
+            {"experiment": experiment, "ahead": experiment.ahead()},
         )
         send(experiment.share_id, html)
 
@@ -115,7 +118,7 @@ class Publisher:
 
     def _watch(self, target: Target) -> None:
         admin = admin_client(target.direct_bootstrap_servers)
-        topic = f"exp-{self.experiment.run_id}-orders"
+        topic = ExperimentNames(self.experiment.run_id, Path()).input_topic
         while not self._stop.is_set():
             started = time.monotonic()
             html = render_to_string(

@@ -62,6 +62,13 @@ class Experiment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("experiment", args=[self.share_id])
 
+    def ahead(self) -> int:
+        """How many experiments run before this queued one, the running one included."""
+        return Experiment.objects.filter(
+            models.Q(status=Experiment.RUNNING)
+            | models.Q(status=Experiment.QUEUED, created_at__lt=self.created_at)
+        ).count()
+
     @property
     def finished(self) -> bool:
         return self.status in (self.DONE, self.FAILED)

@@ -96,3 +96,15 @@ def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
     assert second.result["audit"]["lost"] > 0  # committed before processing: lost
     partial = client.get(comparison.get_absolute_url(), headers={"HX-Request": "true"})
     assert b'id="comparison-table"' in partial.content and b"<html" not in partial.content
+
+
+@pytest.mark.django_db
+def test_a_queued_experiment_counts_the_running_one_and_older_queued_ones_ahead(client):
+    Experiment.objects.create(spec={}, status=Experiment.RUNNING)
+    first = Experiment.objects.create(spec={"name": "first"})
+    second = Experiment.objects.create(spec={"name": "second"})
+    assert (first.ahead(), second.ahead()) == (1, 2)
+    assert client.get(f"/api/experiments/{second.share_id}").json()["ahead"] == 2
+    assert (
+        "2 experiments ahead of this one" in client.get(second.get_absolute_url()).content.decode()
+    )
