@@ -13,7 +13,7 @@ from playground.engine.semantics import promise
 from playground.engine.spec import Spec, SpecError
 from playground.web import actions, experiments, stories, verdict
 from playground.web.models import Experiment
-from playground.web.spec_links import encode_spec
+from playground.web.spec_links import spec_url
 
 
 @require_POST
@@ -57,7 +57,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "experiment": found,
         "controls": controls,
         "spec_json": found.spec,
-        "spec_link": encode_spec(found.spec),
+        "builder_url": spec_url(found.spec),
         "promised": _promised(found),
         "snapshot": found.snapshot or {},
         "share_url": request.build_absolute_uri(found.get_absolute_url()),

@@ -59,6 +59,8 @@ def test_api_runs_an_experiment_to_its_verdict_and_the_share_link_cannot_act(pla
     assert page.status_code == 200
     assert counter(page.content.decode(), "delivered") == 150
     assert b"exactly-once" in page.content
+    link = re.search(r'href="(/builder/\?spec=[^"]+)"', page.content.decode()).group(1)
+    assert owner.get(link).status_code == 200  # the spec opens in the builder without running
 
     stranger = Client()
     shared = stranger.get(experiment.get_absolute_url()).content.decode()
