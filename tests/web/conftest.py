@@ -28,33 +28,31 @@ def playground(lab, settings):
     runner.stop()  # no runner polling a database the next test may not allow
 
 
-def wait_until_finished(experiment: Experiment, timeout: float = 120) -> Experiment:
-    runner.wake()
+def wait_until(experiment: Experiment, done, what: str, timeout: float) -> Experiment:
+    """Re-read `experiment` until `done(experiment)`; fail saying it never got to `what`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         experiment.refresh_from_db()
-        if experiment.finished:
+        if done(experiment):
             return experiment
-        time.sleep(0.2)
-    raise AssertionError(f"experiment {experiment} did not finish within {timeout} s")
+        time.sleep(0.05)
+    raise AssertionError(f"experiment {experiment} never got to {what} within {timeout} s")
+
+
+def wait_until_finished(experiment: Experiment, timeout: float = 120) -> Experiment:
+    runner.wake()
+    return wait_until(experiment, lambda e: e.finished, "its end", timeout)
 
 
 def wait_for_status(experiment: Experiment, status: str, timeout: float = 60) -> Experiment:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        experiment.refresh_from_db()
-        if experiment.status == status:
-            return experiment
-        time.sleep(0.05)
-    raise AssertionError(f"experiment {experiment} never became {status}")
+    return wait_until(experiment, lambda e: e.status == status, status, timeout)
 
 
 def wait_for_delivered(experiment: Experiment, count: int, timeout: float = 60) -> Experiment:
     """Wait until the stored snapshot shows `count` orders delivered (the workers are running)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        experiment.refresh_from_db()
-        if (experiment.snapshot or {}).get("delivered", 0) >= count:
-            return experiment
-        time.sleep(0.1)
-    raise AssertionError(f"experiment {experiment} never delivered {count} orders")
+    return wait_until(
+        experiment,
+        lambda e: (e.snapshot or {}).get("delivered", 0) >= count,
+        f"{count} orders delivered",
+        timeout,
+    )
