@@ -62,7 +62,6 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "snapshot": found.snapshot or {},
         "share_url": request.build_absolute_uri(found.get_absolute_url()),
         "actions": actions.available(found),
-        **queue_context(),
     }
     if controls:
         context["control_url"] = request.build_absolute_uri(
