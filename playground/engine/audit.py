@@ -173,11 +173,14 @@ class AuditResult:
     consumer_isolation: str
     effects_view: str
     orders: dict[str, OrderStory] = field(repr=False, hash=False)
+    planned: int = 0  # the workload's orders
+    never_sent: int = 0  # planned orders never attempted: not in `lost`, which counts attempts
 
     def to_json(self, include_orders: bool = False) -> dict[str, Any]:
         """The counts, the semantic and the views they were taken in, as a JSON-ready dict;
         with include_orders, also every order's story keyed by order id."""
-        data: dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS}
+        data: dict[str, Any] = {"planned": self.planned, "never_sent": self.never_sent}
+        data |= {name: getattr(self, name) for name in COUNT_FIELDS}
         data["observed_semantic"] = str(self.observed_semantic)
         data["consumer_isolation"] = str(self.consumer_isolation)
         data["effects_view"] = str(self.effects_view)
@@ -207,13 +210,16 @@ def audit(
     *,
     consumer_isolation: str = IsolationLevel.READ_COMMITTED.value,
     effects_view: str = COMMITTED_VIEW,
+    planned: int | None = None,
 ) -> AuditResult:
     """Audit one run from its three raw records, each read once.
 
     consumer_isolation says which input copies the consumer could see; effects_view which effects
     count ("committed": what a read_committed reader of the output sees, "uncommitted": all). For a
-    Kafka-to-Kafka pipeline, call it once per view. Raises ValueError for a bad view or a log that
-    lists one copy twice, and AssertionError if the result contradicts itself (an audit bug).
+    Kafka-to-Kafka pipeline, call it once per view. planned is the workload's number of orders
+    (None: as many as were attempted); those never attempted are counted apart. Raises
+    ValueError for a bad view or a log that lists one copy twice, and AssertionError if the
+    result contradicts itself (an audit bug).
     """
     _check_choice("consumer_isolation", consumer_isolation, CONSUMER_ISOLATIONS)
     _check_choice("effects_view", effects_view, EFFECTS_VIEWS)
@@ -255,6 +261,8 @@ def audit(
         consumer_isolation=consumer_isolation,
         effects_view=effects_view,
         orders=stories,
+        planned=tallies.attempted if planned is None else planned,
+        never_sent=0 if planned is None else max(planned - tallies.attempted, 0),
     )
     _check(result, story_totals)
     return result

@@ -32,6 +32,7 @@ class Evidence:
             self.handler_runs,
             consumer_isolation=self.spec.consumer.isolation_level.value,
             effects_view=effects_view,
+            planned=self.spec.workload.records,
         )
 
     def uncommitted_view(self) -> dict | None:

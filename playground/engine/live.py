@@ -48,6 +48,11 @@ class LiveTally:
         tally["pending"] = max(attempted - counts["delivered"], 0)
         return tally
 
+    def attempted(self) -> int:
+        """Orders the producer has attempted so far, as its log shows right now."""
+        self._follow_producer_log()
+        return len(self._by_kind[ATTEMPT])
+
     def _follow_producer_log(self) -> None:
         by_kind = self._by_kind
         for kind, order_id in kinds_and_ids(self._producer_log.new_data()):
@@ -123,6 +128,12 @@ class LogEnds:
         if time.monotonic() - self._moved_at < self.STABLE_SECONDS:
             return False
         return all(positions.get(p, 0) >= end for p, end in enumerate(ends))
+
+    def behind(self, positions: dict[int, int]) -> bool:
+        """Whether the log holds records beyond `positions` (False when the ends are unknown:
+        a consumer is never called hung on a guess)."""
+        ends = self._read_ends()
+        return ends is not None and any(positions.get(p, 0) < end for p, end in enumerate(ends))
 
     def close(self) -> None:
         self._client.close()

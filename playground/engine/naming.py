@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# The clients of an experiment, as their client ids name them (the fault proxy aims at these).
+SOURCE_PRODUCER = "source-producer"
+CONSUMER = "consumer"
+OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer
+CLIENT_ROLES = (SOURCE_PRODUCER, CONSUMER, OUTPUT_PRODUCER)
+
 
 @dataclass(frozen=True)
 class ExperimentNames:
@@ -31,13 +37,21 @@ class ExperimentNames:
         # waiting for the dead one's session to time out.
         return f"exp-{self.experiment_id}-consumer"
 
-    @property
-    def producer_transactional_id(self) -> str:
-        return f"exp-{self.experiment_id}-producer"
+    def transactional_id(self, chosen: str) -> str:
+        """The transactional id a client of this experiment uses for the spec's id `chosen`:
+        unique to the experiment, so no two experiments ever fence each other."""
+        return f"exp-{self.experiment_id}-{chosen}"
 
-    @property
-    def consumer_transactional_id(self) -> str:
-        return f"exp-{self.experiment_id}-consumer-txn"
+    def client_id(self, role: str, session: int) -> str:
+        """The client id of session `session` of a client (one of CLIENT_ROLES)."""
+        return f"{self.client_prefix(role)}{session}"
+
+    def client_prefix(self, role: str | None = None) -> str:
+        """The start of the client ids of a client in every session (of every client of the
+        experiment when `role` is None): what a fault aimed at it matches."""
+        if role is None:
+            return f"exp-{self.experiment_id}-"
+        return f"exp-{self.experiment_id}-{role}-"
 
     @property
     def spec_file(self) -> Path:

@@ -15,16 +15,16 @@ from pathlib import Path
 from playground.engine.journal import read_lines
 from playground.engine.records import ACK, ATTEMPT, SENT, ProducerEvent
 
-# The line (newline included) of an attempt: % (order id as bytes, session).
-ATTEMPT_LINE = b'{"kind":"%s","order_id":"%%s","session":%%d}\n' % ATTEMPT.encode()
+# The line (newline included) of an attempt: % (order id as bytes, session, wall-clock ms).
+ATTEMPT_LINE = b'{"kind":"%s","order_id":"%%s","session":%%d,"at_ms":%%d}\n' % ATTEMPT.encode()
 # The line of an acknowledgement: % (order id as bytes, session, partition, offset).
 ACK_LINE = (
     b'{"kind":"%s","order_id":"%%s","session":%%d,"partition":%%d,"offset":%%d}\n' % ACK.encode()
 )
 
 
-def attempt_line(order_id: str, session: int) -> str:
-    return (ATTEMPT_LINE % (order_id.encode(), session)).decode()[:-1]
+def attempt_line(order_id: str, session: int, at_ms: int) -> str:
+    return (ATTEMPT_LINE % (order_id.encode(), session, at_ms)).decode()[:-1]
 
 
 def ack_line(order_id: str, session: int, partition: int, offset: int) -> str:
@@ -44,7 +44,7 @@ _INT = rb"-?(?:0|[1-9][0-9]*)"
 # instance, is read with ProducerEvent.from_json.
 _EVENT_LINE = re.compile(
     rb'^\{"kind":"(attempt|sent|ack)","order_id":"([!#-\[\]-~]+)","session":' + _INT
-    + rb'(,"partition":' + _INT + rb',"offset":' + _INT + rb")?\}$",
+    + rb'(?:,"at_ms":' + _INT + rb')?(,"partition":' + _INT + rb',"offset":' + _INT + rb")?\}$",
     re.MULTILINE,
 )  # fmt: skip
 

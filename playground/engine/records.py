@@ -32,6 +32,7 @@ class ProducerEvent:
     kind: str
     order_id: str
     session: int
+    at_ms: int | None = None  # attempts: wall-clock milliseconds when it was logged
     partition: int | None = None
     offset: int | None = None
     error: str | None = None
@@ -51,6 +52,7 @@ class ProducerEvent:
                 "kind": self.kind,
                 "order_id": self.order_id,
                 "session": self.session,
+                "at_ms": self.at_ms,
                 "partition": self.partition,
                 "offset": self.offset,
                 "error": self.error,

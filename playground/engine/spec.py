@@ -6,13 +6,17 @@ problem and raises one `SpecError` whose `FieldError`s name the dotted path of e
 ("producer.acks", "faults[1].at.records") and the values that field accepts. `Spec.to_json` writes
 the full, normalized document back, with every default filled in, so a stored spec never depends on
 defaults that might change later.
+
+`read_live_fault` reads one fault document the page sends while an experiment runs (a live
+action, "at": "now") against that experiment's spec, with the same code as a spec's own faults.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -33,7 +37,9 @@ DEFAULT_TRANSACTIONAL_ID = "txn-producer"
 # never fences the source producer.
 CONSUMER_TRANSACTIONAL_ID = "txn-consumer"
 MAX_TRANSACTIONAL_ID_LENGTH = 200
-LEADER = "leader"
+LEADER = "leader"  # a broker fault's "broker": the leader of partition 0 when the fault fires
+ALL_BROKERS = "all"  # resume-broker's "broker": every paused broker
+NOW = "now"  # the "at" of a live action, read by read_live_fault
 
 
 class Acks(StrEnum):
@@ -70,6 +76,8 @@ class FaultKind(StrEnum):
     PAUSE_FOLLOWERS_KILL_LEADER = "pause-followers-kill-leader"
     DROP_ACKS = "drop-acks"
     BLACKHOLE_BROKER = "blackhole-broker"
+    PAUSE_BROKER = "pause-broker"
+    RESUME_BROKER = "resume-broker"
 
 
 class KillPoint(StrEnum):
@@ -77,6 +85,19 @@ class KillPoint(StrEnum):
     AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
     MID_BATCH = "mid-batch"
     MID_TRANSACTION = "mid-transaction"
+    # The consumer's next point between processing and committing, whatever its commit mode
+    # (see commit_point).
+    NEXT_COMMIT_POINT = "next-commit-point"
+    # Wherever the consumer is: the conductor SIGKILLs it from outside.
+    ANYWHERE = "anywhere"
+
+
+class DropTarget(StrEnum):
+    """Whose Produce responses drop-acks drops; never another experiment's clients."""
+
+    SOURCE_PRODUCER = "source-producer"
+    OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer (consumer_producer_config)
+    ALL = "all"  # every client of this experiment
 
 
 # The fields each fault kind takes besides "kind" and "at".
@@ -85,9 +106,42 @@ FAULT_FIELDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.KILL_PRODUCER: (),
     FaultKind.KILL_LEADER: ("partition",),
     FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: ("partition",),
-    FaultKind.DROP_ACKS: ("count",),
+    FaultKind.DROP_ACKS: ("count", "target"),
     FaultKind.BLACKHOLE_BROKER: ("seconds", "broker"),
+    FaultKind.PAUSE_BROKER: ("broker", "seconds"),
+    FaultKind.RESUME_BROKER: ("broker",),
 }
+
+# The one default of each kind-specific fault field (Fault itself leaves them None). A field
+# whose default differs for one kind has a (kind, field) entry besides; fault_defaults(kind)
+# gives the defaults that hold for a kind.
+FAULT_DEFAULTS: dict[str | tuple[FaultKind, str], Any] = {
+    "point": KillPoint.NEXT_COMMIT_POINT,
+    "partition": 0,
+    "count": 3,
+    "target": DropTarget.SOURCE_PRODUCER,
+    "seconds": 5.0,
+    "broker": LEADER,
+    (FaultKind.RESUME_BROKER, "broker"): ALL_BROKERS,
+}
+
+# The faults that act on the cluster (brokers), not on this experiment's own clients.
+CLUSTER_FAULTS: frozenset[FaultKind] = frozenset(
+    {
+        FaultKind.KILL_LEADER,
+        FaultKind.PAUSE_FOLLOWERS_KILL_LEADER,
+        FaultKind.BLACKHOLE_BROKER,
+        FaultKind.PAUSE_BROKER,
+        FaultKind.RESUME_BROKER,
+    }
+)
+
+
+def fault_defaults(kind: FaultKind) -> dict[str, Any]:
+    """The default of each field of `kind` (FAULT_FIELDS[kind]), from FAULT_DEFAULTS."""
+    return {
+        name: FAULT_DEFAULTS.get((kind, name), FAULT_DEFAULTS[name]) for name in FAULT_FIELDS[kind]
+    }
 
 
 @dataclass(frozen=True)
@@ -176,12 +230,16 @@ class Consumer:
 
 @dataclass(frozen=True)
 class At:
-    """When a fault fires: after a number of records, or seconds after the start (exactly one)."""
+    """When a fault fires: after a number of records, or seconds after the start (exactly one);
+    or, for a live action only (read_live_fault), now."""
 
     records: int | None = None
     seconds: float | None = None
+    now: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any] | str:
+        if self.now:
+            return NOW
         return {"records": self.records} if self.records is not None else {"seconds": self.seconds}
 
 
@@ -194,8 +252,17 @@ class Fault:
     point: KillPoint | None = None  # kill-consumer
     partition: int | None = None  # kill-leader, pause-followers-kill-leader
     count: int | None = None  # drop-acks
-    seconds: float | None = None  # blackhole-broker: how long
-    broker: str | int | None = None  # blackhole-broker: "leader" or a broker id
+    target: DropTarget | None = None  # drop-acks
+    # blackhole-broker, pause-broker: how long; None (pause-broker only) until a resume-broker
+    # or the end of the run.
+    seconds: float | None = None
+    # blackhole-broker, pause-broker: "leader" or a broker id; resume-broker: an id or "all".
+    broker: str | int | None = None
+
+    @property
+    def touches_cluster(self) -> bool:
+        """Whether the fault acts on the brokers (CLUSTER_FAULTS) rather than on a client."""
+        return self.kind in CLUSTER_FAULTS
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"kind": self.kind.value, "at": self.at.to_json()}
@@ -264,6 +331,49 @@ class Spec:
 def default_spec() -> Spec:
     """The spec of an empty document: 1000 orders, safe producer defaults, no faults."""
     return Spec()
+
+
+def kill_points(consumer: Consumer) -> tuple[KillPoint, ...]:
+    """The points a kill-consumer can name: those the consumer's loop passes with its commit
+    mode and batch size, then next-commit-point and anywhere, which fit every mode."""
+    commit = consumer.commit
+    if commit == Commit.BEFORE_PROCESSING:
+        points = [KillPoint.AFTER_COMMIT_BEFORE_PROCESSING]
+    elif commit == Commit.AFTER_PROCESSING:
+        points = [KillPoint.AFTER_PROCESSING_BEFORE_COMMIT]
+    elif commit == Commit.AUTO:
+        # librdkafka commits in the background, so both orders happen.
+        points = [
+            KillPoint.AFTER_PROCESSING_BEFORE_COMMIT,
+            KillPoint.AFTER_COMMIT_BEFORE_PROCESSING,
+        ]
+    else:
+        points = [KillPoint.AFTER_PROCESSING_BEFORE_COMMIT, KillPoint.MID_TRANSACTION]
+    if consumer.batch_size >= 2:
+        points.append(KillPoint.MID_BATCH)
+    return (*points, KillPoint.NEXT_COMMIT_POINT, KillPoint.ANYWHERE)
+
+
+def commit_point(consumer: Consumer) -> KillPoint:
+    """The point next-commit-point stands for with the consumer's commit mode: where it has
+    processed a batch and not committed it (committed and not processed, for before-processing)."""
+    if consumer.commit == Commit.BEFORE_PROCESSING:
+        return KillPoint.AFTER_COMMIT_BEFORE_PROCESSING
+    if consumer.commit == Commit.TRANSACTIONAL:
+        return KillPoint.MID_TRANSACTION
+    return KillPoint.AFTER_PROCESSING_BEFORE_COMMIT
+
+
+def read_live_fault(document: Any, spec: Spec) -> Fault:
+    """Read one live action: a fault document, checked against `spec`'s settings by the same
+    code as the spec's own faults, whose "at" is "now" (its default). Raise SpecError listing
+    every problem, with paths that start with "fault" ("fault.kind", "fault.count")."""
+    reader = _Reader()
+    fault = _read_fault(reader, document, "fault", spec, live=True)
+    if reader.errors:
+        raise SpecError(reader.errors)
+    assert fault is not None  # _read_fault returns None only with an error
+    return fault
 
 
 # A transaction that starts right after another commits is answered CONCURRENT_TRANSACTIONS until
@@ -342,14 +452,6 @@ CONSUMER_FIELDS = tuple(Consumer().to_json())
 RESTARTS_FIELDS = tuple(Restarts().to_json())
 RESTART_FIELDS = tuple(Restart().to_json())
 AT_FIELDS = ("records", "seconds")
-# Defaults of the kind-specific fault fields (Fault itself leaves them None).
-FAULT_DEFAULTS: dict[str, Any] = {
-    "point": KillPoint.AFTER_PROCESSING_BEFORE_COMMIT,
-    "partition": 0,
-    "count": 3,
-    "seconds": 5.0,
-    "broker": LEADER,
-}
 
 
 def _show(value: Any) -> str:
@@ -408,7 +510,7 @@ class _Object:
         self.data = value
         for key in value:
             if key not in fields:
-                self.fail(str(key), f"unknown field; expected one of {_quoted(fields)}")
+                self.fail(_printable(str(key)), f"unknown field; expected one of {_quoted(fields)}")
 
     def path_of(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -427,11 +529,14 @@ class _Object:
             return self.defaults[key]
         return value
 
-    def number(self, key: str, low: float, high: float) -> float:
+    def number(self, key: str, low: float, high: float, *, nullable: bool = False) -> float | None:
         value = self.get(key)
+        if value is None and nullable:
+            return None
         # `not low <= value <= high` is also true for NaN, so NaN is refused here too.
         if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
-            self.fail(key, f"expected a number from {low} to {high}, got {_show(value)}")
+            expected = f"{'null or ' if nullable else ''}a number from {low} to {high}"
+            self.fail(key, f"expected {expected}, got {_show(value)}")
             return self.defaults[key]
         return float(value)
 
@@ -457,7 +562,33 @@ class _Object:
                 key, f"expected a string of at most {max_length} characters, got {_show(value)}"
             )
             return self.defaults[key]
+        problem = _unstorable(value)
+        if problem:
+            self.fail(key, problem)
+            return self.defaults[key]
         return value
+
+
+def _is_unstorable(character: str) -> bool:
+    # A lone surrogate (Cs) cannot be encoded as UTF-8; a control character (Cc) would corrupt
+    # the logs, journals and pages a name or id ends up in.
+    return unicodedata.category(character) in ("Cc", "Cs")
+
+
+def _unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored (its first control character or lone surrogate), or None."""
+    for position, character in enumerate(text):
+        if _is_unstorable(character):
+            return (
+                "must not contain control characters or lone surrogates; "
+                f"found U+{ord(character):04X} at position {position}"
+            )
+    return None
+
+
+def _printable(text: str) -> str:
+    """`text` with each control character and lone surrogate written as a \\uXXXX escape."""
+    return "".join(f"\\u{ord(c):04x}" if _is_unstorable(c) else c for c in text)
 
 
 def _read_spec(r: _Reader, data: Any) -> Spec:
@@ -468,15 +599,18 @@ def _read_spec(r: _Reader, data: Any) -> Spec:
     workload = _read_workload(r, spec.data.get("workload", {}))
     producer = _read_producer(r, spec.data.get("producer", {}))
     consumer = _read_consumer(r, spec.data.get("consumer", {}), pipeline)
-    return Spec(
+    # The settings every fault is checked against; faults and restarts come after.
+    settings = Spec(
         version=SPEC_VERSION,
         name=spec.text("name", MAX_NAME_LENGTH),
         workload=workload,
         pipeline=pipeline,
         producer=producer,
         consumer=consumer,
-        faults=_read_faults(r, spec.data.get("faults", []), workload, producer, consumer),
-        restarts=_read_restarts(r, spec.data.get("restarts", {})),
+    )
+    faults = _read_faults(r, spec.data.get("faults", []), settings)
+    return replace(
+        settings, faults=faults, restarts=_read_restarts(r, spec.data.get("restarts", {}))
     )
 
 
@@ -518,14 +652,20 @@ def _read_acks(producer: _Object) -> Acks:
 
 def _read_transactional_id(producer: _Object) -> str | None:
     value = producer.get("transactional_id")
-    if value is None or (isinstance(value, str) and 0 < len(value) <= MAX_TRANSACTIONAL_ID_LENGTH):
-        return value
-    producer.fail(
-        "transactional_id",
-        f"expected null or a non-empty string of at most {MAX_TRANSACTIONAL_ID_LENGTH} "
-        f"characters, got {_show(value)}",
-    )
-    return None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TRANSACTIONAL_ID_LENGTH:
+        producer.fail(
+            "transactional_id",
+            f"expected null or a non-empty string of at most {MAX_TRANSACTIONAL_ID_LENGTH} "
+            f"characters, got {_show(value)}",
+        )
+        return None
+    problem = _unstorable(value)
+    if problem:
+        producer.fail("transactional_id", problem)
+        return None
+    return value
 
 
 def _check_producer(r: _Reader, producer: Producer) -> None:
@@ -599,9 +739,7 @@ def _read_restart(r: _Reader, value: Any, path: str) -> Restart:
 # --- reading faults ---------------------------------------------------------------------------
 
 
-def _read_faults(
-    r: _Reader, value: Any, workload: Workload, producer: Producer, consumer: Consumer
-) -> tuple[Fault, ...]:
+def _read_faults(r: _Reader, value: Any, settings: Spec) -> tuple[Fault, ...]:
     if not isinstance(value, list):
         r.fail("faults", f"expected a list of at most {MAX_FAULTS} faults, got {_show(value)}")
         return ()
@@ -609,32 +747,31 @@ def _read_faults(
         r.fail("faults", f"expected at most {MAX_FAULTS} faults, got {len(value)}")
     faults = []
     for index, item in enumerate(value):
-        fault = _read_fault(r, item, f"faults[{index}]", workload, producer, consumer)
+        fault = _read_fault(r, item, f"faults[{index}]", settings, live=False)
         if fault is not None:
             faults.append(fault)
     return tuple(faults)
 
 
-def _read_fault(
-    r: _Reader, value: Any, path: str, workload: Workload, producer: Producer, consumer: Consumer
-) -> Fault | None:
+def _read_fault(r: _Reader, value: Any, path: str, settings: Spec, *, live: bool) -> Fault | None:
+    """One fault at `path`, checked against the spec's `settings` (all but its faults). A live
+    fault (read_live_fault) fires now; a spec's fault at a number of records or seconds."""
     if not isinstance(value, dict):
         r.fail(path, f'expected an object with a "kind" and an "at", got {_show(value)}')
         return None
+    workload = settings.workload
     kinds = [kind.value for kind in FaultKind]
     if value.get("kind") not in kinds:
         got = f"got {_show(value['kind'])}" if "kind" in value else "but it is missing"
         r.fail(f"{path}.kind", f"expected one of {_quoted(kinds)}, {got}")
         # Without a kind there is no telling which other fields belong; check only "at".
-        _read_at(r, value, f"{path}.at", workload)
+        _read_at(r, value, f"{path}.at", workload, live=live)
         return None
     kind = FaultKind(value["kind"])
-    fields = _Object(r, value, path, ("kind", "at", *FAULT_FIELDS[kind]), FAULT_DEFAULTS)
-    at = _read_at(r, value, f"{path}.at", workload)
+    fields = _Object(r, value, path, ("kind", "at", *FAULT_FIELDS[kind]), fault_defaults(kind))
+    at = _read_at(r, value, f"{path}.at", workload, live=live)
     if kind == FaultKind.KILL_CONSUMER:
-        point = fields.choice("point", KillPoint)
-        _check_kill_point(r, point, f"{path}.point", consumer)
-        return Fault(kind, at, point=point)
+        return Fault(kind, at, point=_read_kill_point(fields, settings.consumer))
     if kind in (FaultKind.KILL_LEADER, FaultKind.PAUSE_FOLLOWERS_KILL_LEADER):
         partition = fields.integer("partition", 0, MAX_PARTITIONS - 1)
         if partition >= workload.partitions and not r.failed("workload.partitions"):
@@ -645,20 +782,34 @@ def _read_fault(
             )
         return Fault(kind, at, partition=partition)
     if kind == FaultKind.DROP_ACKS:
-        if producer.acks == Acks.NONE and not r.failed("producer.acks"):
-            # With acks=0 the broker sends no Produce responses, so there is nothing to drop.
-            fields.fail("kind", 'requires producer.acks "1" or "all", got "0"')
-        return Fault(kind, at, count=fields.integer("count", 1, 1000))
+        count = fields.integer("count", 1, 1000)
+        return Fault(kind, at, count=count, target=_read_drop_target(fields, settings))
     if kind == FaultKind.BLACKHOLE_BROKER:
         seconds = fields.number("seconds", 0.1, MAX_FAULT_SECONDS)
-        return Fault(kind, at, seconds=seconds, broker=_read_broker(fields))
+        return Fault(kind, at, seconds=seconds, broker=_read_broker(fields, LEADER))
+    if kind == FaultKind.PAUSE_BROKER:
+        broker = _read_broker(fields, LEADER)
+        seconds = fields.number("seconds", 0.1, MAX_FAULT_SECONDS, nullable=True)
+        return Fault(kind, at, broker=broker, seconds=seconds)
+    if kind == FaultKind.RESUME_BROKER:
+        return Fault(kind, at, broker=_read_broker(fields, ALL_BROKERS))
     return Fault(kind, at)
 
 
-def _read_at(r: _Reader, fault: dict[str, Any], path: str, workload: Workload) -> At:
+def _read_at(r: _Reader, fault: dict[str, Any], path: str, workload: Workload, *, live: bool) -> At:
+    if live:
+        # A live action fires when it is asked for; "now" is all its "at" can say.
+        if fault.get("at", NOW) != NOW:
+            r.fail(
+                path, f'expected "{NOW}" (a live action fires at once), got {_show(fault["at"])}'
+            )
+        return At(now=True)
     if "at" not in fault:
         r.fail(path, 'required; expected {"records": n} or {"seconds": t}')
         return At(records=1)
+    if fault["at"] == NOW:
+        r.fail(path, f'"{NOW}" is for live actions; use {{"seconds": 0}}')
+        return At(seconds=0.0)
     # The placeholders stand in only for a missing or bad value, which always comes with an error.
     at = _Object(r, fault["at"], path, AT_FIELDS, {"records": 1, "seconds": 0.0})
     given = [key for key in AT_FIELDS if key in at.data]
@@ -673,39 +824,67 @@ def _read_at(r: _Reader, fault: dict[str, Any], path: str, workload: Workload) -
     return At(records=records)
 
 
-def _check_kill_point(r: _Reader, point: KillPoint, path: str, consumer: Consumer) -> None:
-    """A consumer can only die at a point its commit mode and batch size actually pass."""
-    if r.failed(path):
-        return
-    transactional = consumer.commit == Commit.TRANSACTIONAL
-    commit_known = not r.failed("consumer.commit")
-    if point == KillPoint.MID_TRANSACTION and commit_known and not transactional:
-        r.fail(
-            path,
-            f'"mid-transaction" requires consumer.commit "transactional", got "{consumer.commit}"',
-        )
-    if point == KillPoint.AFTER_COMMIT_BEFORE_PROCESSING and commit_known and transactional:
-        allowed = [p for p in KillPoint if p != KillPoint.AFTER_COMMIT_BEFORE_PROCESSING]
-        r.fail(
-            path,
-            f'expected one of {_quoted(allowed)} with consumer.commit "transactional", '
-            f'got "{point}"',
-        )
-    batch_known = not r.failed("consumer.batch_size")
-    if point == KillPoint.MID_BATCH and batch_known and consumer.batch_size < 2:
-        r.fail(
-            path,
-            f'"mid-batch" requires consumer.batch_size of at least 2, got {consumer.batch_size}',
-        )
+def _read_kill_point(fault: _Object, consumer: Consumer) -> KillPoint:
+    """A consumer can only die at a point its commit mode and batch size actually pass
+    (kill_points); the error lists those points."""
+    if fault.reader.failed("consumer.commit", "consumer.batch_size"):
+        # Without the consumer's settings, only the point's name can be checked.
+        return fault.choice("point", KillPoint)
+    value = fault.get("point")
+    allowed = kill_points(consumer)
+    if isinstance(value, str) and value in allowed:
+        return KillPoint(value)
+    fault.fail(
+        "point",
+        f'expected one of {_quoted(allowed)} with consumer.commit "{consumer.commit}" and '
+        f"consumer.batch_size {consumer.batch_size}, got {_show(value)}",
+    )
+    return KillPoint.NEXT_COMMIT_POINT
 
 
-def _read_broker(fault: _Object) -> str | int:
+def _read_drop_target(fault: _Object, settings: Spec) -> DropTarget:
+    """Whose acks drop-acks drops; the client must exist and must be waiting for acks."""
+    r, target_path = fault.reader, fault.path_of("target")
+    target = fault.choice("target", DropTarget)
+    if r.failed(target_path):
+        return target
+    consumer_produces = consumer_producer_config(settings) is not None
+    if (
+        target == DropTarget.OUTPUT_PRODUCER
+        and not consumer_produces
+        and not r.failed("pipeline", "consumer.commit")
+    ):
+        fault.fail(
+            "target",
+            f'expected "{DropTarget.SOURCE_PRODUCER}" or "{DropTarget.ALL}": the consumer has a '
+            f'producer of its own only with pipeline "{Pipeline.KAFKA_TO_KAFKA}" or '
+            f'consumer.commit "{Commit.TRANSACTIONAL}", got "{target}"',
+        )
+    # With acks=0 the broker sends no Produce responses, so there is nothing to drop. "all" still
+    # has the consumer's own producer (always acks=all) to act on, if there is one.
+    drops_source_acks_only = target == DropTarget.SOURCE_PRODUCER or (
+        target == DropTarget.ALL and not consumer_produces
+    )
+    if (
+        drops_source_acks_only
+        and settings.producer.acks == Acks.NONE
+        and not r.failed("producer.acks", "pipeline", "consumer.commit")
+    ):
+        when = " when the consumer has no producer of its own" if target == DropTarget.ALL else ""
+        fault.fail(
+            "kind", f'requires producer.acks "1" or "all" with target "{target}"{when}, got "0"'
+        )
+    return target
+
+
+def _read_broker(fault: _Object, word: str) -> str | int:
+    """A broker id, or `word`: "leader" (blackhole-, pause-broker) or "all" (resume-broker)."""
     value = fault.get("broker")
-    if value == LEADER or (_is_int(value) and value in BROKER_IDS):
+    if value == word or (_is_int(value) and value in BROKER_IDS):
         return value
     fault.fail(
         "broker",
-        f'expected "{LEADER}" or an integer from {min(BROKER_IDS)} to {max(BROKER_IDS)}, '
+        f'expected "{word}" or an integer from {min(BROKER_IDS)} to {max(BROKER_IDS)}, '
         f"got {_show(value)}",
     )
-    return LEADER
+    return fault.defaults["broker"]

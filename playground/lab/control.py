@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 
@@ -109,14 +109,21 @@ class LabClient:
         return self.call("restart", node=node)
 
     # -- proxy faults -----------------------------------------------------------------------
-    def drop_produce_responses(self, count: int, node: int | None = None) -> None:
-        """Let the next `count` Produce requests reach the broker but drop their responses."""
-        self.call("drop_produce_responses", count=count, node=node)
+    def drop_produce_responses(
+        self, count: int, node: int | None = None, clients: Sequence[str] | None = None
+    ) -> None:
+        """Let the next `count` Produce requests reach the broker but drop their responses.
 
-    def reset_after_produce(self, count: int, node: int | None = None) -> None:
+        `clients` aims the fault at clients whose client.id starts with one of these prefixes
+        (None: any client); each Produce request is hit by one armed fault at most."""
+        self.call("drop_produce_responses", count=count, node=node, clients=clients)
+
+    def reset_after_produce(
+        self, count: int, node: int | None = None, clients: Sequence[str] | None = None
+    ) -> None:
         """Reset the client's connection right after forwarding each of the next `count`
-        Produce requests."""
-        self.call("reset_after_produce", count=count, node=node)
+        Produce requests (of the `clients` prefixes only, if given)."""
+        self.call("reset_after_produce", count=count, node=node, clients=clients)
 
     def delay_responses(self, ms: float, seconds: float | None = None, node: int | None = None):
         """Delay every response by `ms` for `seconds` (None: until `clear_faults`)."""
@@ -128,6 +135,12 @@ class LabClient:
 
     def clear_faults(self) -> None:
         self.call("clear_faults")
+
+    def clear_client_faults(self, clients: Sequence[str]) -> int:
+        """Disarm the Produce faults aimed at clients within the `clients` prefixes, leaving the
+        faults of other clients (and those aimed at any client) armed; return how many Produce
+        requests they would still have hit."""
+        return self.call("clear_client_faults", clients=clients)["disarmed"]
 
     def shutdown(self) -> None:
         """Ask the lab to stop its cluster and exit."""

@@ -35,6 +35,7 @@ from playground.lab.proxy import ProxyFleet
 from playground.lab.topology import Topology
 
 READY_TIMEOUT_SECONDS = 120.0
+MAX_CLIENT_PREFIXES = 10  # an experiment aims at its own few clients, not at a long list
 log = logging.getLogger("playground.lab")
 
 
@@ -153,8 +154,12 @@ class LabDaemon:
             self.fleet.clear()
             return "cleared"
         if op in ("drop_produce_responses", "reset_after_produce"):
-            getattr(self.fleet, op)(_count(request, "count"), _broker(request, self.fleet))
+            getattr(self.fleet, op)(
+                _count(request, "count"), _broker(request, self.fleet), _clients(request)
+            )
             return "armed"
+        if op == "clear_client_faults":
+            return {"disarmed": self.fleet.clear_clients(_clients(request, required=True))}
         if op == "delay_responses":
             seconds = request.get("seconds")
             self.fleet.delay_responses(
@@ -170,7 +175,8 @@ class LabDaemon:
             return self._node_operation(op, request)
         raise ValueError(
             f"unknown op {op!r}; ops are status, shutdown, kill, pause, resume, restart, "
-            "drop_produce_responses, reset_after_produce, delay_responses, blackhole, clear_faults"
+            "drop_produce_responses, reset_after_produce, delay_responses, blackhole, "
+            "clear_faults, clear_client_faults"
         )
 
     def _node_operation(self, op: str, request: dict) -> dict:
@@ -246,6 +252,23 @@ def _broker(request: dict, fleet: ProxyFleet) -> int | None:
             f"node: expected one of the brokers {sorted(fleet.proxies)}, got {node_id}"
         )
     return node_id
+
+
+def _clients(request: dict, required: bool = False) -> list[str] | None:
+    """The client-id prefixes a fault aims at; None (absent or null) means any client."""
+    value = request.get("clients")
+    if value is None and not required:
+        return None
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_CLIENT_PREFIXES
+        or not all(isinstance(prefix, str) and prefix for prefix in value)
+    ):
+        raise ValueError(
+            f"clients: expected a list of 1 to {MAX_CLIENT_PREFIXES} non-empty client-id "
+            f"prefixes, got {value!r}"
+        )
+    return value
 
 
 def _watch_lifeline(fd: int) -> None:

@@ -2,8 +2,9 @@
 
 Every request and response is a frame: an int32 size, then that many bytes. A request starts with
 api_key (int16), api_version (int16) and correlation_id (int32); a response starts with the
-correlation_id it answers. Of the request bodies only Produce's acks is read, because a Produce
-request with acks=0 gets no response at all.
+correlation_id it answers. From header v1 on (every Produce request) a request header then carries
+the client_id, which lets faults aim at chosen clients. Of the request bodies only Produce's acks is
+read, because a Produce request with acks=0 gets no response at all.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ def request_header(frame: bytes) -> tuple[int, int, int]:
     return _HEADER.unpack_from(frame)
 
 
+def request_client_id(frame: bytes) -> str | None:
+    """The client_id of a request frame (without its size prefix); None if the client sent null.
+
+    Request headers v1 and v2 both carry it as an int16-length string (never compact)."""
+    client_id, end = _nullable_string(frame, _HEADER.size)
+    if end > len(frame):
+        raise FrameError("request shorter than its client id")
+    return None if client_id is None else client_id.decode("utf-8", errors="replace")
+
+
 def response_correlation_id(frame: bytes) -> int:
     """The correlation id a response frame (without its size prefix) answers."""
     return int.from_bytes(frame[:4], "big", signed=True)
@@ -46,9 +57,7 @@ def response_correlation_id(frame: bytes) -> int:
 def produce_acks(frame: bytes, api_version: int) -> int:
     """The acks field of a Produce request frame: 0, 1 or -1 (all)."""
     flexible = api_version >= FIRST_FLEXIBLE_PRODUCE_VERSION
-    position = _HEADER.size
-    (client_id_length,) = _INT16.unpack_from(frame, position)  # never compact, even in header v2
-    position += 2 + max(client_id_length, 0)
+    _client_id, position = _nullable_string(frame, _HEADER.size)  # never compact, even in v2
     if flexible:
         position = _skip_tagged_fields(frame, position)
     if api_version >= FIRST_TRANSACTIONAL_PRODUCE_VERSION:
@@ -56,10 +65,18 @@ def produce_acks(frame: bytes, api_version: int) -> int:
             length_plus_one, position = _unsigned_varint(frame, position)
             position += max(length_plus_one - 1, 0)
         else:
-            (length,) = _INT16.unpack_from(frame, position)
-            position += 2 + max(length, 0)
+            _transactional_id, position = _nullable_string(frame, position)
     (acks,) = _INT16.unpack_from(frame, position)
     return acks
+
+
+def _nullable_string(frame: bytes, position: int) -> tuple[bytes | None, int]:
+    """The int16-length string at `position` (length -1: null) and the position after it."""
+    (length,) = _INT16.unpack_from(frame, position)
+    position += 2
+    if length < 0:
+        return None, position
+    return frame[position : position + length], position + length
 
 
 def _unsigned_varint(frame: bytes, position: int) -> tuple[int, int]:

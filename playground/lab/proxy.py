@@ -4,6 +4,9 @@ With no fault armed it only follows the framing and passes frames through. On co
 drop the responses to the next N Produce requests (the broker still receives and writes them),
 reset the client connection right after forwarding a Produce request, delay every response by T ms,
 and blackhole the broker for T seconds (frames in both directions vanish).
+
+The two one-shot Produce faults can be aimed at chosen clients, by client-id prefix, so that
+experiments sharing the cluster each hit only their own producers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from playground.lab import protocol
@@ -29,17 +33,95 @@ WRITE_BUFFER_HIGH_WATER = 8 * 1024 * 1024
 READ_BUFFER = 1024 * 1024  # a stream stops reading its socket at twice this much unread
 
 
+ClientPrefixes = tuple[str, ...]
+ClientId = Callable[[], str | None]  # a request's client id, parsed when first asked for
+
+
+def client_prefixes(clients: Iterable[str] | None) -> ClientPrefixes | None:
+    """`clients` as a budget's target: its distinct prefixes, sorted; None stays "any client"."""
+    if clients is None:
+        return None
+    if isinstance(clients, str):  # would otherwise aim at each of its characters
+        raise ValueError(f"clients: expected a list of client-id prefixes, got {clients!r}")
+    prefixes = tuple(sorted(set(clients)))
+    if not prefixes or "" in prefixes:
+        raise ValueError(f"clients: expected non-empty client-id prefixes, got {list(prefixes)}")
+    return prefixes
+
+
 @dataclass
 class Budget:
-    """A count of Produce requests still to be hit by a one-shot fault."""
+    """A count of Produce requests still to be hit by a one-shot fault, and whose requests."""
 
-    remaining: int = 0
+    remaining: int
+    clients: ClientPrefixes | None = None  # client-id prefixes; None: any client
 
-    def take(self) -> bool:
-        if self.remaining > 0:
-            self.remaining -= 1
-            return True
+    def aims_at(self, client_id: ClientId) -> bool:
+        if self.clients is None:
+            return True  # no need to parse the client id
+        found = client_id()
+        return found is not None and found.startswith(self.clients)
+
+    def as_dict(self) -> dict:
+        clients = None if self.clients is None else list(self.clients)
+        return {"clients": clients, "remaining": self.remaining}
+
+
+@dataclass
+class Budgets:
+    """The armed budgets of one one-shot fault, in arming order. Each Produce request takes from
+    the first budget that aims at its client only; a spent budget is dropped."""
+
+    armed: list[Budget] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        return sum(budget.remaining for budget in self.armed)
+
+    def arm(self, count: int, clients: ClientPrefixes | None = None) -> None:
+        """Add `count` requests to the budget aimed at `clients` (a new one, last, if none)."""
+        if count < 1:
+            raise ValueError(f"count: expected at least 1, got {count}")
+        for budget in self.armed:
+            if budget.clients == clients:
+                budget.remaining += count
+                return
+        self.armed.append(Budget(count, clients))
+
+    def take(self, client_id: ClientId) -> bool:
+        """Whether the request of `client_id` is hit; if so, it is taken from the budget."""
+        for index, budget in enumerate(self.armed):
+            if budget.aims_at(client_id):
+                budget.remaining -= 1
+                if not budget.remaining:
+                    del self.armed[index]
+                return True
         return False
+
+    def clear(self) -> None:
+        self.armed.clear()
+
+    def clear_clients(self, prefixes: ClientPrefixes) -> int:
+        """Stop aiming at any client within `prefixes`; return how many requests were disarmed.
+
+        A budget aimed at a prefix that starts with one of `prefixes` hits only clients within
+        them, so it loses that prefix; a budget left with none is disarmed. Budgets aimed at any
+        client are kept: they belong to no one in particular."""
+        disarmed = 0
+        kept = []
+        for budget in self.armed:
+            if budget.clients is not None:
+                others = tuple(p for p in budget.clients if not p.startswith(prefixes))
+                if not others:
+                    disarmed += budget.remaining
+                    continue
+                budget.clients = others
+            kept.append(budget)
+        self.armed[:] = kept
+        return disarmed
+
+    def as_list(self) -> list[dict]:
+        return [budget.as_dict() for budget in self.armed]
 
 
 @dataclass
@@ -62,8 +144,8 @@ class ProxyStats:
 class Faults:
     """The faults armed on one proxy, or the budgets shared by all of them ("any broker")."""
 
-    drop_produce_responses: Budget = field(default_factory=Budget)
-    reset_after_produce: Budget = field(default_factory=Budget)
+    drop_produce_responses: Budgets = field(default_factory=Budgets)
+    reset_after_produce: Budgets = field(default_factory=Budgets)
     delay_seconds: float = 0.0
     delay_until: float = float("inf")
     blackhole_until: float = 0.0
@@ -77,6 +159,25 @@ class Faults:
     @property
     def blackholed(self) -> bool:
         return time.monotonic() < self.blackhole_until
+
+    def clear_budgets(self) -> None:
+        """Disarm both one-shot faults, in place: the shared faults are held by every proxy."""
+        self.drop_produce_responses.clear()
+        self.reset_after_produce.clear()
+
+    def clear_clients(self, prefixes: ClientPrefixes) -> int:
+        """Disarm both one-shot faults for clients within `prefixes`; return the requests spared."""
+        spared = self.drop_produce_responses.clear_clients(prefixes)
+        return spared + self.reset_after_produce.clear_clients(prefixes)
+
+    def budgets_status(self) -> dict:
+        """Per one-shot fault: the total count still armed, and each budget with its target."""
+        return {
+            "drop_produce_responses": self.drop_produce_responses.remaining,
+            "reset_after_produce": self.reset_after_produce.remaining,
+            "drop_produce_responses_budgets": self.drop_produce_responses.as_list(),
+            "reset_after_produce_budgets": self.reset_after_produce.as_list(),
+        }
 
 
 class FaultProxy:
@@ -188,7 +289,7 @@ class _Connection:
         self.upstream_writer.transport.abort()
 
     async def _pump_requests(self) -> None:
-        proxy, shared, stats = self.proxy, self.proxy.shared, self.proxy.stats
+        proxy, stats = self.proxy, self.proxy.stats
         reader, upstream = self.client_reader, self.upstream_writer
         while True:
             prefix, head, rest = await _read_head(reader, REQUEST_HEAD_BYTES)
@@ -209,11 +310,9 @@ class _Connection:
                     head += await reader.readexactly(rest)
                     rest = 0
                     acks = protocol.produce_acks(head, api_version)
-                if acks != 0 and (
-                    faults.drop_produce_responses.take() or shared.drop_produce_responses.take()
-                ):
+                drop, reset = self._produce_faults(faults, head, acks)
+                if drop:
                     self.dropped_correlation_ids.add(correlation_id)
-                reset = faults.reset_after_produce.take() or shared.reset_after_produce.take()
             upstream.write(prefix)
             upstream.write(head)
             await _pass_on(reader, upstream, rest)
@@ -224,6 +323,20 @@ class _Connection:
                 _reset(self.client_writer)
                 await asyncio.sleep(RESET_UPSTREAM_GRACE_SECONDS)
                 return
+
+    def _produce_faults(self, faults: Faults, head: bytes, acks: int) -> tuple[bool, bool]:
+        """Which one-shot faults hit this Produce request: (drop its response, reset after it).
+
+        This proxy's budgets come before the shared ones. A request with acks=0 has no response
+        to drop, so it takes nothing from a drop budget."""
+        shared = self.proxy.shared
+        client_id = _LazyClientId(head)  # `head` holds it whole: acks, after it, was read
+        drops = (faults.drop_produce_responses, shared.drop_produce_responses)
+        resets = (faults.reset_after_produce, shared.reset_after_produce)
+        # any() stops at the first budget that takes the request: it is hit once, not twice.
+        drop = acks != 0 and any(budgets.take(client_id) for budgets in drops)
+        reset = any(budgets.take(client_id) for budgets in resets)
+        return drop, reset
 
     async def _pump_responses(self) -> None:
         proxy, stats = self.proxy, self.proxy.stats
@@ -270,6 +383,24 @@ class _Connection:
                 self.client_writer.write(data)
                 await self.client_writer.drain()
             self._delayed_ready.clear()
+
+
+class _LazyClientId:
+    """A request's client id, parsed on first call only: most Produce requests meet no budget
+    aimed at clients, and those should not pay for decoding it."""
+
+    __slots__ = ("_head", "_parsed", "_value")
+
+    def __init__(self, head: bytes) -> None:
+        self._head = head
+        self._value: str | None = None
+        self._parsed = False
+
+    def __call__(self) -> str | None:
+        if not self._parsed:
+            self._value = protocol.request_client_id(self._head)
+            self._parsed = True
+        return self._value
 
 
 async def _read_head(reader: asyncio.StreamReader, wanted: int) -> tuple[bytes, bytes, int]:
@@ -328,15 +459,23 @@ class ProxyFleet:
             raise KeyError(f"no broker {node_id}; brokers are {sorted(self.proxies)}")
         return [self.proxies[node_id]]
 
-    def drop_produce_responses(self, count: int, node_id: int | None = None) -> None:
-        """Drop the responses to the next `count` Produce requests (to `node_id`, or anywhere)."""
-        faults = self.shared if node_id is None else self.targets(node_id)[0].faults
-        faults.drop_produce_responses.remaining += count
+    def _faults(self, node_id: int | None) -> Faults:
+        return self.shared if node_id is None else self.targets(node_id)[0].faults
 
-    def reset_after_produce(self, count: int, node_id: int | None = None) -> None:
-        """Reset the client connection right after forwarding each of the next `count` Produces."""
-        faults = self.shared if node_id is None else self.targets(node_id)[0].faults
-        faults.reset_after_produce.remaining += count
+    def drop_produce_responses(
+        self, count: int, node_id: int | None = None, clients: Iterable[str] | None = None
+    ) -> None:
+        """Drop the responses to the next `count` Produce requests (to `node_id`, or anywhere)
+        from clients whose id starts with one of the `clients` prefixes (None: any client)."""
+        self._faults(node_id).drop_produce_responses.arm(count, client_prefixes(clients))
+
+    def reset_after_produce(
+        self, count: int, node_id: int | None = None, clients: Iterable[str] | None = None
+    ) -> None:
+        """Reset the client connection right after forwarding each of the next `count` Produces
+        (to `node_id`, or anywhere) from clients whose id starts with one of `clients` (None: any
+        client)."""
+        self._faults(node_id).reset_after_produce.arm(count, client_prefixes(clients))
 
     def delay_responses(
         self, milliseconds: float, seconds: float | None = None, node_id: int | None = None
@@ -355,23 +494,27 @@ class ProxyFleet:
 
     def clear(self) -> None:
         """Disarm every fault on every proxy."""
-        self.shared.drop_produce_responses.remaining = 0
-        self.shared.reset_after_produce.remaining = 0
+        self.shared.clear_budgets()
         for proxy in self.proxies.values():
             proxy.clear()
+
+    def clear_clients(self, clients: Iterable[str]) -> int:
+        """Disarm the one-shot faults aimed at clients within the `clients` prefixes, on every
+        proxy and anywhere, leaving other clients' faults armed; return the requests spared."""
+        prefixes = client_prefixes(clients)
+        spared = self.shared.clear_clients(prefixes)
+        for proxy in self.proxies.values():
+            spared += proxy.faults.clear_clients(prefixes)
+        return spared
 
     def status(self) -> dict:
         """Armed faults and counters: per broker, plus the budgets shared by all brokers."""
         return {
-            "any_broker": {
-                "drop_produce_responses": self.shared.drop_produce_responses.remaining,
-                "reset_after_produce": self.shared.reset_after_produce.remaining,
-            },
+            "any_broker": self.shared.budgets_status(),
             "brokers": {
                 str(node_id): {
                     "listen_port": proxy.listen_port,
-                    "drop_produce_responses": proxy.faults.drop_produce_responses.remaining,
-                    "reset_after_produce": proxy.faults.reset_after_produce.remaining,
+                    **proxy.faults.budgets_status(),
                     "delay_ms": proxy.faults.response_delay * 1000,
                     "blackholed": proxy.faults.blackholed,
                     **proxy.stats.as_dict(),

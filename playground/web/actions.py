@@ -1,16 +1,28 @@
-"""The crash buttons: which live actions exist, and the one validation of an action request."""
+"""The crash buttons: which live actions exist, and the one validation of an action request.
+
+Every button but "stop" is a spec fault whose time is "now" (spec.read_live_fault reads it, the
+conductor applies it like any scheduled fault), so a button and a fault are one vocabulary.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import QueryDict
 
-from playground.lab.topology import BROKER_IDS
+from playground.engine.spec import (
+    FaultKind,
+    KillPoint,
+    Spec,
+    SpecError,
+    read_live_fault,
+)
 from playground.web.models import Action, Experiment
 
-MAX_DROPPED_ACKS = 100
+STOP = "stop"
+MISSING = object()  # a field left blank: the fault kind's default applies
 
 
 class ActionError(ValueError):
@@ -19,41 +31,82 @@ class ActionError(ValueError):
 
 @dataclass(frozen=True)
 class LiveAction:
-    name: str  # the conductor's action name
+    name: str  # the button's name
     label: str
     explanation: str
+    # The fault document it asks for, from the request's fields (None: "stop").
+    fault: Callable[[QueryDict], dict] | None = None
     broker_fault: bool = False  # needs the managed cluster
 
 
+def _field(name: str) -> Callable[[QueryDict], object]:
+    """A request field as the fault document takes it: a whole number if it reads as one (the
+    spec's reader names the field and its range when it is not), MISSING when blank."""
+
+    def read(data: QueryDict) -> object:
+        raw = data.get(name, "").strip()
+        if raw == "":
+            return MISSING
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+
+    return read
+
+
+_broker, _partition, _count = _field("broker"), _field("partition"), _field("count")
+
 ACTIONS = (
-    LiveAction("kill-consumer", "Kill consumer now", "SIGKILL the consumer wherever it is."),
+    LiveAction(
+        "kill-consumer",
+        "Kill consumer now",
+        "SIGKILL the consumer wherever it is.",
+        lambda d: {"kind": FaultKind.KILL_CONSUMER, "point": KillPoint.ANYWHERE},
+    ),
     LiveAction(
         "kill-consumer-at-point",
         "Kill consumer at its next commit point",
         "The consumer dies at its next point between processing and committing: the moment "
         "its commit mode is most exposed.",
+        lambda d: {"kind": FaultKind.KILL_CONSUMER, "point": KillPoint.NEXT_COMMIT_POINT},
     ),
     LiveAction(
         "kill-producer",
         "Kill producer",
         "SIGKILL the producer; it restarts and re-sends after its last acknowledged record.",
+        lambda d: {"kind": FaultKind.KILL_PRODUCER},
     ),
     LiveAction(
         "kill-leader",
         "Kill leader broker",
         "SIGKILL the broker leading the partition; a follower takes over.",
+        lambda d: {"kind": FaultKind.KILL_LEADER, "partition": _partition(d)},
         broker_fault=True,
     ),
-    LiveAction("pause-broker", "Pause broker", "SIGSTOP one broker.", broker_fault=True),
-    LiveAction("resume-broker", "Resume broker", "SIGCONT a paused broker.", broker_fault=True),
+    LiveAction(
+        "pause-broker",
+        "Pause broker",
+        "SIGSTOP one broker until you resume it.",
+        lambda d: {"kind": FaultKind.PAUSE_BROKER, "broker": _broker(d), "seconds": None},
+        broker_fault=True,
+    ),
+    LiveAction(
+        "resume-broker",
+        "Resume broker",
+        "SIGCONT a paused broker.",
+        lambda d: {"kind": FaultKind.RESUME_BROKER, "broker": _broker(d)},
+        broker_fault=True,
+    ),
     LiveAction(
         "drop-acks",
         "Drop the next acks",
-        "The fault proxy swallows the responses to the next N Produce requests: the broker "
-        "wrote the records, the producer never hears so.",
+        "The fault proxy swallows the responses to the next N Produce requests of this "
+        "experiment's producer: the broker wrote the records, the producer never hears so.",
+        lambda d: {"kind": FaultKind.DROP_ACKS, "count": _count(d)},
         broker_fault=True,
     ),
-    LiveAction("stop", "Stop", "End the experiment now and audit what happened so far."),
+    LiveAction(STOP, "Stop", "End the experiment now and audit what happened so far."),
 )
 BY_NAME = {action.name: action for action in ACTIONS}
 
@@ -78,27 +131,22 @@ def request(experiment: Experiment, data: QueryDict) -> str:
         )
     if experiment.status != Experiment.RUNNING:
         raise ActionError(f"action: the experiment is {experiment.status}, not running")
-    params: dict[str, int] = {}
-    if name in ("pause-broker", "resume-broker"):
-        params["broker"] = _integer(data, "broker", min(BROKER_IDS), max(BROKER_IDS))
-    elif name == "kill-leader":
-        partitions = experiment.spec["workload"]["partitions"]
-        params["partition"] = _integer(data, "partition", 0, partitions - 1, default=0)
-    elif name == "drop-acks":
-        params["count"] = _integer(data, "count", 1, MAX_DROPPED_ACKS, default=3)
-    Action.objects.create(experiment=experiment, action=name, params=params)
-    detail = ", ".join(f"{key} {value}" for key, value in params.items())
+    if action.fault is None:
+        Action.objects.create(experiment=experiment, action=name, params={})
+        return f"{action.label}: sent"
+    document = {key: value for key, value in action.fault(data).items() if value is not MISSING}
+    fault = live_fault(experiment, document)
+    Action.objects.create(experiment=experiment, action=name, params={"fault": fault})
+    details = {k: v for k, v in fault.items() if k not in ("kind", "at", "point")}
+    detail = ", ".join(f"{key} {value}" for key, value in details.items() if value is not None)
     return f"{action.label}{f' ({detail})' if detail else ''}: sent"
 
 
-def _integer(data: QueryDict, field: str, low: int, high: int, default: int | None = None) -> int:
-    raw = data.get(field, "")
-    if raw == "" and default is not None:
-        return default
+def live_fault(experiment: Experiment, document: dict) -> dict:
+    """The fault document, read by the spec's own reader against the experiment's settings."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise ActionError(f"{field}: {raw!r} is not a whole number ({low} to {high})") from None
-    if not low <= value <= high:
-        raise ActionError(f"{field}: {value} is out of range ({low} to {high})")
-    return value
+        fault = read_live_fault(document, Spec.from_json(experiment.spec))
+    except SpecError as error:
+        messages = [f"{e.path.removeprefix('fault.')}: {e.message}" for e in error.errors]
+        raise ActionError("; ".join(messages)) from None
+    return fault.to_json()

@@ -18,7 +18,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from playground.engine.spec import (
-    FAULT_DEFAULTS,
+    ALL_BROKERS,
     FAULT_FIELDS,
     LEADER,
     MAX_FAULTS,
@@ -26,6 +26,7 @@ from playground.engine.spec import (
     SPEC_VERSION,
     Acks,
     Commit,
+    DropTarget,
     FaultKind,
     FieldError,
     IsolationLevel,
@@ -34,6 +35,7 @@ from playground.engine.spec import (
     Spec,
     SpecError,
     default_spec,
+    fault_defaults,
 )
 from playground.lab.topology import BROKER_IDS
 
@@ -93,8 +95,11 @@ EXPLANATIONS: dict[str, str] = {
     "records the producer has sent. Or seconds since the start.",
     "faults.partition": "The partition whose leader is hit; below the number of partitions.",
     "faults.count": "How many produce responses are dropped.",
-    "faults.seconds": "How long the broker is cut off.",
-    "faults.broker": "The leader of partition 0 when the fault fires, or a fixed broker.",
+    "faults.target": "Whose produce responses are dropped; only this experiment's clients.",
+    "faults.seconds": "How long the broker is cut off or paused. Blank for pause-broker: paused "
+    "until a resume-broker or the end of the run.",
+    "faults.broker": "The leader of partition 0 when the fault fires, or a fixed broker; "
+    "resume-broker takes a broker or all of them. Default: leader, or all for resume-broker.",
 }
 
 # What each value of a choice does to the guarantee. Keyed by spec path, then by value.
@@ -140,15 +145,28 @@ CHOICE_EXPLANATIONS: dict[str, dict[str, str]] = {
         "are dropped, so the producer retries records already written. Needs acks 1 or all.",
         FaultKind.BLACKHOLE_BROKER: "every frame to and from the broker vanishes for a while, "
         "as in a network partition.",
+        FaultKind.PAUSE_BROKER: "the broker is frozen (SIGSTOP) for a while, or until a "
+        "resume-broker: alive to the cluster's eyes, answering nobody.",
+        FaultKind.RESUME_BROKER: "a paused broker (or every one) carries on where it stopped.",
     },
     "faults.point": {
         KillPoint.AFTER_PROCESSING_BEFORE_COMMIT: "the batch is processed, its offsets are "
-        "not committed yet.",
+        "not committed yet. Not with before-processing commits.",
         KillPoint.AFTER_COMMIT_BEFORE_PROCESSING: "the offsets are committed, the batch is not "
-        "processed yet. Not with transactional commits.",
+        "processed yet. Only with before-processing and auto commits.",
         KillPoint.MID_BATCH: "part of the batch is processed. Needs a batch size of at least 2.",
         KillPoint.MID_TRANSACTION: "inside an open transaction, before it commits. Needs "
         "transactional commits.",
+        KillPoint.NEXT_COMMIT_POINT: "the next point between processing and committing, "
+        "whatever the commit mode: where that mode is most exposed.",
+        KillPoint.ANYWHERE: "wherever the consumer happens to be: killed from outside once it "
+        "has processed that many records.",
+    },
+    "faults.target": {
+        DropTarget.SOURCE_PRODUCER: "the producer that sends the orders. Needs acks 1 or all.",
+        DropTarget.OUTPUT_PRODUCER: "the consumer's own producer, which exists only in "
+        "kafka-to-kafka or with transactional commits.",
+        DropTarget.ALL: "every client of this experiment.",
     },
 }
 
@@ -186,7 +204,7 @@ FAULT_FIELD_OF_PATH = {
     "at": "at",
     "at.records": "at",
     "at.seconds": "at",
-    **{name: name for name in FAULT_DEFAULTS},
+    **{name: name for names in FAULT_FIELDS.values() for name in names},
 }
 _FAULT_PATH = re.compile(r"faults\[(\d+)\](?:\.(.+))?")
 
@@ -326,11 +344,17 @@ class FaultForm(forms.Form):
     point = forms.ChoiceField(label="Point", required=False, choices=_choices(KillPoint))
     partition = forms.IntegerField(label="Partition", required=False)
     count = forms.IntegerField(label="Responses dropped", required=False)
+    target = forms.ChoiceField(label="Acks of", required=False, choices=_choices(DropTarget))
     seconds = forms.FloatField(label="For (seconds)", required=False)
     broker = forms.ChoiceField(
         label="Broker",
         required=False,
-        choices=[(LEADER, "leader"), *((str(b), f"broker {b}") for b in BROKER_IDS)],
+        choices=[
+            ("", "default"),
+            (LEADER, "leader"),
+            *((str(b), f"broker {b}") for b in BROKER_IDS),
+            (ALL_BROKERS, "all"),
+        ],
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -363,8 +387,10 @@ class FaultForm(forms.Form):
         for name in FAULT_FIELDS[FaultKind(kind)]:
             value = self.cleaned_data.get(name)
             if value is None or value == "":
-                continue  # the spec's default for the field
-            document[name] = int(value) if name == "broker" and value != LEADER else value
+                if kind == FaultKind.PAUSE_BROKER and name == "seconds":
+                    document[name] = None  # paused until a resume-broker or the end of the run
+                continue  # otherwise the spec's default for the field
+            document[name] = int(value) if name == "broker" and value.isdigit() else value
         return document
 
 
@@ -446,13 +472,19 @@ class BuilderForms:
         """The explanations of the fault rows' kinds, kill points and fields."""
         fields = [
             (FaultForm.base_fields[name].label, EXPLANATIONS[f"faults.{name}"])
-            for name in ("at", "partition", "count", "seconds", "broker")
+            for name in ("at", "partition", "count", "target", "seconds", "broker")
         ]
         return [
             ("Kinds", list(CHOICE_EXPLANATIONS["faults.kind"].items())),
             ("Kill points (kill-consumer)", list(CHOICE_EXPLANATIONS["faults.point"].items())),
+            ("Targets (drop-acks)", list(CHOICE_EXPLANATIONS["faults.target"].items())),
             ("Fields", fields),
         ]
+
+    @property
+    def fault_kinds(self) -> list[str]:
+        """Every fault kind, for the page to show each row only the fields of its kind."""
+        return [kind.value for kind in FaultKind]
 
     def anchor(self, path: str) -> str:
         """The id of the field that sets `path` ("producer.acks" -> "id_acks")."""
@@ -526,8 +558,19 @@ def _settings_initial(spec: Spec) -> dict[str, Any]:
     return initial
 
 
+def _blank_fault_row() -> dict[str, Any]:
+    """A row without a fault: each field shows its default where every kind that has the field
+    agrees on it, and is left blank (the chosen kind's default) where they differ."""
+    defaults: dict[str, set[Any]] = {}
+    for kind in FaultKind:
+        for name, value in fault_defaults(kind).items():
+            defaults.setdefault(name, set()).add(value)
+    agreed = {name: values.pop() for name, values in defaults.items() if len(values) == 1}
+    return {"when": "records", **agreed}
+
+
 def _faults_initial(spec: Spec) -> list[dict[str, Any]]:
-    blank = {"when": "records", **FAULT_DEFAULTS}
+    blank = _blank_fault_row()
     rows = []
     for fault in spec.to_json()["faults"]:
         (when, at), *_ = fault["at"].items()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 
 from django.db import models
@@ -17,6 +19,28 @@ def new_share_id() -> str:
 
 def new_control_token() -> str:
     return secrets.token_urlsafe(CONTROL_TOKEN_BYTES)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class ShowableTextDecoder(json.JSONDecoder):
+    """Reads a stored document with every lone surrogate (which UTF-8 cannot carry, so no page
+    could show it) replaced by U+FFFD. The spec refuses such text now; documents stored before
+    it did still open."""
+
+    def decode(self, text: str, *args, **kwargs):
+        return _showable(super().decode(text, *args, **kwargs))
+
+
+def _showable(value):
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_showable(item) for item in value]
+    if isinstance(value, dict):
+        return {_showable(key): _showable(item) for key, item in value.items()}
+    return value
 
 
 class Comparison(models.Model):
@@ -39,7 +63,8 @@ class Experiment(models.Model):
     share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
     control_token = models.CharField(max_length=64, default=new_control_token)
     owner_session = models.CharField(max_length=64, blank=True, default="")
-    spec = models.JSONField()  # the normalized spec document (Spec.to_json)
+    # The normalized spec document (Spec.to_json), read back with text every page can show.
+    spec = models.JSONField(decoder=ShowableTextDecoder)
     run_id = models.CharField(max_length=32, blank=True, default="")  # names topics and files
     status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
     snapshot = models.JSONField(null=True, blank=True)  # the last progress snapshot

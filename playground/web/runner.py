@@ -9,7 +9,8 @@ running experiment's runner beats a heartbeat; an experiment whose heartbeat sto
 died) is marked failed, so the queue never sticks.
 
 While an experiment runs, its conductor's snapshots go to `live` (the live page), and the crash
-buttons' actions arrive as Action rows, taken at every snapshot.
+buttons' actions arrive as Action rows, which a thread of the run polls on its own timer and hands
+to the conductor (a live fault, or "stop").
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
-from playground.web import live
+from playground.web import actions, live
 from playground.web.models import Action, Experiment
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ IDLE_WAIT_SECONDS = 1.0  # how often an idle runner looks at the queue without b
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this long is abandoned
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
+ACTION_POLL_SECONDS = 0.1  # how often a running experiment looks for crash-button actions
 
 _wake = threading.Event()
 _stop = threading.Event()
@@ -141,6 +143,15 @@ def _beat(experiment: Experiment, stop: threading.Event) -> None:
     close_old_connections()
 
 
+def _poll_actions(experiment: Experiment, conductor: Conductor, stop: threading.Event) -> None:
+    while not stop.wait(ACTION_POLL_SECONDS):
+        try:
+            _take_actions(experiment, conductor)
+        except Exception:  # a database hiccup must not end the polling
+            log.exception("taking actions of %s failed", experiment.share_id)
+    close_old_connections()
+
+
 def _run(experiment: Experiment) -> None:
     share_id = experiment.share_id
     publisher = live.Publisher(experiment)
@@ -151,7 +162,6 @@ def _run(experiment: Experiment) -> None:
     def on_snapshot(snapshot: dict) -> None:
         nonlocal saved_at
         publisher.snapshot(snapshot)  # first: the viewers' latency does not wait for the database
-        _take_actions(experiment, conductor)
         now = time.monotonic()
         if now - saved_at >= SNAPSHOT_SAVE_SECONDS:
             saved_at = now
@@ -169,6 +179,9 @@ def _run(experiment: Experiment) -> None:
             on_snapshot=on_snapshot,
         )
         publisher.watch_cluster(cluster)
+        threading.Thread(
+            target=_poll_actions, args=(experiment, conductor, beating), daemon=True
+        ).start()
         result = conductor.run()
         _write_stories(experiment, conductor)
         experiment.status, experiment.result = Experiment.DONE, result
@@ -192,7 +205,10 @@ def _take_actions(experiment: Experiment, conductor: Conductor) -> None:
         return
     Action.objects.filter(pk__in=[a.pk for a in pending]).update(taken=True)
     for action in pending:
-        conductor.act(action.action, **action.params)
+        if action.action == actions.STOP:
+            conductor.request_stop()
+        else:
+            conductor.request_fault(action.params["fault"])
 
 
 def _write_stories(experiment: Experiment, conductor: Conductor) -> None:

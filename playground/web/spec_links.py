@@ -30,9 +30,15 @@ _JSON_TYPES = {
 
 
 def encode_spec(document: dict[str, Any]) -> str:
-    """The link form of a spec document: base64url of its compact JSON, without padding."""
+    """The link form of a spec document: base64url of its compact JSON, without padding. Text
+    that UTF-8 cannot carry (a lone surrogate in a spec stored before the spec refused it) is
+    written as JSON's \\u escape, so the link still opens, and the builder names the field."""
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = json.dumps(document, separators=(",", ":")).encode("ascii")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def decode_spec(text: str) -> dict[str, Any]:

@@ -46,5 +46,5 @@ def run_experiment(lab, spec: Spec) -> tuple[dict, Conductor]:
         lab=lab,
     )
     result = conductor.run()
-    assert result["errors"] == [], result["errors"]
+    assert result["valid"], result["problems"]
     return result, conductor

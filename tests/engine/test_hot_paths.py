@@ -133,15 +133,15 @@ def test_an_idempotent_sink_remembers_the_charges_of_earlier_sessions(tmp_path):
 
 
 def test_producer_log_lines_read_back_as_events():
-    line = attempt_line("order-0000001", 2)
-    assert (line + "\n").encode() == ATTEMPT_LINE % (b"order-0000001", 2)
-    assert ProducerEvent.from_json(attempt_line("order-0000001", 2)) == ProducerEvent(
-        "attempt", "order-0000001", 2
+    line = attempt_line("order-0000001", 2, 1700000000123)
+    assert (line + "\n").encode() == ATTEMPT_LINE % (b"order-0000001", 2, 1700000000123)
+    assert ProducerEvent.from_json(line) == ProducerEvent(
+        "attempt", "order-0000001", 2, at_ms=1700000000123
     )
     assert ProducerEvent.from_json(ack_line("ordé", 1, 3, 17)) == ProducerEvent(
         "ack", "ordé", 1, partition=3, offset=17
     )
-    assert attempt_line("a", 0) == ProducerEvent("attempt", "a", 0).to_json()
+    assert attempt_line("a", 0, 5) == ProducerEvent("attempt", "a", 0, at_ms=5).to_json()
     assert ack_line("a", 0, 1, 2) == ProducerEvent("ack", "a", 0, partition=1, offset=2).to_json()
 
 
@@ -154,11 +154,11 @@ def slow_kinds_and_ids(data: bytes) -> list[tuple[str, bytes]]:
     "lines",
     [
         [],
-        [attempt_line(orders.order_id(i), 0) for i in range(5)]
+        [attempt_line(orders.order_id(i), 0, 1) for i in range(5)]
         + [ack_line(orders.order_id(i), 0, 0, i) for i in range(5)],
-        [attempt_line("a", 1), ProducerEvent("sent", "a", 1).to_json()],
-        [attempt_line("a", 0), ProducerEvent("fail", "a", 0, error="Broker: timed out").to_json()],
-        [attempt_line("ordé", 0), ack_line("ordé", 0, 0, 0), attempt_line("b", 0)],
+        [attempt_line("a", 1, 1), ProducerEvent("sent", "a", 1).to_json()],
+        [attempt_line("a", 0, 1), ProducerEvent("fail", "a", 0, error="timed out").to_json()],
+        [attempt_line("ordé", 0, 1), ack_line("ordé", 0, 0, 0), attempt_line("b", 0, 1)],
         [ProducerEvent("ack", "a", 0, partition=0, offset=-1001).to_json()],
     ],
 )
@@ -233,7 +233,7 @@ def test_may_crash_follows_the_pending_crashes(tmp_path, monkeypatch):
     assert runtime.due("mid-batch") is None
     assert not runtime.may_crash
     runtime_module.arm_file(str(tmp_path), "consumer").write_text(
-        json.dumps({"point": "mid-batch", "after_records": None, "fault": 2})
+        json.dumps([{"point": "mid-batch", "after_records": None, "fault": 2}])
     )
     runtime._on_arm()
     assert runtime.may_crash
@@ -245,7 +245,7 @@ def test_may_crash_follows_the_pending_crashes(tmp_path, monkeypatch):
 
 def test_read_producer_log_reads_fast_lines(tmp_path):
     journal = Journal(tmp_path / "log")
-    journal.write(b"".join(ATTEMPT_LINE % (orders.order_key(i), 0) for i in range(3)))
+    journal.write(b"".join(ATTEMPT_LINE % (orders.order_key(i), 0, 7) for i in range(3)))
     journal.close()
     assert [e.order_id for e in read_producer_log(tmp_path / "log")] == [
         orders.order_id(i) for i in range(3)

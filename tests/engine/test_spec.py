@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from playground.engine.spec import (
+    CLUSTER_FAULTS,
     CONSUMER_TRANSACTIONAL_ID,
     DEFAULT_TRANSACTIONAL_ID,
+    FAULT_DEFAULTS,
+    FAULT_FIELDS,
     At,
+    Consumer,
+    DropTarget,
     Fault,
     FaultKind,
     KillPoint,
     Spec,
     SpecError,
+    commit_point,
     consumer_config,
     consumer_producer_config,
     default_spec,
+    fault_defaults,
+    kill_points,
     producer_config,
+    read_live_fault,
 )
 
 EVERY_FAULT_KIND = [
@@ -24,8 +35,10 @@ EVERY_FAULT_KIND = [
     {"kind": "kill-producer", "at": {"seconds": 2.5}},
     {"kind": "kill-leader", "partition": 1, "at": {"records": 20}},
     {"kind": "pause-followers-kill-leader", "partition": 0, "at": {"seconds": 1.0}},
-    {"kind": "drop-acks", "count": 4, "at": {"records": 30}},
+    {"kind": "drop-acks", "count": 4, "target": "all", "at": {"records": 30}},
     {"kind": "blackhole-broker", "seconds": 3.0, "broker": 2, "at": {"records": 40}},
+    {"kind": "pause-broker", "broker": 3, "seconds": None, "at": {"seconds": 4.0}},
+    {"kind": "resume-broker", "broker": 3, "at": {"seconds": 9.0}},
 ]
 
 
@@ -40,6 +53,19 @@ def error_paths(document: object) -> list[str]:
     with pytest.raises(SpecError) as raised:
         Spec.from_json(document)
     return [error.path for error in raised.value.errors]
+
+
+def live_errors_of(document: object, spec: Spec | None = None) -> dict[str, str]:
+    """Every error `document` gets as a live action on `spec` (the defaults if None)."""
+    with pytest.raises(SpecError) as raised:
+        read_live_fault(document, spec or default_spec())
+    return {error.path: error.message for error in raised.value.errors}
+
+
+def kill_at(point: str, **consumer: object) -> dict[str, object]:
+    """A spec document with `consumer` settings and one kill-consumer at `point`."""
+    fault = {"kind": "kill-consumer", "point": point, "at": {"records": 1}}
+    return {"consumer": consumer, "faults": [fault]}
 
 
 # --- defaults and round-trips ---------------------------------------------------------------
@@ -110,18 +136,37 @@ def test_fault_fields_get_their_defaults():
                 {"kind": "kill-leader", "at": {"records": 1}},
                 {"kind": "drop-acks", "at": {"records": 1}},
                 {"kind": "blackhole-broker", "at": {"records": 1}},
+                {"kind": "pause-broker", "at": {"records": 1}},
+                {"kind": "resume-broker", "at": {"records": 1}},
             ]
         }
     )
 
     assert spec.faults == (
-        Fault(
-            FaultKind.KILL_CONSUMER, At(records=1), point=KillPoint.AFTER_PROCESSING_BEFORE_COMMIT
-        ),
+        Fault(FaultKind.KILL_CONSUMER, At(records=1), point=KillPoint.NEXT_COMMIT_POINT),
         Fault(FaultKind.KILL_LEADER, At(records=1), partition=0),
-        Fault(FaultKind.DROP_ACKS, At(records=1), count=3),
+        Fault(FaultKind.DROP_ACKS, At(records=1), count=3, target=DropTarget.SOURCE_PRODUCER),
         Fault(FaultKind.BLACKHOLE_BROKER, At(records=1), seconds=5.0, broker="leader"),
+        Fault(FaultKind.PAUSE_BROKER, At(records=1), broker="leader", seconds=5.0),
+        Fault(FaultKind.RESUME_BROKER, At(records=1), broker="all"),
     )
+
+
+def test_resume_broker_is_the_one_kind_whose_broker_defaults_to_all():
+    assert fault_defaults(FaultKind.RESUME_BROKER) == {"broker": "all"}
+    assert fault_defaults(FaultKind.PAUSE_BROKER) == {"broker": "leader", "seconds": 5.0}
+    assert fault_defaults(FaultKind.BLACKHOLE_BROKER)["broker"] == "leader"
+
+
+def test_every_kind_has_a_default_for_each_of_its_fields():
+    for kind in FaultKind:
+        assert set(fault_defaults(kind)) == set(FAULT_FIELDS[kind])
+
+
+def test_the_default_of_three_dropped_acks_is_the_one_live_actions_get():
+    fault = read_live_fault({"kind": "drop-acks"}, default_spec())
+
+    assert fault.count == FAULT_DEFAULTS["count"] == 3
 
 
 def test_whole_seconds_are_read_as_floats():
@@ -192,6 +237,46 @@ def test_version_other_than_1_is_refused():
 
 def test_name_longer_than_120_characters_is_refused():
     assert error_paths({"name": "x" * 121}) == ["name"]
+
+
+def test_a_lone_surrogate_in_the_name_is_refused():
+    assert errors_of({"name": "\udfff"}) == {
+        "name": "must not contain control characters or lone surrogates; found U+DFFF at position 0"
+    }
+
+
+def test_a_control_character_in_the_name_is_refused():
+    assert errors_of({"name": "orders\nrun"}) == {
+        "name": "must not contain control characters or lone surrogates; found U+000A at position 6"
+    }
+
+
+def test_a_lone_surrogate_in_the_transactional_id_is_refused():
+    document = {"producer": {"transactional_id": "txn-\ud800"}}
+
+    assert errors_of(document) == {
+        "producer.transactional_id": "must not contain control characters or lone surrogates; "
+        "found U+D800 at position 4"
+    }
+
+
+def test_a_control_character_in_the_transactional_id_is_refused():
+    assert error_paths({"producer": {"transactional_id": "\x00"}}) == ["producer.transactional_id"]
+
+
+def test_a_name_in_any_script_is_kept_and_survives_utf8():
+    spec = Spec.from_json({"name": "Zahlungsdienst ✓ é 支付 😀"})
+
+    assert spec.name == "Zahlungsdienst ✓ é 支付 😀"
+    assert json.dumps(spec.to_json(), ensure_ascii=False).encode()
+
+
+def test_an_unknown_key_with_a_lone_surrogate_gets_an_error_that_survives_utf8():
+    with pytest.raises(SpecError) as raised:
+        Spec.from_json({"producer": {"\udfff": 1}})
+
+    assert [error.path for error in raised.value.errors] == ["producer.\\udfff"]
+    assert str(raised.value).encode()
 
 
 @pytest.mark.parametrize(
@@ -384,53 +469,98 @@ def test_fault_at_seconds_is_limited_to_ten_minutes():
     assert error_paths(document) == ["faults[0].at.seconds"]
 
 
-def test_mid_transaction_kill_requires_transactional_commit():
-    document = {
-        "faults": [{"kind": "kill-consumer", "point": "mid-transaction", "at": {"records": 1}}]
-    }
+KILL_POINTS_OF_COMMIT = {
+    "before-processing": ("after-commit-before-processing",),
+    "after-processing": ("after-processing-before-commit",),
+    "auto": ("after-processing-before-commit", "after-commit-before-processing"),
+    "transactional": ("after-processing-before-commit", "mid-transaction"),
+}
+
+
+@pytest.mark.parametrize(("commit", "points"), KILL_POINTS_OF_COMMIT.items())
+def test_kill_points_are_those_the_commit_mode_passes_then_the_two_that_fit_every_mode(
+    commit, points
+):
+    consumer = Consumer(commit=commit, batch_size=1)
+
+    assert kill_points(consumer) == (*points, "next-commit-point", "anywhere")
+
+
+@pytest.mark.parametrize("commit", KILL_POINTS_OF_COMMIT)
+def test_mid_batch_is_a_kill_point_of_every_mode_with_batches_of_two_or_more(commit):
+    assert "mid-batch" in kill_points(Consumer(commit=commit, batch_size=2))
+    assert "mid-batch" not in kill_points(Consumer(commit=commit, batch_size=1))
+
+
+@pytest.mark.parametrize(
+    ("commit", "point"),
+    [
+        ("before-processing", "after-commit-before-processing"),
+        ("after-processing", "after-processing-before-commit"),
+        ("auto", "after-processing-before-commit"),
+        ("transactional", "mid-transaction"),
+    ],
+)
+def test_the_commit_point_is_where_the_mode_has_processed_but_not_committed(commit, point):
+    consumer = Consumer(commit=commit)
+
+    assert commit_point(consumer) == point
+    assert commit_point(consumer) in kill_points(consumer)
+
+
+@pytest.mark.parametrize("commit", KILL_POINTS_OF_COMMIT)
+@pytest.mark.parametrize("point", ["next-commit-point", "anywhere"])
+def test_next_commit_point_and_anywhere_fit_every_commit_mode(commit, point):
+    assert Spec.from_json(kill_at(point, commit=commit)).faults[0].point == point
+
+
+def test_a_kill_point_the_commit_mode_never_reaches_is_refused_with_the_points_it_has():
+    document = kill_at("after-commit-before-processing", commit="after-processing", batch_size=10)
 
     assert errors_of(document) == {
-        "faults[0].point": (
-            '"mid-transaction" requires consumer.commit "transactional", got "after-processing"'
-        )
+        "faults[0].point": 'expected one of "after-processing-before-commit", "mid-batch", '
+        '"next-commit-point", "anywhere" with consumer.commit "after-processing" and '
+        'consumer.batch_size 10, got "after-commit-before-processing"'
     }
+
+
+def test_mid_transaction_kill_requires_transactional_commit():
+    assert error_paths(kill_at("mid-transaction")) == ["faults[0].point"]
 
 
 def test_after_commit_before_processing_kill_is_refused_with_transactional_commit():
-    document = {
-        "consumer": {"commit": "transactional"},
-        "faults": [
-            {
-                "kind": "kill-consumer",
-                "point": "after-commit-before-processing",
-                "at": {"records": 1},
-            }
-        ],
-    }
+    document = kill_at("after-commit-before-processing", commit="transactional")
 
     assert error_paths(document) == ["faults[0].point"]
 
 
-@pytest.mark.parametrize("commit", ["before-processing", "after-processing", "auto"])
-def test_after_commit_before_processing_kill_is_allowed_with_other_commits(commit):
-    document = {
-        "consumer": {"commit": commit},
-        "faults": [
-            {
-                "kind": "kill-consumer",
-                "point": "after-commit-before-processing",
-                "at": {"records": 1},
-            }
-        ],
-    }
+def test_after_processing_before_commit_kill_is_refused_with_commit_before_processing():
+    document = kill_at("after-processing-before-commit", commit="before-processing")
+
+    assert error_paths(document) == ["faults[0].point"]
+
+
+@pytest.mark.parametrize("commit", ["before-processing", "auto"])
+def test_after_commit_before_processing_kill_is_allowed_where_the_mode_commits_first(commit):
+    document = kill_at("after-commit-before-processing", commit=commit)
 
     assert Spec.from_json(document).faults[0].point == "after-commit-before-processing"
 
 
 def test_mid_batch_kill_requires_a_batch_of_at_least_two():
-    document = {"faults": [{"kind": "kill-consumer", "point": "mid-batch", "at": {"records": 1}}]}
+    assert error_paths(kill_at("mid-batch")) == ["faults[0].point"]
 
-    assert error_paths(document) == ["faults[0].point"]
+
+def test_an_unknown_kill_point_is_refused_with_the_points_of_the_mode():
+    assert errors_of(kill_at("halfway", commit="before-processing")) == {
+        "faults[0].point": 'expected one of "after-commit-before-processing", '
+        '"next-commit-point", "anywhere" with consumer.commit "before-processing" and '
+        'consumer.batch_size 1, got "halfway"'
+    }
+
+
+def test_a_bad_commit_mode_does_not_also_fail_a_kill_point_it_might_have():
+    assert error_paths(kill_at("mid-transaction", commit="sometimes")) == ["consumer.commit"]
 
 
 @pytest.mark.parametrize("kind", ["kill-leader", "pause-followers-kill-leader"])
@@ -452,6 +582,55 @@ def test_drop_acks_requires_a_producer_that_waits_for_acks():
     }
 
     assert error_paths(document) == ["faults[0].kind"]
+
+
+def test_drop_acks_targets_the_source_producer_by_default():
+    spec = Spec.from_json({"faults": [{"kind": "drop-acks", "at": {"records": 1}}]})
+
+    assert spec.faults[0].target == DropTarget.SOURCE_PRODUCER
+
+
+def test_drop_acks_at_the_output_producer_is_refused_when_the_consumer_does_not_produce():
+    document = {
+        "faults": [{"kind": "drop-acks", "target": "output-producer", "at": {"records": 1}}]
+    }
+
+    assert errors_of(document) == {
+        "faults[0].target": 'expected "source-producer" or "all": the consumer has a producer of '
+        'its own only with pipeline "kafka-to-kafka" or consumer.commit "transactional", '
+        'got "output-producer"'
+    }
+
+
+@pytest.mark.parametrize(
+    "settings", [{"pipeline": "kafka-to-kafka"}, {"consumer": {"commit": "transactional"}}]
+)
+def test_drop_acks_at_the_output_producer_is_allowed_when_the_consumer_produces(settings):
+    fault = {"kind": "drop-acks", "target": "output-producer", "at": {"records": 1}}
+
+    spec = Spec.from_json({**settings, "faults": [fault]})
+
+    assert spec.faults[0].target == DropTarget.OUTPUT_PRODUCER
+
+
+def test_drop_acks_at_the_output_producer_does_not_need_a_source_producer_waiting_for_acks():
+    document = {
+        "pipeline": "kafka-to-kafka",
+        "producer": {"acks": "0"},
+        "faults": [{"kind": "drop-acks", "target": "output-producer", "at": {"records": 1}}],
+    }
+
+    assert Spec.from_json(document).faults[0].target == DropTarget.OUTPUT_PRODUCER
+
+
+def test_drop_acks_at_all_clients_with_acks_0_needs_a_consumer_that_produces():
+    fault = {"kind": "drop-acks", "target": "all", "at": {"records": 1}}
+
+    assert error_paths({"producer": {"acks": "0"}, "faults": [fault]}) == ["faults[0].kind"]
+    spec = Spec.from_json(
+        {"pipeline": "kafka-to-kafka", "producer": {"acks": "0"}, "faults": [fault]}
+    )
+    assert spec.faults[0].target == DropTarget.ALL
 
 
 def test_drop_acks_count_is_limited_to_1000():
@@ -478,6 +657,124 @@ def test_blackhole_seconds_must_be_at_least_a_tenth():
     document = {"faults": [{"kind": "blackhole-broker", "seconds": 0.05, "at": {"records": 1}}]}
 
     assert error_paths(document) == ["faults[0].seconds"]
+
+
+def test_blackhole_broker_has_no_open_ended_duration():
+    document = {"faults": [{"kind": "blackhole-broker", "seconds": None, "at": {"records": 1}}]}
+
+    assert error_paths(document) == ["faults[0].seconds"]
+
+
+def test_pause_broker_with_null_seconds_pauses_until_resumed_and_round_trips():
+    fault = {"kind": "pause-broker", "broker": 2, "seconds": None, "at": {"records": 1}}
+    spec = Spec.from_json({"faults": [fault]})
+
+    assert spec.faults[0].seconds is None
+    assert Spec.from_json(spec.to_json()) == spec
+
+
+def test_pause_broker_seconds_names_null_among_the_allowed_values():
+    document = {"faults": [{"kind": "pause-broker", "seconds": 601, "at": {"records": 1}}]}
+
+    assert errors_of(document) == {
+        "faults[0].seconds": "expected null or a number from 0.1 to 600, got 601"
+    }
+
+
+def test_pause_broker_refuses_all_brokers():
+    document = {"faults": [{"kind": "pause-broker", "broker": "all", "at": {"records": 1}}]}
+
+    assert errors_of(document) == {
+        "faults[0].broker": 'expected "leader" or an integer from 1 to 3, got "all"'
+    }
+
+
+def test_resume_broker_refuses_the_leader():
+    document = {"faults": [{"kind": "resume-broker", "broker": "leader", "at": {"records": 1}}]}
+
+    assert errors_of(document) == {
+        "faults[0].broker": 'expected "all" or an integer from 1 to 3, got "leader"'
+    }
+
+
+def test_cluster_faults_are_the_kinds_that_act_on_brokers():
+    assert {
+        "kill-leader",
+        "pause-followers-kill-leader",
+        "blackhole-broker",
+        "pause-broker",
+        "resume-broker",
+    } == CLUSTER_FAULTS
+
+
+def test_drop_acks_does_not_touch_the_cluster_but_pause_broker_does():
+    assert not Fault(FaultKind.DROP_ACKS, At(records=1), count=3).touches_cluster
+    assert Fault(FaultKind.PAUSE_BROKER, At(records=1), broker=1).touches_cluster
+
+
+# --- live actions ---------------------------------------------------------------------------
+
+
+def test_now_is_only_for_live_faults():
+    assert errors_of({"faults": [{"kind": "kill-producer", "at": "now"}]}) == {
+        "faults[0].at": '"now" is for live actions; use {"seconds": 0}'
+    }
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"kind": "kill-consumer", "point": "anywhere"},
+        {"kind": "kill-consumer", "point": "next-commit-point"},
+        {"kind": "kill-producer"},
+        {"kind": "kill-leader", "partition": 0},
+        {"kind": "pause-broker", "broker": 2, "seconds": None},
+        {"kind": "resume-broker", "broker": 2},
+        {"kind": "drop-acks", "count": 3},
+    ],
+)
+def test_a_live_action_is_a_fault_at_now(action):
+    fault = read_live_fault(action, default_spec())
+
+    assert fault.at == At(now=True)
+    assert fault.to_json()["at"] == "now"
+
+
+def test_a_live_fault_may_say_now_but_nothing_else():
+    assert read_live_fault({"kind": "kill-producer", "at": "now"}, default_spec()).at.now
+    assert live_errors_of({"kind": "kill-producer", "at": {"seconds": 0}}) == {
+        "fault.at": 'expected "now" (a live action fires at once), got {"seconds": 0}'
+    }
+
+
+def test_a_live_fault_fills_in_the_defaults_of_its_kind():
+    fault = read_live_fault({"kind": "resume-broker"}, default_spec())
+
+    assert fault == Fault(FaultKind.RESUME_BROKER, At(now=True), broker="all")
+
+
+def test_live_fault_errors_name_paths_under_fault():
+    assert live_errors_of({"kind": "drop-acks", "count": 0, "colour": "red"}) == {
+        "fault.colour": 'unknown field; expected one of "kind", "at", "count", "target"',
+        "fault.count": "expected an integer from 1 to 1000, got 0",
+    }
+
+
+def test_a_live_fault_is_checked_against_the_settings_of_its_spec():
+    spec = Spec.from_json({"consumer": {"commit": "before-processing"}})
+
+    errors = live_errors_of({"kind": "kill-consumer", "point": "mid-transaction"}, spec)
+
+    assert list(errors) == ["fault.point"]
+    assert 'with consumer.commit "before-processing"' in errors["fault.point"]
+
+
+def test_a_live_kill_leader_partition_must_exist_in_the_workload():
+    assert list(live_errors_of({"kind": "kill-leader", "partition": 1})) == ["fault.partition"]
+
+
+def test_a_live_fault_without_a_kind_says_so():
+    assert list(live_errors_of({})) == ["fault.kind"]
 
 
 # --- client properties ----------------------------------------------------------------------

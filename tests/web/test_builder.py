@@ -220,8 +220,8 @@ def test_promise_shows_every_clients_properties_and_a_link_to_the_spec(client):
     page = html.unescape(client.post("/builder/promise", values).content.decode())
 
     assert "semantic-exactly-once" in page
-    assert "transactional.id=payments-producer" in page
-    assert "transactional.id=txn-consumer" in page  # the consumer's own producer
+    assert "transactional.id=exp-<experiment>-payments-producer" in page
+    assert "transactional.id=exp-<experiment>-txn-consumer" in page  # the consumer's own producer
     assert "isolation.level=read_committed" in page
     link = re.search(r'id="spec-link" type="text" readonly value="([^"]+)"', page)
     assert link and "/builder/?spec=" in link[1]
@@ -289,7 +289,8 @@ def test_fault_error_is_shown_on_the_row_it_belongs_to(client):
     assert response.status_code == 400
     assert errors_at(page, "id_faults-2-at") == ["must be at most workload.records (100), got 500"]
     assert errors_at(page, "id_faults-2-point") == [
-        '"mid-batch" requires consumer.batch_size of at least 2, got 1'
+        'expected one of "after-processing-before-commit", "next-commit-point", "anywhere" '
+        'with consumer.commit "after-processing" and consumer.batch_size 1, got "mid-batch"'
     ]
     assert errors_at(page, "id_faults-0-at") == []
 
@@ -326,6 +327,150 @@ def test_fault_rows_read_into_the_spec_in_order_skipping_blank_rows(client):
         {"kind": "blackhole-broker", "at": {"seconds": 2.5}, "seconds": 3.0, "broker": 2},
         {"kind": "kill-leader", "at": {"records": 10}, "partition": 0},
     ]
+
+
+def options_of(page: str, select_id: str) -> list[str]:
+    match = re.search(rf'<select[^>]* id="{re.escape(select_id)}"[^>]*>(.*?)</select>', page, re.S)
+    assert match, f"no select {select_id}"
+    return re.findall(r'<option value="([^"]*)"', match[1])
+
+
+def test_fault_rows_offer_every_kind_kill_point_and_drop_target(client):
+    page = client.get("/builder/").content.decode()
+
+    assert {"pause-broker", "resume-broker"} <= set(options_of(page, "id_faults-0-kind"))
+    assert {"next-commit-point", "anywhere"} <= set(options_of(page, "id_faults-0-point"))
+    assert options_of(page, "id_faults-0-target") == ["source-producer", "output-producer", "all"]
+    assert "all" in options_of(page, "id_faults-0-broker")
+
+
+def test_fault_rows_never_offer_now(client):
+    page = client.get("/builder/").content.decode()
+
+    assert options_of(page, "id_faults-0-when") == ["records", "seconds"]
+
+
+def test_the_new_kinds_points_and_targets_are_explained(client):
+    page = html.unescape(client.get("/builder/").content.decode())
+
+    for value in (
+        "pause-broker",
+        "resume-broker",
+        "next-commit-point",
+        "anywhere",
+        "output-producer",
+    ):
+        assert re.search(rf"<dt>{value}</dt><dd>\S", page), value
+
+
+def test_new_fault_kinds_read_into_the_spec_with_their_defaults(client):
+    values = default_values(client) | {
+        "faults-0-kind": "pause-broker",
+        "faults-0-at": "10",
+        "faults-0-broker": "2",
+        "faults-0-seconds": "",
+        "faults-1-kind": "resume-broker",
+        "faults-1-at": "20",
+        "faults-2-kind": "drop-acks",
+        "faults-2-at": "30",
+        "faults-2-target": "all",
+        "faults-3-kind": "kill-consumer",
+        "faults-3-at": "40",
+        "faults-3-point": "anywhere",
+    }
+
+    faults = spec_of(values).to_json()["faults"]
+
+    assert faults == [
+        {"kind": "pause-broker", "at": {"records": 10}, "broker": 2, "seconds": None},
+        {"kind": "resume-broker", "at": {"records": 20}, "broker": "all"},
+        {"kind": "drop-acks", "at": {"records": 30}, "count": 3, "target": "all"},
+        {"kind": "kill-consumer", "at": {"records": 40}, "point": "anywhere"},
+    ]
+
+
+def test_a_spec_with_the_new_fault_fields_fills_the_form_and_reads_back_the_same(client):
+    document = Spec.from_json(
+        {
+            "pipeline": "kafka-to-kafka",
+            "faults": [
+                {"kind": "pause-broker", "at": {"seconds": 1}, "broker": 3, "seconds": None},
+                {"kind": "pause-broker", "at": {"seconds": 2}, "seconds": 7.5},
+                {"kind": "resume-broker", "at": {"seconds": 3}, "broker": 3},
+                {"kind": "drop-acks", "at": {"records": 5}, "target": "output-producer"},
+                {"kind": "kill-consumer", "at": {"records": 6}, "point": "next-commit-point"},
+            ],
+        }
+    ).to_json()
+
+    page = client.get(f"/builder/?spec={encode_spec(document)}").content.decode()
+
+    assert spec_of(form_values(page)).to_json() == document
+
+
+@pytest.mark.parametrize(
+    ("change", "field_id", "message"),
+    [
+        (
+            {"faults-0-kind": "kill-consumer", "faults-0-point": "after-commit-before-processing"},
+            "id_faults-0-point",
+            'with consumer.commit "after-processing" and consumer.batch_size 1',
+        ),
+        (
+            {"faults-0-kind": "drop-acks", "faults-0-target": "output-producer"},
+            "id_faults-0-target",
+            'the consumer has a producer of its own only with pipeline "kafka-to-kafka"',
+        ),
+        (
+            {"faults-0-kind": "resume-broker", "faults-0-broker": "leader"},
+            "id_faults-0-broker",
+            'expected "all" or an integer from 1 to 3, got "leader"',
+        ),
+        (
+            {"faults-0-kind": "pause-broker", "faults-0-broker": "all"},
+            "id_faults-0-broker",
+            'expected "leader" or an integer from 1 to 3, got "all"',
+        ),
+        (
+            {"faults-0-kind": "pause-broker", "faults-0-seconds": "601"},
+            "id_faults-0-seconds",
+            "expected null or a number from 0.1 to 600, got 601.0",
+        ),
+        (
+            {"name": "orders\x01"},
+            "id_name",
+            "must not contain control characters or lone surrogates; found U+0001 at position 6",
+        ),
+        (
+            {"transactional_id": "txn\x7f"},
+            "id_transactional_id",
+            "found U+007F at position 3",
+        ),
+    ],
+)
+def test_each_new_spec_error_is_shown_at_its_field(client, change, field_id, message):
+    values = default_values(client) | {"faults-0-at": "1", "faults-0-when": "records"} | change
+
+    response = client.post("/builder/", values)
+
+    assert response.status_code == 400
+    assert any(message in error for error in errors_at(response.content.decode(), field_id))
+
+
+def test_a_pasted_spec_with_a_lone_surrogate_is_400_with_the_error(client, no_runner):
+    response = client.post("/builder/", {"spec_json": '{"name": "\\udfff"}'})
+
+    assert response.status_code == 400
+    assert errors_at(response.content.decode(), "pasted") == [
+        "name: must not contain control characters or lone surrogates; found U+DFFF at position 0"
+    ]
+
+
+def test_a_pasted_spec_with_a_lone_surrogate_in_a_key_is_400_not_500(client, no_runner):
+    response = client.post("/builder/", {"spec_json": '{"\\udfff": 1}'})
+
+    assert response.status_code == 400
+    assert errors_at(response.content.decode(), "pasted")[0].startswith("\\udfff: unknown field")
 
 
 def test_post_without_the_fault_rows_management_data_is_400(client):

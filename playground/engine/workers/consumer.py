@@ -5,8 +5,13 @@ Records are consumed in batches of consumer.batch_size and committed the way the
 - after-processing: handle the records, then commit (at-least-once);
 - auto: librdkafka stores each offset when it hands the record over and commits in the background;
 - transactional: handle the records inside a producer transaction that also carries the offsets
-  (send_offsets_to_transaction), with the three-branch error handling of the confluent examples.
+  (send_offsets_to_transaction), with the three-branch error handling of the confluent examples;
+  an aborted transaction rewinds the consumer to its committed offsets, as the confluent
+  exactly-once example does.
 Offsets are committed synchronously, so a crash point between handling and committing is exact.
+Errors are handled as a production client would: a retriable commit is retried in place; a lost
+assignment, a fencing or a fatal error ends the process with its exit code (exits.py), and the
+conductor starts a new one, which resumes from the committed offsets.
 """
 
 from __future__ import annotations
@@ -14,21 +19,38 @@ from __future__ import annotations
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
-from playground.engine.spec import Commit, consumer_config, consumer_producer_config
+from playground.engine import clients
+from playground.engine.spec import Commit
+from playground.engine.workers.exits import (
+    EXIT_DONE,
+    EXIT_GAVE_UP,
+    EXIT_START_FAILED,
+    WorkerExit,
+    retrying,
+)
 from playground.engine.workers.handlers import Handler, handler_for
 from playground.engine.workers.runtime import (
     AFTER_COMMIT_BEFORE_PROCESSING,
     AFTER_PROCESSING_BEFORE_COMMIT,
-    EXIT_DONE,
     MID_BATCH,
     MID_TRANSACTION,
     Runtime,
 )
-from playground.engine.workers.setup import load_spec, names_of, worker_config
+from playground.engine.workers.setup import load_spec, names_of
 
 PROGRESS_INTERVAL_SECONDS = 0.1
+RETRY_SECONDS = 30.0  # how long a client call waits (committed offsets, init_transactions)
+# Transactions aborted one after another: past this many, a new process starts clean.
+MAX_ABORTS_IN_A_ROW = 5
 
 
 class ConsumerLoop:
@@ -39,47 +61,42 @@ class ConsumerLoop:
         self.names = names_of(runtime.orders)
         self.spec = load_spec(self.names)
         self.commit_mode = self.spec.consumer.commit
-        config = worker_config(runtime.orders, consumer_config(self.spec))
-        config |= {
-            "group.id": self.names.group_id,
-            "group.instance.id": self.names.consumer_instance_id,
-            "session.timeout.ms": 6000,
-            "enable.partition.eof": True,  # tells the conductor when the consumer has caught up
-        }
-        self.consumer = Consumer(config)
-        self.producer = self._own_producer()
+        session, servers = runtime.orders.session, runtime.orders.bootstrap_servers
+        config = clients.consumer(self.spec, self.names, session=session, servers=servers)
+        own = clients.output_producer(self.spec, self.names, session=session, servers=servers)
+        on_error = {"error_cb": runtime.on_client_error}
+        try:
+            self.consumer = Consumer(config | on_error)
+            self.producer = None if own is None else Producer(own | on_error)
+        except Exception as error:  # noqa: BLE001 - any refusal of the config is a start failure
+            raise WorkerExit(EXIT_START_FAILED, f"a client refused its config: {error}") from None
+        if own is not None and "transactional.id" in own:
+            # Fences a crashed predecessor, aborting its open transaction.
+            retrying(lambda: self.producer.init_transactions(RETRY_SECONDS))
         self.handler: Handler = handler_for(self.spec, self.names, runtime, self.producer)
-        # Per partition, how far the consumer has got: past every record it handled, and up to
-        # the end of the log where it last saw one (the conductor compares this with Kafka's own
-        # end offsets to decide when the consumer has caught up).
+        # Per partition, how far the consumer has got: past every record it handled and
+        # committed, and up to the end of the log where it last saw one (the conductor compares
+        # this with Kafka's own end offsets to decide when the consumer has caught up).
         self.positions: dict[int, int] = {}
         self._last_progress = 0.0
-
-    def _own_producer(self) -> Producer | None:
-        settings = consumer_producer_config(self.spec)
-        if settings is None:
-            return None
-        config = worker_config(self.runtime.orders, settings)
-        if "transactional.id" in config:
-            config["transactional.id"] = self.names.consumer_transactional_id
-        producer = Producer(config)
-        if "transactional.id" in config:
-            producer.init_transactions()  # fences a crashed predecessor, aborting its transaction
-        return producer
+        self._aborts_in_a_row = 0
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         self.consumer.subscribe([self.names.input_topic])
         consume, batch_size = self.consumer.consume, self.spec.consumer.batch_size
+        self.runtime.report("started")
         while not self.runtime.stop_requested:
+            if self.runtime.fatal_error is not None:
+                raise KafkaException(self.runtime.fatal_error)
             messages = consume(num_messages=batch_size, timeout=0.2)
             batch = [message for message in messages if message.error() is None]
             ends = self._events(messages) if len(batch) < len(messages) else {}
             if batch:
                 offsets = next_offsets(batch)
-                self.handle(batch, offsets)
-                for done in offsets:
-                    self._advance(done.partition, done.offset)
+                if self.handle(batch, offsets):
+                    for done in offsets:
+                        self._advance(done.partition, done.offset)
             for partition, end in ends.items():
                 self._advance(partition, end)
             self._report_progress()
@@ -90,8 +107,8 @@ class ConsumerLoop:
 
     @staticmethod
     def _events(messages: list) -> dict[int, int]:
-        """The events among `messages`: partition -> the end of the log reached there; a fatal
-        error raises."""
+        """The events among `messages`: partition -> the end of the log reached there. A fatal
+        error raises; any other is logged (the client retries on its own)."""
         ends = {}
         for message in messages:
             error = message.error()
@@ -101,10 +118,13 @@ class ConsumerLoop:
                 ends[message.partition()] = message.offset()
             elif error.fatal():
                 raise KafkaException(error)
+            else:
+                print(f"consume: {error}", file=sys.stderr, flush=True)
         return ends
 
-    def handle(self, batch: list, offsets: list[TopicPartition]) -> None:
-        """Handle `batch` and commit `offsets` (next_offsets(batch)), in the spec's order."""
+    def handle(self, batch: list, offsets: list[TopicPartition]) -> bool:
+        """Handle `batch` and commit `offsets` (next_offsets(batch)), in the spec's order; False
+        if a transaction aborted and the consumer went back to its committed offsets."""
         if self.commit_mode == Commit.BEFORE_PROCESSING:
             self.commit(offsets)
             self.runtime.crash_point(AFTER_COMMIT_BEFORE_PROCESSING)
@@ -124,7 +144,8 @@ class ConsumerLoop:
             self.handler.before_commit()
             self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
         else:
-            self.handle_in_transaction(batch, offsets)
+            return self.handle_in_transaction(batch, offsets)
+        return True
 
     def process(self, batch: list, in_transaction: bool = False) -> None:
         handle, runtime, last = self.handler.process, self.runtime, len(batch)
@@ -146,41 +167,49 @@ class ConsumerLoop:
 
     def commit(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets, then commit the stored offsets synchronously (the commit
-        must have landed before the loop goes on, so that every crash point is exact)."""
+        must have landed before the loop goes on, so that every crash point is exact). A commit
+        that meets a retriable error is tried again; any other error ends the process."""
         self.consumer.store_offsets(offsets=offsets)
-        self.consumer.commit(asynchronous=False)
-
-    def handle_in_transaction(self, batch: list, offsets: list[TopicPartition]) -> None:
-        producer = self.producer
-        while True:
-            self.handler.checkpoint()
-            producer.begin_transaction()
-            self.process(batch, in_transaction=True)
-            self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
-            try:
-                producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata()
-                )
-                self._commit_transaction()
-                return
-            except KafkaException as failure:
-                if not failure.args[0].txn_requires_abort():
-                    raise
-                print(f"transaction aborted: {failure.args[0]}", file=sys.stderr, flush=True)
-                producer.abort_transaction()
-                self.handler.rewind()
-                # Handle the same batch again in a new transaction (the consumer's position
-                # is not used: the batch is still in hand).
-
-    def _commit_transaction(self) -> None:
-        while True:
-            try:
-                self.producer.commit_transaction()
-                return
-            except KafkaException as failure:
-                if failure.args[0].retriable():
-                    continue
+        try:
+            retrying(lambda: self.consumer.commit(asynchronous=False))
+        except KafkaException as failure:
+            if failure.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit
                 raise
+
+    def handle_in_transaction(self, batch: list, offsets: list[TopicPartition]) -> bool:
+        """Handle `batch` in one transaction with its offsets; on an abortable error, abort and
+        rewind to the committed offsets (False). Fenced and fatal errors end the process."""
+        producer = self.producer
+        self.handler.checkpoint()
+        retrying(producer.begin_transaction)
+        self.process(batch, in_transaction=True)
+        self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
+        try:
+            metadata = self.consumer.consumer_group_metadata()
+            retrying(lambda: producer.send_offsets_to_transaction(offsets, metadata))
+            retrying(producer.commit_transaction)
+        except KafkaException as failure:
+            if not failure.args[0].txn_requires_abort():
+                raise
+            print(f"transaction aborted: {failure.args[0]}", file=sys.stderr, flush=True)
+            self._abort_and_rewind()
+            return False
+        self._aborts_in_a_row = 0
+        return True
+
+    def _abort_and_rewind(self) -> None:
+        """Abort the open transaction and go back to the committed offsets, so that what the
+        transaction held is handled again (the handler forgets its effects too)."""
+        self._aborts_in_a_row += 1
+        if self._aborts_in_a_row >= MAX_ABORTS_IN_A_ROW:
+            raise WorkerExit(EXIT_GAVE_UP, f"{self._aborts_in_a_row} transactions aborted in a row")
+        retrying(self.producer.abort_transaction)
+        self.handler.rewind()
+        assignment = self.consumer.assignment()
+        for committed in self.consumer.committed(assignment, timeout=RETRY_SECONDS):
+            offset = committed.offset if committed.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(committed.topic, committed.partition, offset))
+            self.positions[committed.partition] = max(committed.offset, 0)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _advance(self, partition: int, offset: int) -> None:
@@ -205,5 +234,5 @@ def next_offsets(batch: list) -> list[TopicPartition]:
     ]
 
 
-def main(runtime: Runtime) -> None:
-    sys.exit(ConsumerLoop(runtime).run())
+def main(runtime: Runtime) -> int:
+    return ConsumerLoop(runtime).run()

@@ -12,9 +12,13 @@ from playground.engine import orders
 from playground.engine.naming import ExperimentNames
 from playground.engine.sink import Sink
 from playground.engine.spec import Pipeline, Spec
+from playground.engine.workers.exits import EXIT_GAVE_UP, WorkerExit
 from playground.engine.workers.runtime import Runtime
 
-OUTPUT_FLUSH_TIMEOUT_SECONDS = 60.0
+# How long the output records may take to be acknowledged before the consumer gives up (and a new
+# process handles the batch again): longer than the client's own retries of a lost response.
+OUTPUT_FLUSH_TIMEOUT_SECONDS = 120.0
+OUTPUT_FLUSH_STEP_SECONDS = 1.0
 RESTORE_WINDOW = 1000  # output records read back to find the last running total
 
 
@@ -75,6 +79,12 @@ class RunningTotalHandler(Handler):
         self.producer = producer
         self.totals = restore_totals(names.output_topic, bootstrap)
         self._saved = dict(self.totals)
+        self._failed: list[str] = []  # delivery errors of output records not yet acted on
+        self._on_delivery = self.on_delivery
+
+    def on_delivery(self, error, message) -> None:
+        if error is not None:
+            self._failed.append(str(error))
 
     def process(self, message) -> None:
         order = orders.parse_order(message.value())
@@ -96,6 +106,7 @@ class RunningTotalHandler(Handler):
                     key=order["order_id"],
                     value=json.dumps(value).encode(),
                     partition=partition,
+                    on_delivery=self._on_delivery,
                 )
                 break
             except BufferError:
@@ -103,14 +114,21 @@ class RunningTotalHandler(Handler):
         self.producer.poll(0)
 
     def before_commit(self) -> None:
-        if self.producer.flush(OUTPUT_FLUSH_TIMEOUT_SECONDS) != 0:
-            raise RuntimeError("output records still unacknowledged: not committing offsets")
+        """Wait until every output record is acknowledged; if one failed, or they take too long,
+        the offsets must not be committed: end the process, and a new one handles them again."""
+        deadline = time.monotonic() + OUTPUT_FLUSH_TIMEOUT_SECONDS
+        while self.producer.flush(OUTPUT_FLUSH_STEP_SECONDS) != 0:
+            if time.monotonic() > deadline:
+                raise WorkerExit(EXIT_GAVE_UP, "output records still unacknowledged")
+        if self._failed:
+            raise WorkerExit(EXIT_GAVE_UP, f"output records failed: {self._failed[0]}")
 
     def checkpoint(self) -> None:
         self._saved = dict(self.totals)
 
     def rewind(self) -> None:
         self.totals = dict(self._saved)
+        self._failed.clear()  # they belonged to the aborted transaction
 
     def close(self) -> None:
         self.producer.flush(OUTPUT_FLUSH_TIMEOUT_SECONDS)

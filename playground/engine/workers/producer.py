@@ -13,18 +13,32 @@ import time
 
 from confluent_kafka import KafkaException, Producer
 
-from playground.engine import orders
+from playground.engine import clients, orders
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
 from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, read_producer_log
 from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
-from playground.engine.spec import Acks, producer_config
-from playground.engine.workers.runtime import AFTER_SEND, EXIT_DONE, EXIT_FAILED, Runtime
-from playground.engine.workers.setup import load_spec, names_of, worker_config
+from playground.engine.spec import Acks
+from playground.engine.workers.exits import (
+    EXIT_DONE,
+    EXIT_GAVE_UP,
+    EXIT_START_FAILED,
+    WorkerExit,
+    retrying,
+)
+from playground.engine.workers.runtime import AFTER_SEND, Runtime
+from playground.engine.workers.setup import load_spec, names_of
 
 RECORDS_PER_TRANSACTION = 50
 ATTEMPTS_PER_WRITE = 200  # unthrottled, attempts are logged in runs of up to this many
 FLUSH_TIMEOUT_SECONDS = 120.0
+INIT_TRANSACTIONS_TIMEOUT_SECONDS = 30.0
+# At a set rate, a producer that fell behind (a full queue, a transaction's commit) catches up by
+# at most this much: it never sends a burst that would break the rate over a second.
+RATE_CATCH_UP_SECONDS = 0.05
+# Transactions aborted one after another: past this many, a new producer session starts clean
+# (no loop sends the same records without end).
+MAX_ABORTS_IN_A_ROW = 5
 
 
 def resume_position(names: ExperimentNames) -> int:
@@ -47,12 +61,13 @@ class SourceProducer:
         self.session = runtime.orders.session
         self.log = Journal(self.names.producer_log)
         self.transactional = self.spec.producer.transactional
-        config = worker_config(runtime.orders, producer_config(self.spec))
-        if self.transactional:
-            config["transactional.id"] = (
-                f"exp-{self.names.experiment_id}-{config['transactional.id']}"
-            )
-        self.producer = Producer(config)
+        config = clients.source_producer(
+            self.spec, self.names, session=self.session, servers=runtime.orders.bootstrap_servers
+        )
+        try:
+            self.producer = Producer(config | {"error_cb": runtime.on_client_error})
+        except Exception as error:  # noqa: BLE001 - any refusal of the config is a start failure
+            raise WorkerExit(EXIT_START_FAILED, f"the client refused its config: {error}") from None
         self.acks_zero = self.spec.producer.acks == Acks.NONE
         # Log lines (newline included) of delivery reports not yet written, and the ack lines of
         # the open transaction (written once it committed).
@@ -64,7 +79,7 @@ class SourceProducer:
         self._topic = self.names.input_topic
         self._produce = self.producer.produce
         self._on_delivery = self.on_delivery
-        self._checkpoints = bool(runtime.orders.checkpoints)  # any: check after every record
+        self._strikes = set(runtime.orders.strikes)  # records at which the conductor strikes
 
     def on_delivery(self, error, message) -> None:
         if error is None and not self.acks_zero:
@@ -87,8 +102,8 @@ class SourceProducer:
     def log_attempts(self, start: int, stop: int) -> None:
         """Log the attempts of orders start..stop-1, before any of them is handed to the client."""
         self._keys, self._values = orders.order_records(start, stop)
-        session = self.session
-        self.log.write(b"".join([ATTEMPT_LINE % (key, session) for key in self._keys]))
+        session, at_ms = self.session, time.time_ns() // 1_000_000
+        self.log.write(b"".join([ATTEMPT_LINE % (key, session, at_ms) for key in self._keys]))
 
     def send_when_room(self, key: bytes, value: bytes) -> None:
         """Hand a record to the client once its queue has room (the client refused it: full)."""
@@ -101,35 +116,40 @@ class SourceProducer:
                 continue
 
     def commit_transaction(self) -> bool:
-        """Commit the open transaction; False if it was aborted (its records must be sent again)."""
+        """Commit the open transaction; False if it was aborted (its records must be sent again).
+
+        confluent-kafka's three branches: a retriable error calls again, an abortable one aborts,
+        anything else (fenced, fatal) ends the worker."""
         self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.serve_reports()
-        while True:
-            try:
-                self.producer.commit_transaction()
-                if self.uncommitted:
-                    self.log.write(b"".join(self.uncommitted))
-                    self.uncommitted.clear()
-                return True
-            except KafkaException as failure:
-                error = failure.args[0]
-                if error.retriable():
-                    continue
-                if error.txn_requires_abort():
-                    self.producer.abort_transaction()
-                    self.uncommitted.clear()
-                    return False
+        try:
+            retrying(self.producer.commit_transaction)
+        except KafkaException as failure:
+            if not failure.args[0].txn_requires_abort():
                 raise
+            print(f"transaction aborted: {failure.args[0]}", file=sys.stderr, flush=True)
+            retrying(self.producer.abort_transaction)
+            self.uncommitted.clear()
+            return False
+        if self.uncommitted:
+            self.log.write(b"".join(self.uncommitted))
+            self.uncommitted.clear()
+        return True
+
+    def check_client(self) -> None:
+        """End the worker if the client reported a fatal error (it can do nothing more)."""
+        if self.runtime.fatal_error is not None:
+            raise KafkaException(self.runtime.fatal_error)
 
     def chunk_end(self, index: int, transaction_start: int | None) -> int:
         """Where the next run of attempts to log at once ends: never past a record at which
-        something is scheduled (a crash, a checkpoint, a transaction's end), one at a time when
+        something is scheduled (a crash, a strike, a transaction's end), one at a time when
         throttled."""
         if self.spec.workload.rate:
             return index + 1
         stops = [self.spec.workload.records, index + ATTEMPTS_PER_WRITE]
         stops += [c.after_records for c in self.runtime.orders.crashes if c.after_records]
-        stops += self.runtime.orders.checkpoints
+        stops += self.runtime.orders.strikes
         if transaction_start is not None:
             stops.append(transaction_start + RECORDS_PER_TRANSACTION)
         return min(stop for stop in stops if stop > index)
@@ -139,16 +159,19 @@ class SourceProducer:
         rate = self.spec.workload.rate
         position = resume_position(self.names)
         self.runtime.count = position
-        self.runtime.report("started", position=position)
         if self.transactional:
-            self.producer.init_transactions()
-        started, sent_this_session = time.monotonic(), 0
-        transaction_start = None
-        runtime, transactional, checkpoints = self.runtime, self.transactional, self._checkpoints
+            init = self.producer.init_transactions
+            retrying(lambda: init(INIT_TRANSACTIONS_TIMEOUT_SECONDS))
+        self.runtime.report("started", position=position)
+        interval = 1 / rate if rate else 0.0
+        next_send = time.monotonic()
+        transaction_start, aborts = None, 0
+        runtime, transactional, strikes = self.runtime, self.transactional, self._strikes
         produce, topic, on_delivery = self._produce, self._topic, self._on_delivery
         poll = self.producer.poll
         index = position
         while index < records and not runtime.stop_requested:
+            self.check_client()
             if transactional and transaction_start is None:
                 self.producer.begin_transaction()
                 transaction_start = index
@@ -161,26 +184,31 @@ class SourceProducer:
                 if runtime.stop_requested:
                     break
                 if rate:
-                    ahead = started + sent_this_session / rate - time.monotonic()
-                    if ahead > 0:
+                    # Wait out the whole interval: poll() returns at the first delivery report.
+                    while (ahead := next_send - time.monotonic()) > 0:
                         self.serve_reports(ahead)
+                    next_send = max(next_send, time.monotonic() - RATE_CATCH_UP_SECONDS) + interval
                 try:
                     produce(topic, key=key, value=value, on_delivery=on_delivery)
                 except BufferError:
                     self.send_when_room(key, value)
                 index += 1
-                sent_this_session += 1
                 runtime.count = index
                 if runtime.may_crash and runtime.due(AFTER_SEND):
                     self.producer.flush(FLUSH_TIMEOUT_SECONDS)  # acks arrive, and die unrecorded
                     runtime.crash_point(AFTER_SEND)
-                if checkpoints:
-                    runtime.checkpoint()
+                if strikes and index in strikes:
+                    runtime.report("reached", count=index)  # the conductor strikes; we go on
                 poll(0)
             if transactional and (
                 index - transaction_start >= RECORDS_PER_TRANSACTION or index == records
             ):
-                if not self.commit_transaction():
+                if self.commit_transaction():
+                    aborts = 0
+                else:
+                    aborts += 1
+                    if aborts >= MAX_ABORTS_IN_A_ROW:
+                        raise WorkerExit(EXIT_GAVE_UP, f"{aborts} transactions aborted in a row")
                     index = transaction_start  # aborted: send them again
                     runtime.count = index
                 transaction_start = None
@@ -188,9 +216,15 @@ class SourceProducer:
             self.commit_transaction()
         remaining = self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.serve_reports()
-        self.runtime.report("finished", position=index, unflushed=remaining)
-        return EXIT_DONE if remaining == 0 else EXIT_FAILED
+        self.check_client()
+        if remaining:
+            raise WorkerExit(
+                EXIT_GAVE_UP,
+                f"{remaining} records still unacknowledged after {FLUSH_TIMEOUT_SECONDS:.0f} s",
+            )
+        self.runtime.report("finished", position=index, stopped=runtime.stop_requested)
+        return EXIT_DONE
 
 
-def main(runtime: Runtime) -> None:
-    sys.exit(SourceProducer(runtime).run())
+def main(runtime: Runtime) -> int:
+    return SourceProducer(runtime).run()

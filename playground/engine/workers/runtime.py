@@ -1,10 +1,12 @@
 """How a worker runs: its arguments, its messages to the conductor, its stop and crash signals.
 
-A worker talks to the conductor in JSON lines: on stdout it reports progress, checkpoints and the
-crash it is about to commit; on stdin it receives "go" (after a checkpoint). SIGTERM asks it to stop
-cleanly at the next safe point; SIGUSR1 arms the crash written in its arm file (ROLE.arm in the
-experiment folder) for its next crash point of that kind. Signal handlers only set flags. A crash
-is os.kill(SIGKILL) on itself: no finally block, no flush, no close.
+A worker talks to the conductor in JSON lines on stdout: it reports that it started, its progress,
+the records at which the conductor wants to strike (without waiting for it: the producer keeps
+sending, as it would in production), and the crash it is about to commit. SIGTERM asks it to stop
+cleanly at the next safe point; SIGUSR1 arms the crashes listed in its arm file (ROLE.arm in the
+experiment folder) for its next crash point of each kind. Signal handlers only set flags. A crash
+is os.kill(SIGKILL) on itself: no finally block, no flush, no close. Why a worker ends otherwise
+is one of the exit codes of exits.py.
 """
 
 from __future__ import annotations
@@ -15,10 +17,6 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-# Exit codes, so the conductor can tell why a worker ended.
-EXIT_DONE = 0
-EXIT_FAILED = 2
 
 # Crash points (the spec's "point" values).
 AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
@@ -34,7 +32,7 @@ AFTER_SEND = "after-send"
 class Crash:
     """Die at `point` once `after_records` records are counted (None: as soon as it is armed).
 
-    `fault` is the index of the spec's fault this crash carries out (-1 for a live request)."""
+    `fault` is the index of the spec's fault this crash carries out (negative for a live one)."""
 
     point: str
     after_records: int | None = None
@@ -51,7 +49,7 @@ class Orders:
     bootstrap_servers: str
     session: int
     crashes: list[Crash] = field(default_factory=list)
-    checkpoints: list[int] = field(default_factory=list)  # producer: stop after record k, await go
+    strikes: list[int] = field(default_factory=list)  # producer: report reaching record k
     counted_before: int = 0  # records counted by earlier sessions of this role
 
     def to_json(self) -> str:
@@ -72,6 +70,7 @@ class Runtime:
         self.count = orders.counted_before
         self.stop_requested = False
         self._arm_requested = False
+        self.fatal_error = None  # a fatal error a client reported through its error callback
         # Whether any crash is pending at all: one in the orders, or one being armed (the hot
         # loops skip their crash points if not). A plain attribute, read once per record.
         self.may_crash = bool(orders.crashes)
@@ -89,7 +88,10 @@ class Runtime:
         self._arm_requested = False
         path = arm_file(self.orders.experiment_dir, self.orders.role)
         if path.exists():
-            self.orders.crashes.append(Crash(**json.loads(path.read_text())))
+            known = {crash.fault for crash in self.orders.crashes}
+            for armed in json.loads(path.read_text()):
+                if armed["fault"] not in known:
+                    self.orders.crashes.append(Crash(**armed))
         self.may_crash = bool(self.orders.crashes) or self._arm_requested
 
     def report(self, event: str, **fields: object) -> None:
@@ -115,13 +117,12 @@ class Runtime:
             self.report("crash", point=point, count=self.count, fault=crash.fault)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def checkpoint(self) -> None:
-        """Producer: at a checkpoint record, wait until the conductor has applied its fault."""
-        if self.count in self.orders.checkpoints:
-            self.report("checkpoint", count=self.count)
-            line = sys.stdin.readline()
-            if line.strip() != "go":
-                sys.exit(EXIT_FAILED)  # the conductor is gone
+    def on_client_error(self, error) -> None:
+        """The clients' error callback: log every error; remember a fatal one, which the loop
+        turns into its exit (a fatal error leaves the client unable to do anything more)."""
+        print(f"client error: {error}", file=sys.stderr, flush=True)
+        if error.fatal() and self.fatal_error is None:
+            self.fatal_error = error
 
 
 def arm_file(experiment_dir: str, role: str) -> Path:

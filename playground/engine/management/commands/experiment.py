@@ -17,9 +17,20 @@ from playground.engine.spec import Spec, SpecError
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
 
+# The exit status of `experiment run` when the run was not a valid test of its spec (a worker
+# that failed, a fault that never fired): its JSON is printed all the same. Bad input and a run
+# that could not happen at all exit with 1 (CommandError), as every Django command does.
+EXIT_INVALID_RUN = 3
+
 
 class Command(BaseCommand):
-    help = "Run an experiment against the cluster and print its audited result as JSON."
+    help = (
+        "Run an experiment against the cluster and print its audited result as JSON on stdout; "
+        "stderr ends with one line, 'observed: SEMANTIC (promised: SEMANTIC)' or "
+        "'INVALID RUN: PROBLEM; ...'. Exit status: 0 for a valid run, "
+        f"{EXIT_INVALID_RUN} for a run that was not a valid test of its spec (the result is "
+        "still printed), 1 when the run could not happen or the input is bad."
+    )
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -56,6 +67,9 @@ class Command(BaseCommand):
         if options["orders"]:
             result["orders"] = conductor.audit_result.to_json(include_orders=True)["orders"]
         self.stdout.write(json.dumps(result, indent=2))
+        self.stderr.write(outcome_line(result))
+        if result.get("valid") is False:
+            sys.exit(EXIT_INVALID_RUN)
 
     def _spec(self, path: str | None, preset_name: str | None) -> Spec:
         if bool(path) == bool(preset_name):
@@ -89,6 +103,17 @@ class Command(BaseCommand):
             process.stop()
             raise CommandError(str(error)) from error
         return process, Target.managed(client)
+
+
+def outcome_line(result: dict) -> str:
+    """One line for the end of a run: the semantic it showed beside the one promised, or, for a
+    run that was not a valid test of its spec, every problem instead of a semantic."""
+    if result.get("valid") is False:
+        problems = [problem["message"] for problem in result.get("problems") or []]
+        return "INVALID RUN: " + ("; ".join(problems) or "the result gives no reason")
+    return (
+        f"observed: {result.get('observed_semantic')} (promised: {result.get('promised_semantic')})"
+    )
 
 
 class Progress:
