@@ -33,6 +33,9 @@ SERVERS_PLACEHOLDER = "<cluster>"
 # Static membership: a restarted consumer takes its partitions back at once; the session timeout
 # is how long a dead one keeps them before the group moves on.
 CONSUMER_SESSION_TIMEOUT_MS = 6000
+# A fetch sent to a broker that then froze (paused) gets no answer; the consumer gives up on it
+# and asks the new leader after this long (librdkafka's default is 60 s).
+CONSUMER_SOCKET_TIMEOUT_MS = 10_000
 # The consumer's own producer retries a request whose response is lost after this long (the
 # librdkafka default is 60 s, longer than a watchable experiment); it is idempotent, so a retry
 # never writes twice.
@@ -68,6 +71,7 @@ def consumer(spec: Spec, names: ExperimentNames, *, session: int, servers: str) 
             "group.id": names.group_id,
             "group.instance.id": names.consumer_instance_id,
             "session.timeout.ms": CONSUMER_SESSION_TIMEOUT_MS,
+            "socket.timeout.ms": CONSUMER_SOCKET_TIMEOUT_MS,
             # Tells the conductor when the consumer has caught up with the log.
             "enable.partition.eof": True,
         }

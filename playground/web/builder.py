@@ -11,17 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from playground.engine import presets
+from playground.engine import clients, presets
+from playground.engine.naming import CONSUMER, OUTPUT_PRODUCER, SOURCE_PRODUCER
 from playground.engine.presets import Preset
 from playground.engine.semantics import promise
-from playground.engine.spec import (
-    Spec,
-    SpecError,
-    consumer_config,
-    consumer_producer_config,
-    default_spec,
-    producer_config,
-)
+from playground.engine.spec import Spec, SpecError, default_spec
 from playground.web import experiments
 from playground.web.forms import BuilderForms, PastedSpecForm
 from playground.web.spec_links import decode_spec, spec_url
@@ -123,21 +117,32 @@ def _panel(request: HttpRequest, forms: BuilderForms) -> dict[str, Any]:
         "loss_risks": [(risk, forms.anchor(risk.setting)) for risk in result.loss_risks],
         "duplicate_risks": [(risk, forms.anchor(risk.setting)) for risk in result.duplicate_risks],
         "configs": _configs(spec),
+        "experiment_placeholder": clients.EXPERIMENT_PLACEHOLDER,
+        "servers_placeholder": clients.SERVERS_PLACEHOLDER,
         "link": request.build_absolute_uri(spec_url(document)),
         "spec_json": json.dumps(document, indent=2),
     }
 
 
-def _configs(spec: Spec) -> list[tuple[str, str, str]]:
-    """(title, element id, librdkafka properties text) of each client the spec runs."""
-    configs = [
-        ("Producer", "producer-config", producer_config(spec)),
-        ("Consumer", "consumer-config", consumer_config(spec)),
+# Each client the run starts, in plain words: (title, what it does).
+CLIENT_TITLES = {
+    SOURCE_PRODUCER: ("Producer", "Writes the orders to the input topic."),
+    CONSUMER: ("Consumer", "Reads the orders and handles each one, in the experiment's group."),
+    OUTPUT_PRODUCER: (
+        "The consumer's own producer",
+        "Belongs to the consumer: writes its output records (kafka-to-kafka) and, with "
+        "transactional commits, commits its offsets inside the transaction.",
+    ),
+}
+
+
+def _configs(spec: Spec) -> list[tuple[str, str, str, str]]:
+    """(title, what it does, element id, librdkafka properties text) of each client the spec
+    runs, configured exactly as the workers configure it (clients.shown)."""
+    return [
+        (*CLIENT_TITLES[role], f"{role}-config", _properties(config))
+        for role, config in clients.shown(spec).items()
     ]
-    own_producer = consumer_producer_config(spec)
-    if own_producer is not None:
-        configs.append(("Consumer's own producer", "consumer-producer-config", own_producer))
-    return [(title, slug, _properties(config)) for title, slug, config in configs]
 
 
 def _properties(config: Mapping[str, str | int | bool]) -> str:

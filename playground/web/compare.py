@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from playground.engine import presets
-from playground.engine.spec import Spec, SpecError
-from playground.web import experiments
+from playground.engine.spec import FaultKind, KillPoint, Spec, SpecError, kill_points
+from playground.web import experiments, verdict
 from playground.web.models import Comparison
 
 SLOTS = 4
@@ -95,12 +95,23 @@ def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[s
         return [], [f"faults_from: {faults_from!r} is not one of the chosen specs or 'none'"]
     specs = []
     for number, spec in chosen.items():
-        document = spec.to_json() | {"faults": faults}
+        document = spec.to_json() | {"faults": [in_own_terms(f, spec) for f in faults]}
         try:
             specs.append(Spec.from_json(document))
         except SpecError as error:
             errors.append(f"spec {number} with the shared faults: {error}")
     return specs, errors
+
+
+def in_own_terms(fault: dict, spec: Spec) -> dict:
+    """A shared fault as it applies to `spec`: a consumer kill at a point `spec`'s commit mode
+    never passes strikes at its next commit point instead (every mode has one), so that the kill
+    happens in every column rather than being refused or never firing."""
+    if fault["kind"] != FaultKind.KILL_CONSUMER:
+        return fault
+    if fault["point"] in {point.value for point in kill_points(spec.consumer)}:
+        return fault
+    return fault | {"point": KillPoint.NEXT_COMMIT_POINT.value}
 
 
 @require_GET
@@ -117,21 +128,58 @@ def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
     return render(request, template, context)
 
 
+@dataclass(frozen=True)
+class InvalidRun:
+    """The observed cell of a run that was not a valid test of its settings: no semantic, the
+    first reason instead."""
+
+    problem: str
+
+    def __str__(self) -> str:
+        return f"invalid run: {self.problem}"
+
+
+def _observed(result: dict) -> str | InvalidRun | None:
+    outcome = verdict.outcome(result)
+    return outcome.observed_semantic if outcome.valid else InvalidRun(outcome.first_problem)
+
+
+def _at(*path: str):
+    """The value at `path` in a result, None where an older or odd result has none."""
+
+    def read(result: dict) -> object:
+        value: object = result
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return read
+
+
 ROWS = (
-    ("promised", lambda r: r["promised_semantic"]),
-    ("observed", lambda r: r["observed_semantic"]),
-    ("throughput (records/s)", lambda r: r["timing"]["records_per_second"]),
-    ("latency p50 (ms)", lambda r: r["timing"]["latency_ms_p50"]),
-    ("latency p99 (ms)", lambda r: r["timing"]["latency_ms_p99"]),
-    ("lost", lambda r: r["audit"]["lost"]),
-    ("duplicated", lambda r: r["audit"]["duplicated"]),
-    ("delivered", lambda r: r["audit"]["delivered"]),
+    ("promised", _at("promised_semantic")),
+    ("observed", _observed),
+    ("throughput (records/s)", _at("timing", "records_per_second")),
+    ("latency p50 (ms)", _at("timing", "latency_ms_p50")),
+    ("latency p99 (ms)", _at("timing", "latency_ms_p99")),
+    ("lost", _at("audit", "lost")),
+    ("never sent", lambda r: verdict.outcome(r).never_sent),
+    ("duplicated", _at("audit", "duplicated")),
+    ("delivered", _at("audit", "delivered")),
 )
 
 
 def table(runs) -> list[tuple[str, list]]:
-    """One row per measure, one cell per run (None until that run is done)."""
+    """One row per measure, one cell per run (None until that run is done; "—" where its result
+    has no such measure)."""
     return [
-        (label, [value(run.result) if run.result else None for run in runs])
+        (label, [_cell(value, run.result) if run.result else None for run in runs])
         for label, value in ROWS
     ]
+
+
+def _cell(value, result: object) -> object:
+    if not isinstance(result, dict):
+        return "—"
+    found = value(result)
+    return "—" if found is None else found

@@ -70,6 +70,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
     if found.status == Experiment.QUEUED:
         context["ahead"] = found.ahead()
     if found.status == Experiment.DONE:
+        context["outcome"] = verdict.outcome(found.result, found.spec)
         context["verdict"] = verdict.explain(found.result)
         context["chart"] = verdict.chart(found)
     return context

@@ -1,9 +1,10 @@
-"""The verdict in plain words: where each loss and duplicate came from, tied to the settings that
-allowed it (the promise's risks), from the audit's counts alone."""
+"""The verdict in plain words: whether the run was a valid test of its settings, what it showed,
+and where each loss and duplicate came from, tied to the settings that allowed it (the promise's
+risks), from the stored result alone, whatever its age."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from playground.web import chart as timeline_chart
 from playground.web.models import Experiment
@@ -69,21 +70,130 @@ ORIGINS = {
 
 def explain(result: dict | None) -> list[Finding]:
     """One finding per kind of anomaly the audit found, in the order the records travel."""
-    if not result:
-        return []
-    audit = result["audit"]
-    risks = result["promise"]["loss_risks"] + result["promise"]["duplicate_risks"]
+    audit = _mapping(_mapping(result).get("audit"))
+    promised = _mapping(_mapping(result).get("promise"))
+    risks = [
+        risk
+        for risk in _list(promised.get("loss_risks")) + _list(promised.get("duplicate_risks"))
+        if isinstance(risk, dict) and isinstance(risk.get("setting"), str)
+    ]
     findings = []
     for kind, (headline, words, prefixes) in ORIGINS.items():
-        count = audit.get(kind, 0)
+        count = _count(audit.get(kind))
         if count:
             settings = [r for r in risks if r["setting"].startswith(prefixes)]
             findings.append(Finding(kind, count, headline, words, settings))
     return findings
 
 
+@dataclass(frozen=True)
+class Problem:
+    message: str  # what kept the run from running its spec, in words ("the consumer failed...")
+    log: str  # an excerpt of the worker's log, "" when there is none
+
+    @property
+    def sentence(self) -> str:
+        """The message as a sentence on its own: a capital first (unless it starts with a name
+        such as `faults[1]`), a full stop last."""
+        text = self.message.strip()
+        if text.split(" ", 1)[0].isalpha():
+            text = text[:1].upper() + text[1:]
+        return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a stored result says about its run, with the fields results stored before `valid`,
+    `problems`, `planned` and `never_sent` existed filled in from what they do have."""
+
+    valid: bool
+    problems: list[Problem] = field(default_factory=list)
+    observed_semantic: str | None = None  # None when the run is invalid
+    planned: int = 0  # the workload's orders
+    attempted: int = 0  # orders the producer attempted at least once
+    never_sent: int = 0  # planned orders the producer never attempted: not counted as lost
+    never_sent_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def never_sent_sentence(self) -> str:
+        """Why `lost` leaves out the orders that were never sent, or "" when all were sent."""
+        if not self.never_sent:
+            return ""
+        orders = "1 order was" if self.never_sent == 1 else f"{self.never_sent} orders were"
+        reason = f": {self.never_sent_reason}" if self.never_sent_reason else ""
+        return (
+            f"{orders} never sent{reason}. They are not counted as lost: lost counts orders "
+            "the producer attempted."
+        )
+
+    @property
+    def first_problem(self) -> str:
+        """The first problem's message, to go inside a sentence."""
+        if not self.problems:
+            return "the result gives no reason"
+        return self.problems[0].message.strip().rstrip(".")
+
+
+def outcome(result: dict | None, spec: dict | None = None) -> Outcome:
+    """The outcome of a stored result; `spec` (the experiment's stored spec) gives the planned
+    orders when the result is too old to say."""
+    result = _mapping(result)
+    audit = _mapping(result.get("audit"))
+    valid = result.get("valid") is not False  # a result from before `valid` counts as valid
+    attempted = _count(audit.get("attempted"))
+    planned = _count(
+        audit.get("planned"),
+        _mapping(_mapping(result.get("spec")).get("workload")).get("records"),
+        _mapping(_mapping(spec).get("workload")).get("records"),
+        attempted,
+    )
+    never_sent = _count(audit.get("never_sent"), max(planned - attempted, 0))
+    reason = result.get("never_sent_reason")
+    observed = result.get("observed_semantic")
+    return Outcome(
+        valid=valid,
+        problems=[_problem(p) for p in _list(result.get("problems"))],
+        observed_semantic=str(observed) if valid and observed is not None else None,
+        planned=planned,
+        attempted=attempted,
+        never_sent=never_sent,
+        never_sent_reason=str(reason) if reason else None,
+        errors=[str(error) for error in _list(result.get("errors"))],
+    )
+
+
+def _problem(problem: object) -> Problem:
+    if isinstance(problem, dict):
+        message = problem.get("message") or "a problem with no message"
+        return Problem(str(message), str(problem.get("log") or ""))
+    return Problem(str(problem), "")
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _count(*values: object) -> int:
+    """The first of `values` that is a count, else 0 (a stored result or spec may hold anything)."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
 def chart(experiment: Experiment) -> str:
     """The finished experiment's timeline, from the samples the live page drew."""
-    samples = (experiment.snapshot or {}).get("samples", [])
-    events = (experiment.result or {}).get("timeline", [])
+    samples = _list(_mapping(experiment.snapshot).get("samples"))
+    events = [
+        event
+        for event in _list(_mapping(experiment.result).get("timeline"))
+        if isinstance(event, dict)
+        and isinstance(event.get("at"), int | float)
+        and {"kind", "detail"} <= event.keys()
+    ]
     return timeline_chart.render(samples, events)

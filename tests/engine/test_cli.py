@@ -7,6 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from playground.engine.management.commands.experiment import EXIT_INVALID_RUN, outcome_line
 from tests.conftest import TEST_LAB_DIR
 
 
@@ -53,9 +54,53 @@ def test_run_prints_the_audited_result_as_json(lab, settings, capsys):
     settings.KAFKA_BOOTSTRAP_SERVERS = ""
 
     call_command("experiment", "run", "--preset", "payment-service")
-    result = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
 
     assert result["promised_semantic"] == "exactly-once"
     assert result["observed_semantic"] == "exactly-once"
     assert result["audit"]["deduplicated"] > 0
-    assert result["errors"] == []
+    assert result["valid"] is True and result["problems"] == []
+    assert printed.err.splitlines()[-1] == "observed: exactly-once (promised: exactly-once)"
+
+
+def test_a_valid_run_ends_with_the_semantic_it_showed_beside_the_promise():
+    result = {"valid": True, "observed_semantic": "at-least-once", "promised_semantic": "none"}
+
+    assert outcome_line(result) == "observed: at-least-once (promised: none)"
+
+
+def test_an_invalid_run_ends_with_every_problem_and_no_semantic():
+    result = {
+        "valid": False,
+        "observed_semantic": None,
+        "promised_semantic": "exactly-once",
+        "problems": [
+            {"message": "the producer could not start: no broker", "log": "..."},
+            {"message": "faults[0] could not be applied: gone", "log": ""},
+        ],
+    }
+
+    assert outcome_line(result) == (
+        "INVALID RUN: the producer could not start: no broker; faults[0] could not be applied: gone"
+    )
+
+
+def test_an_invalid_run_prints_its_result_and_exits_with_the_invalid_run_status(
+    lab, settings, capsys, tmp_path
+):
+    settings.LAB_DIR = TEST_LAB_DIR
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    spec = tmp_path / "never-fires.json"
+    never_fires = {"kind": "kill-consumer", "at": {"seconds": 600}}
+    spec.write_text(json.dumps({"workload": {"records": 50}, "faults": [never_fires]}))
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("experiment", "run", str(spec))
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+
+    assert exited.value.code == EXIT_INVALID_RUN
+    assert result["valid"] is False and result["observed_semantic"] is None
+    last = printed.err.splitlines()[-1]
+    assert last.startswith("INVALID RUN: faults[0]") and "never fired" in last

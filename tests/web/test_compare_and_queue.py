@@ -4,6 +4,7 @@ at a time, and the page says where an experiment stands."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -23,8 +24,10 @@ def test_every_spec_gets_the_fault_schedule_of_the_chosen_one():
     specs, errors = build_specs(slots, "1")
     assert errors == []
     faults = preset("notification-service").spec.to_json()["faults"]
-    assert [s.to_json()["faults"] for s in specs] == [faults, faults]
+    assert specs[0].to_json()["faults"] == faults
     assert specs[1].consumer.commit.value == "before-processing"  # the rest of metrics is kept
+    # metrics commits before processing: the same kill strikes at its own commit point.
+    assert specs[1].to_json()["faults"] == [faults[0] | {"point": "next-commit-point"}]
     specs, errors = build_specs(slots, "none")
     assert errors == [] and all(s.faults == () for s in specs)
 
@@ -88,7 +91,9 @@ def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.finished_at <= second.started_at  # never side by side
-    assert first.spec["faults"] == second.spec["faults"] == risky["faults"]
+    assert second.spec["faults"] == risky["faults"]
+    # The safe spec never passes that point: the kill strikes at its own commit point instead.
+    assert first.spec["faults"] == [risky["faults"][0] | {"point": "next-commit-point"}]
     table = client.get(comparison.get_absolute_url()).content.decode()
     for label in ("throughput (records/s)", "latency p50 (ms)", "latency p99 (ms)", "lost"):
         assert label in table
@@ -108,3 +113,46 @@ def test_a_queued_experiment_counts_the_running_one_and_older_queued_ones_ahead(
     assert (
         "2 experiments ahead of this one" in client.get(second.get_absolute_url()).content.decode()
     )
+
+
+def _observed_row(page: str) -> list[str]:
+    row = re.search(r"<tr><th>observed</th>(.*?)</tr>", page, re.S)
+    assert row, "no observed row"
+    return re.findall(r"<td>(.*?)</td>", row[1], re.S)
+
+
+@pytest.mark.django_db
+def test_the_observed_row_of_an_invalid_run_shows_its_first_problem_not_a_semantic(client):
+    comparison = Comparison.objects.create()
+    valid = {"valid": True, "observed_semantic": "at-least-once", "audit": {"lost": 0}}
+    invalid = {
+        "valid": False,
+        "observed_semantic": None,
+        "problems": [
+            {"message": "the producer could not start: no broker", "log": "..."},
+            {"message": "faults[0] could not be applied: gone", "log": ""},
+        ],
+        "audit": {"lost": 3},
+    }
+    for result in (valid, invalid):
+        Experiment.objects.create(
+            spec={}, status=Experiment.DONE, result=result, comparison=comparison
+        )
+    cells = _observed_row(client.get(comparison.get_absolute_url()).content.decode())
+    assert cells[0] == "at-least-once"
+    assert cells[1] == (
+        '<strong class="invalid-run">invalid run</strong>: the producer could not start: no broker'
+    )
+
+
+@pytest.mark.django_db
+def test_the_comparison_table_of_an_old_result_shows_dashes_not_an_error(client):
+    comparison = Comparison.objects.create()
+    old = {"observed_semantic": "exactly-once", "audit": {"lost": 0}}
+    for result in (old, {"something": "else"}):
+        Experiment.objects.create(
+            spec={}, status=Experiment.DONE, result=result, comparison=comparison
+        )
+    page = client.get(comparison.get_absolute_url()).content.decode()
+    assert _observed_row(page) == ["exactly-once", "—"]
+    assert "<tr><th>latency p50 (ms)</th><td>—</td><td>—</td></tr>" in page

@@ -185,3 +185,147 @@ def test_unknown_preset_and_unknown_experiment_are_clear_errors(client):
     assert response.status_code == 400 and b"fastest" in response.content
     assert client.get("/e/doesnotexist/").status_code == 404
     assert client.post("/e/doesnotexist/act", {"action": "stop"}).status_code == 404
+
+
+# -- the verdict of a stored result, of any age ---------------------------------------------------
+
+
+def stored_result(**changes) -> dict:
+    """A finished run's result as the conductor stores it, with `changes` merged in."""
+    spec = small_spec()
+    result = {
+        "experiment_id": "abc123",
+        "spec": spec,
+        "promised_semantic": "exactly-once",
+        "promise": {
+            "summary": "Each order is charged once.",
+            "loss_risks": [],
+            "duplicate_risks": [],
+        },
+        "valid": True,
+        "problems": [],
+        "observed_semantic": "exactly-once",
+        "audit": {
+            "planned": 150,
+            "attempted": 150,
+            "never_sent": 0,
+            "acked": 150,
+            "delivered": 150,
+            "lost": 0,
+            "duplicated": 0,
+            "redelivered": 0,
+        },
+        "never_sent_reason": None,
+        "uncommitted_view": None,
+        "timeline": [{"at": 0.0, "kind": "phase", "detail": "running", "fault": None}],
+        "duration_seconds": 3.2,
+        "timing": {"records_per_second": 50, "latency_ms_p50": 4, "latency_ms_p99": 9},
+        "errors": [],
+    }
+    return result | changes
+
+
+def finished_page(client, result, spec: dict | None = None) -> str:
+    experiment = Experiment.objects.create(
+        spec=small_spec() if spec is None else spec, status=Experiment.DONE, result=result
+    )
+    response = client.get(experiment.get_absolute_url())
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+NEVER_FIRED = "never fired: the run ended after 12.3 s"
+INVALID = {
+    "valid": False,
+    "observed_semantic": None,
+    "problems": [
+        {"message": "the consumer failed 21 times: KafkaException", "log": "<b>Traceback</b> …"},
+        {"message": f"faults[1] (kill-consumer at 600 s) {NEVER_FIRED}", "log": ""},
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_an_invalid_run_names_no_observed_semantic(client):
+    page = finished_page(client, stored_result(**INVALID))
+    assert "This run is not a valid test of its settings" in page
+    assert 'id="verdict-observed"' not in page
+    assert "this run showed" not in page
+    assert 'semantic-exactly-once" id="observed"' not in page
+    assert '<span class="badge invalid-run" id="observed">not a valid run</span>' in page
+
+
+@pytest.mark.django_db
+def test_an_invalid_run_shows_each_problem_as_a_sentence_with_its_log_escaped(client):
+    page = finished_page(client, stored_result(**INVALID))
+    assert "<p>The consumer failed 21 times: KafkaException.</p>" in page
+    assert f"<p>faults[1] (kill-consumer at 600 s) {NEVER_FIRED}.</p>" in page
+    assert "<pre>&lt;b&gt;Traceback&lt;/b&gt; …</pre>" in page
+    assert page.count("<details><summary>From the worker's log</summary>") == 1  # none for ""
+
+
+@pytest.mark.django_db
+def test_the_header_of_an_invalid_run_names_its_first_problem(client):
+    page = finished_page(client, stored_result(**INVALID))
+    banner = re.search(r'<p class="invalid-banner" id="invalid-banner">(.*?)</p>', page, re.S)
+    assert banner
+    assert (
+        "settings: the consumer failed 21 times: KafkaException (and 1 more problem)" in banner[1]
+    )
+
+
+@pytest.mark.django_db
+def test_an_invalid_run_keeps_its_counts(client):
+    audit = stored_result()["audit"] | {"delivered": 140, "lost": 10}
+    page = finished_page(client, stored_result(**INVALID, audit=audit))
+    assert counter(page, "delivered") == 140 and counter(page, "lost") == 10
+
+
+@pytest.mark.django_db
+def test_a_result_stored_before_validity_and_the_workload_counts_still_renders(client):
+    old = stored_result(observed_semantic="at-least-once")
+    for key in ("valid", "problems", "never_sent_reason"):
+        del old[key]
+    old["audit"] = {k: v for k, v in old["audit"].items() if k not in ("planned", "never_sent")}
+    old["audit"]["attempted"] = 120
+    page = finished_page(client, old)
+    assert 'id="verdict-observed">at-least-once<' in page
+    assert counter(page, "planned") == 150 and counter(page, "sent") == 120
+    assert "30 orders were never sent. They are not counted as lost" in page
+
+
+@pytest.mark.django_db
+def test_orders_never_sent_are_said_not_to_be_lost(client):
+    audit = stored_result()["audit"] | {"planned": 1000, "attempted": 87, "never_sent": 913}
+    reason = "the producer was killed and not restarted"
+    page = finished_page(client, stored_result(audit=audit, never_sent_reason=reason))
+    assert counter(page, "planned") == 1000 and counter(page, "sent") == 87
+    assert (
+        "913 orders were never sent: the producer was killed and not restarted. They are not "
+        "counted as lost: lost counts orders the producer attempted."
+    ) in page
+
+
+@pytest.mark.django_db
+def test_errors_left_in_a_result_are_explained_not_just_listed(client):
+    page = finished_page(client, stored_result(errors=["restoring the cluster: node 2 is down"]))
+    errors = re.search(r'<div class="run-errors" id="run-errors">(.*?)</div>', page, re.S)
+    assert errors and "The run also reported 1 error: something that kept it from" in errors[1]
+    assert "<li>restoring the cluster: node 2 is down</li>" in errors[1]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("result", "spec"),
+    [
+        (None, {}),
+        ({}, {}),
+        ([], {}),
+        ("text", {}),
+        ({"audit": [], "promise": 3, "problems": {}, "timeline": [1, {"at": "x"}]}, {"x": 1}),
+        ({"valid": False}, {"workload": {"records": "many"}}),
+        ({"valid": False, "problems": ["a bare string", {"log": 5}]}, None),
+    ],
+)
+def test_a_finished_page_never_fails_on_an_odd_stored_result_or_spec(client, result, spec):
+    finished_page(client, result, spec)

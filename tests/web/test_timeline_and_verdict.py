@@ -88,3 +88,63 @@ def test_the_audit_table_pages_and_filters(settings, tmp_path):
     for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
         with pytest.raises(stories.BadQuery):
             stories.page(experiment, bad_filter, bad_page)
+
+
+def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
+    result = _result(lost_at_consumer=3) | {
+        "valid": False,
+        "observed_semantic": None,
+        "problems": [{"message": "the consumer failed 21 times: boom", "log": "Traceback"}],
+    }
+    found = verdict.outcome(result)
+    assert not found.valid
+    assert found.observed_semantic is None
+    assert found.problems == [verdict.Problem("the consumer failed 21 times: boom", "Traceback")]
+    assert found.first_problem == "the consumer failed 21 times: boom"
+
+
+def test_a_problem_reads_as_a_sentence_on_its_own():
+    problem = verdict.Problem("the producer could not start: no broker", "")
+    assert problem.sentence == "The producer could not start: no broker."
+    assert verdict.Problem("faults[0] could not be applied.", "").sentence == (
+        "faults[0] could not be applied."
+    )
+
+
+def test_a_result_stored_before_validity_counts_as_valid_with_its_semantic():
+    old = {"observed_semantic": "at-least-once", "audit": {"attempted": 90}}
+    found = verdict.outcome(old, {"workload": {"records": 100}})
+    assert found.valid and found.observed_semantic == "at-least-once"
+    assert found.problems == [] and found.errors == []
+
+
+def test_an_old_result_takes_planned_from_the_spec_and_never_sent_from_the_difference():
+    found = verdict.outcome({"audit": {"attempted": 87}}, {"workload": {"records": 1000}})
+    assert (found.planned, found.attempted, found.never_sent) == (1000, 87, 913)
+
+
+def test_the_result_own_spec_comes_before_the_stored_one_for_planned():
+    result = {"audit": {"attempted": 5}, "spec": {"workload": {"records": 10}}}
+    assert verdict.outcome(result, {"workload": {"records": 99}}).planned == 10
+
+
+def test_never_sent_is_never_negative():
+    found = verdict.outcome({"audit": {"attempted": 120}}, {"workload": {"records": 100}})
+    assert found.never_sent == 0 and found.never_sent_sentence == ""
+
+
+def test_never_sent_orders_are_explained_as_not_lost():
+    result = {
+        "audit": {"attempted": 87, "planned": 1000, "never_sent": 913},
+        "never_sent_reason": "the producer was killed and not restarted",
+    }
+    assert verdict.outcome(result).never_sent_sentence == (
+        "913 orders were never sent: the producer was killed and not restarted. They are not "
+        "counted as lost: lost counts orders the producer attempted."
+    )
+
+
+@pytest.mark.parametrize("odd", [None, {}, [], "x", {"audit": [], "promise": 3, "problems": {}}])
+def test_an_odd_stored_result_gives_an_empty_verdict_not_an_error(odd):
+    assert verdict.explain(odd) == []
+    assert verdict.outcome(odd, odd).valid
