@@ -73,8 +73,9 @@ def test_a_new_user_runs_a_preset_crashes_it_sees_duplicates_and_shares_the_verd
     assert page.locator("#experiment-body").get_attribute("data-status") == "running"
     assert page.evaluate("window.__noReload") == 1
     timeline = page.locator("#timeline .events")
-    expect(timeline).to_contain_text("kill-consumer-at-point")
-    expect(timeline).not_to_contain_text("kill-consumer-at-point failed")
+    expect(timeline).to_contain_text("kill-consumer (point next-commit-point)")
+    expect(timeline).to_contain_text("consumer armed to crash at its next")
+    expect(timeline).not_to_contain_text("could not be applied")
     screenshot(page, "live")
     if os.environ.get("PLAYGROUND_UPDATE_README_SCREENSHOT") == "1":
         page.evaluate("window.scrollTo(0, 0)")
