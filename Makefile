@@ -34,3 +34,10 @@ bench-engine: setup
 
 bench-live: setup
 	$(PY) -m playground.web.bench_live
+
+# Random experiments under random faults, each checked against a recount: make soak RUNS=20 SEED=7
+RUNS ?= 200
+SEED ?= 1
+.PHONY: soak
+soak: setup
+	$(PY) -m tests.soak --runs $(RUNS) --seed $(SEED)

@@ -16,6 +16,7 @@ A spec fault that has not struck by the end of the run makes the run invalid (`u
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 
 from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
@@ -37,6 +38,10 @@ from playground.lab.control import LabClient, LabError
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
 RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried again this soon
+# A scheduled broker fault that the cluster cannot take yet (its broker is down, restarting after
+# an earlier fault) is tried again for this long before it counts as not applied.
+CLUSTER_RETRY_SECONDS = 20.0
+CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
 
 # Faults the conductor strikes when the producer reports reaching their record.
 PRODUCER_COUNTED = frozenset(FaultKind) - {FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER}
@@ -77,6 +82,8 @@ class Faults:
         self.fired: set[int] = set()  # spec fault indexes that struck
         self.armed: dict[int, Crash] = {}  # consumer crashes waiting for their point
         self.touched_cluster = False
+        self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
+        self._tries: Counter[int] = Counter()  # scheduled faults the cluster could not take yet
         self._live_ids = itertools.count(-1, -1)  # live faults: negative indexes
         self._running = True
 
@@ -163,6 +170,11 @@ class Faults:
         try:
             struck = self._strike(fault, index)
         except (LabError, KeyError, ValueError) as error:
+            self._tries[index] += 1
+            waited = self._tries[index] * CLUSTER_RETRY_INTERVAL_SECONDS
+            if not live and fault.touches_cluster and waited < CLUSTER_RETRY_SECONDS:
+                self.after(CLUSTER_RETRY_INTERVAL_SECONDS, lambda: self._due(index, fault))
+                return
             self.record(
                 "error", f"{label} could not be applied: {error}", index if not live else None
             )
@@ -233,7 +245,7 @@ class Faults:
         if fault.kind == FaultKind.PAUSE_FOLLOWERS_KILL_LEADER:
             leadership = lab.leadership(topic, fault.partition)
             for follower in leadership.followers:
-                lab.pause(follower)
+                self._pause(follower)
             self.after(PAUSE_WINDOW_SECONDS, lambda: self._kill_lone_leader(leadership))
             return (
                 f"paused followers {list(leadership.followers)} of {topic}-{fault.partition}; "
@@ -245,10 +257,10 @@ class Faults:
             return f"broker {broker} blackholed for {fault.seconds:g} s"
         if fault.kind == FaultKind.PAUSE_BROKER:
             broker = self._broker(fault.broker)
-            lab.pause(broker)
+            self._pause(broker)
             if fault.seconds is None:
                 return f"broker {broker} paused (SIGSTOP) until resumed"
-            self.after(fault.seconds, lambda: self._resume(broker))
+            self.after(fault.seconds, lambda: self._release(broker))
             return f"broker {broker} paused (SIGSTOP) for {fault.seconds:g} s"
         if fault.kind == FaultKind.RESUME_BROKER:
             if fault.broker == ALL_BROKERS:
@@ -256,6 +268,7 @@ class Faults:
             else:
                 paused = [int(fault.broker)]
             for broker in paused:
+                self.pauses.pop(broker, None)  # an explicit resume ends every pause of it
                 lab.resume(broker)
             return f"resumed broker(s) {paused}" if paused else "no broker was paused"
         raise ValueError(f"unknown fault kind {fault.kind!r}")
@@ -270,10 +283,28 @@ class Faults:
             return self._lab().leadership(self.names.input_topic, 0).leader
         return int(broker)
 
+    def _pause(self, broker: int) -> None:
+        """SIGSTOP a broker that is up (LabError while it is down: a pause would do nothing)."""
+        lab = self._lab()
+        states = {node["id"]: node["state"] for node in lab.status()["nodes"]}
+        if states.get(broker) == "down":
+            raise LabError(f"broker {broker} is down")
+        lab.pause(broker)
+        self.pauses[broker] += 1
+
+    def _release(self, broker: int) -> None:
+        """End one pause of `broker`; it resumes when no other fault of this run holds it."""
+        if self.pauses[broker] == 0:
+            return  # an explicit resume-broker already resumed it
+        self.pauses[broker] -= 1
+        if self.pauses[broker] == 0:
+            del self.pauses[broker]
+            self._resume(broker)
+
     def _kill_lone_leader(self, leadership) -> None:
         self._guarded(lambda: self._lab().kill(leadership.leader))
         for follower in leadership.followers:
-            self._guarded(lambda f=follower: self._lab().resume(f))
+            self._release(follower)
         self.record(
             "broker",
             f"killed broker {leadership.leader} and resumed {list(leadership.followers)}: "

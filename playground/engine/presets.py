@@ -161,9 +161,9 @@ KAFKA_DEFAULTS = _preset(
     consumer auto-commits every five seconds, and librdkafka marks a record's offset for that
     commit the moment it hands the record to the application, not once the application is done
     with it. If an auto-commit fires while a record is still being processed and the consumer
-    then crashes, that record is never processed; if it crashes before the next auto-commit, as
-    it does here at record 150, its replacement processes everything since the last commit
-    again.
+    then crashes, that record is never processed; if it crashes before the first auto-commit, as
+    it does here at record 90 (three seconds in, at 30 orders a second), its replacement
+    processes everything since the start again.
     """,
     {
         "workload": {"records": 300, "rate": 30},
@@ -173,7 +173,7 @@ KAFKA_DEFAULTS = _preset(
             {
                 "kind": "kill-consumer",
                 "point": "after-processing-before-commit",
-                "at": {"records": 150},
+                "at": {"records": 90},
             }
         ],
     },

@@ -4,9 +4,10 @@ the running total of payments and produce that total to the output topic (kafka-
 from __future__ import annotations
 
 import json
+import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from playground.engine import orders
 from playground.engine.naming import ExperimentNames
@@ -20,6 +21,7 @@ from playground.engine.workers.runtime import Runtime
 OUTPUT_FLUSH_TIMEOUT_SECONDS = 120.0
 OUTPUT_FLUSH_STEP_SECONDS = 1.0
 RESTORE_WINDOW = 1000  # output records read back to find the last running total
+RESTORE_SECONDS = 60.0  # how long a starting transformer keeps trying to read its state back
 
 
 class Handler:
@@ -136,7 +138,20 @@ class RunningTotalHandler(Handler):
 
 def restore_totals(topic: str, bootstrap: str) -> dict[int, int]:
     """The last committed running total of each output partition (a restarted transformer
-    continues from there, as a stream processor restores its state)."""
+    continues from there, as a stream processor restores its state). A broker failing over while
+    it reads is met as a stream processor meets it: the whole read is tried again."""
+    deadline = time.monotonic() + RESTORE_SECONDS
+    while True:
+        try:
+            return _read_totals(topic, bootstrap)
+        except KafkaException as failure:
+            if failure.args[0].fatal() or time.monotonic() > deadline:
+                raise
+            print(f"restoring totals, trying again: {failure}", file=sys.stderr, flush=True)
+            time.sleep(0.5)
+
+
+def _read_totals(topic: str, bootstrap: str) -> dict[int, int]:
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -161,6 +176,8 @@ def restore_totals(topic: str, bootstrap: str) -> dict[int, int]:
                 if message is None:
                     break
                 if message.error():
+                    if message.error().code() != KafkaError._PARTITION_EOF:
+                        raise KafkaException(message.error())
                     break  # end of partition (read_committed: the last stable offset)
                 totals[partition] = json.loads(message.value())["total_cents"]
         return totals

@@ -1,0 +1,149 @@
+"""The soak's first schedules in CI: random settings under random faults against the real cluster,
+each run checked against an independent recount and against its promise, by the very code of
+`python -m tests.soak` (a subprocess per run, with a wall-clock timeout).
+
+PLAYGROUND_SOAK_RUNS (default 4) and PLAYGROUND_SOAK_SEED (default 1, the soak's own default)
+override; a failing schedule is replayed with `python -m tests.soak --seed SEED --only INDEX`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from playground.engine.spec import Spec
+from playground.lab.launcher import PROJECT_ROOT
+from tests.recount import RawRecords, compare, count, invariant_violations
+from tests.soak import (
+    CRASHED,
+    HUNG,
+    INVALID,
+    MISMATCH,
+    PROMISE,
+    RESTORE_TIMEOUT_SECONDS,
+    Run,
+    judge,
+    restore_cluster,
+    run_schedule,
+    schedule,
+)
+
+SEED = int(os.environ.get("PLAYGROUND_SOAK_SEED", "1"))
+RUNS = int(os.environ.get("PLAYGROUND_SOAK_RUNS", "4"))
+RUN_TIMEOUT_SECONDS = 240.0
+SOAK_DIR = PROJECT_ROOT / "var" / "test-soak"
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 2 * RESTORE_TIMEOUT_SECONDS + 30)
+@pytest.mark.parametrize("index", range(RUNS))
+def test_random_schedule_matches_its_recount_and_keeps_its_promise(healthy_lab, index):
+    restore_cluster(healthy_lab)  # whatever an earlier test left behind
+    spec = schedule(SEED, index)
+    lab_dir = healthy_lab.lab_dir
+    run = run_schedule(SEED, index, spec, lab_dir, RUN_TIMEOUT_SECONDS, soak_dir=SOAK_DIR)
+    context = f"{run.line()}\nreplay: python -m tests.soak --seed {SEED} --only {index}"
+    assert HUNG not in run.outcomes, context
+    assert CRASHED not in run.outcomes, context
+    assert run.mismatches == [], context
+    assert run.promise_violations == [], context
+
+
+# -- the checks themselves, on records made up by hand --------------------------------------
+SIDE_EFFECT_SPEC = {
+    "pipeline": "side-effect",
+    "workload": {"records": 6},
+    "consumer": {"isolation_level": "read_committed"},
+}
+
+
+def raw(events, copies, effects, runs=()) -> RawRecords:
+    producer_events = [{"kind": kind, "order_id": order, "session": 0} for kind, order in events]
+    return RawRecords(SIDE_EFFECT_SPEC, producer_events, list(copies), list(effects), list(runs))
+
+
+def test_recount_places_each_loss_and_duplicate_where_it_happened():
+    o = [f"order-{i:07d}" for i in range(6)]
+    counts = count(
+        raw(
+            events=[("attempt", order) for order in o[:5]]
+            + [("ack", o[0]), ("ack", o[1]), ("ack", o[2]), ("ack", o[4]), ("fail", o[3])],
+            copies=[
+                (o[0], 0, 0, True),
+                (o[0], 0, 1, True),  # the producer wrote it twice
+                (o[1], 0, 2, True),
+                (o[2], 0, 3, False),  # an aborted copy only: not visible to read_committed
+                (o[4], 0, 4, True),
+            ],
+            effects=[
+                (o[0], 0, 0, True),
+                (o[0], 0, 1, True),
+                (o[1], 0, 2, True),
+                (o[1], 0, 2, True),
+            ],
+        )
+    )
+    assert counts["attempted"] == 5
+    assert counts["delivered"] == 2
+    assert (counts["lost_at_producer"], counts["lost_at_broker"]) == (1, 1)  # o[3] and o[2]
+    assert counts["lost_at_consumer"] == 1  # o[4]: in the log, never processed
+    assert (counts["duplicated_by_producer"], counts["duplicated_by_consumer"]) == (1, 1)
+    assert counts["log_duplicates"] == 1
+    assert (counts["planned"], counts["never_sent"]) == (6, 1)
+
+
+def test_compare_names_each_differing_field_and_skips_those_the_result_lacks():
+    recount = {"lost": 2, "duplicated": 0, "never_sent": 1}
+    assert compare(recount, {"lost": 1, "duplicated": 0}) == ["lost: recount 2, audit 1"]
+
+
+RECOUNTED = tuple(count(raw([], [], [])))  # every field the recount gives
+
+
+def audit_of(**counts: int) -> dict:
+    """An audit dict: every count 0 but `counts`, and the semantic they show."""
+    audit = dict.fromkeys(RECOUNTED, 0) | counts
+    audit["planned"] = audit["attempted"] + audit["never_sent"]
+    lost, duplicated = audit["lost"], audit["duplicated"]
+    semantics = {(0, 0): "exactly-once", (0, 1): "at-least-once", (1, 0): "at-most-once"}
+    audit["observed_semantic"] = semantics.get((bool(lost), bool(duplicated)), "none")
+    return audit
+
+
+def test_an_audit_whose_parts_do_not_add_up_breaks_an_invariant():
+    audit = audit_of(attempted=3, acked=3, delivered=3, lost_at_consumer=1)
+    assert "lost != lost_at_producer + lost_at_broker + lost_at_consumer" in (
+        invariant_violations(audit)
+    )
+
+
+AT_LEAST_ONCE = {"producer": {"acks": "all", "enable_idempotence": True}}
+LOST_ONE = {"attempted": 2, "acked": 2, "delivered": 1, "lost": 1, "lost_at_consumer": 1}
+
+
+def judged(result: dict, recount: dict | None = None) -> Run:
+    run = Run(seed=0, index=0, spec=Spec.from_json(AT_LEAST_ONCE))
+    judge(run, {"result": result, "recount": recount or result["audit"]})
+    return run
+
+
+def test_a_valid_at_least_once_run_that_lost_an_order_breaks_its_promise():
+    run = judged({"audit": audit_of(**LOST_ONE)})
+    assert run.outcomes == [PROMISE]
+
+
+def test_an_invalid_run_is_listed_with_its_problems_and_not_held_to_its_promise():
+    problem = {"message": "the drain gave up after 30 s", "log": ""}
+    run = judged({"audit": audit_of(**LOST_ONE), "valid": False, "problems": [problem]})
+    assert run.outcomes == [INVALID]
+    assert run.problems == [problem]
+
+
+def test_a_recount_that_disagrees_with_the_audit_is_a_mismatch():
+    run = judged({"audit": audit_of(attempted=2, acked=2, delivered=2)}, audit_of(**LOST_ONE))
+    assert MISMATCH in run.outcomes
+
+
+def test_a_schedule_is_replayed_from_its_seed_and_index_alone():
+    assert schedule(SEED, 3) == schedule(SEED, 3)
+    assert schedule(SEED, 3) != schedule(SEED, 4)
