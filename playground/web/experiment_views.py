@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground.engine import presets
 from playground.engine.semantics import promise
-from playground.engine.spec import Spec, SpecError
+from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
+from playground.lab.topology import BROKER_IDS
 from playground.web import actions, experiments, stories, verdict
 from playground.web.models import Experiment
 from playground.web.spec_links import spec_url
@@ -62,6 +63,8 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "snapshot": found.snapshot or {},
         "share_url": request.build_absolute_uri(found.get_absolute_url()),
         "actions": actions.available(found),
+        "brokers": BROKER_IDS,
+        "dropped_acks": FAULT_DEFAULTS["count"],
     }
     if controls:
         context["control_url"] = request.build_absolute_uri(
