@@ -165,7 +165,8 @@ class Conductor:
         self._requests.put(document)
 
     def request_stop(self) -> None:
-        """End the experiment now and audit what happened so far, from any thread."""
+        """Stop the producer now (the consumer still finishes the log, then the audit); asked a
+        second time, stop the consumer too. From any thread."""
         self._requests.put(None)
 
     def _prepare(self) -> None:

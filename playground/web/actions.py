@@ -106,7 +106,12 @@ ACTIONS = (
         lambda d: {"kind": FaultKind.DROP_ACKS, "count": _count(d)},
         broker_fault=True,
     ),
-    LiveAction(STOP, "Stop", "End the experiment now and audit what happened so far."),
+    LiveAction(
+        STOP,
+        "Stop",
+        "The producer stops; the consumer finishes what is in the log, then the audit. Press "
+        "again to stop the consumer where it is.",
+    ),
 )
 BY_NAME = {action.name: action for action in ACTIONS}
 

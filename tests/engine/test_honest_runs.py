@@ -229,3 +229,13 @@ def test_a_broker_fault_at_a_record_count_meets_records_in_flight(healthy_lab):
     assert result["audit"]["lost_at_producer"] > 0
     struck = [e for e in result["timeline"] if e["kind"] == "fault" and e["fault"] == 0]
     assert struck and "producer at record" in struck[0]["detail"]
+
+
+def test_a_stopped_run_audits_fewer_orders_whole_and_names_the_rest(healthy_lab):
+    conductor = conductor_for(healthy_lab, build_spec(workload={"records": 3000, "rate": 200}))
+    when_consuming(conductor, lambda worker: conductor.request_stop(), after_records=100)
+    result = conductor.run()
+    assert result["valid"], result["problems"]
+    assert result["audit"]["lost"] == 0  # the consumer finished what was in the log
+    assert result["audit"]["never_sent"] > 0
+    assert result["never_sent_reason"] == "the run was stopped before the producer finished"
