@@ -32,6 +32,9 @@ from playground.lab.control import LabClient, LabError
 
 SNAPSHOT_INTERVAL_SECONDS = 0.1  # the live page updates 10 times a second
 HUNG_SECONDS = 30.0  # a consumer behind the log that makes no progress this long is hung
+# Neither the producer nor the consumer moved this long (and no fault with an end is playing
+# out): the run is stuck, as with brokers paused until a resume that can never come.
+RUN_STALL_SECONDS = 120.0
 DRAIN_MAX_SECONDS = 900.0  # draining gives up after this long
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often the consumer is compared with the log's end
 
@@ -107,6 +110,9 @@ class Conductor:
         self._last_snapshot = 0.0
         self._last_end_check = 0.0
         self.hung_seconds = HUNG_SECONDS
+        self.stall_seconds = RUN_STALL_SECONDS
+        self._moved_at = time.monotonic()
+        self._movement: tuple = ()
         needs_lab = [
             i
             for i, f in enumerate(spec.faults)
@@ -187,6 +193,7 @@ class Conductor:
         for ending in self.supervisor.endings(restarting=self.phase in (RUNNING, DRAINING)):
             self._on_ending(ending)
         self._watch_consumer(now)
+        self._watch_run(now)
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL_SECONDS:
             self._last_snapshot = now
             self._snapshot()
@@ -250,6 +257,35 @@ class Conductor:
                 f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",
                 meant=False,
             )
+
+    def _watch_run(self, now: float) -> None:
+        """End a run in which nothing has moved for `stall_seconds`: it would never end."""
+        log = self.names.producer_log
+        consumer = self.supervisor.workers.get(CONSUMER)
+        movement = (
+            log.stat().st_size if log.exists() else 0,
+            self.supervisor.consumer_count,
+            tuple(sorted(consumer.positions.items())) if consumer else (),
+        )
+        if movement != self._movement:
+            self._movement, self._moved_at = movement, now
+            return
+        if now - max(self._moved_at, self.faults.quiet_until) <= self.stall_seconds:
+            return
+        paused = sorted(self.faults.pauses)
+        self.problems.append(
+            Problem(
+                f"the run made no progress for {self.stall_seconds:.0f} s and was ended: the "
+                f"producer had sent {self._producer_count()} records, the consumer handled "
+                f"{self.supervisor.consumer_count}"
+                + (f"; brokers {paused} were paused by faults" if paused else "")
+            )
+        )
+        self._event("error", f"no progress for {self.stall_seconds:.0f} s: ending the run")
+        self.supervisor.stop(PRODUCER)
+        self.supervisor.stop(CONSUMER)
+        self._producer_complete()
+        self.drained = True
 
     # -- live requests --------------------------------------------------------------------------
     def _on_request(self, document: dict | None) -> None:

@@ -16,6 +16,7 @@ A spec fault that has not struck by the end of the run makes the run invalid (`u
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ from playground.engine.workers.runtime import AFTER_SEND, Crash
 from playground.lab.control import LabClient, LabError
 
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
+BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
 RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried again this soon
 # A scheduled broker fault that the cluster cannot take yet (its broker is down, restarting after
@@ -83,6 +85,9 @@ class Faults:
         self.armed: dict[int, Crash] = {}  # consumer crashes waiting for their point
         self.touched_cluster = False
         self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
+        # Until when the run may stand still because a fault with an end is still playing out
+        # (a blackhole, a timed pause, a broker coming back): the conductor's stall watch waits.
+        self.quiet_until = 0.0
         self._tries: Counter[int] = Counter()  # scheduled faults the cluster could not take yet
         self._live_ids = itertools.count(-1, -1)  # live faults: negative indexes
         self._running = True
@@ -238,11 +243,14 @@ class Faults:
     def _cluster_fault(self, fault: Fault) -> str:
         lab, topic = self._lab(), self.names.input_topic
         self.touched_cluster = True
+        recovery = BROKER_RESTART_DELAY_SECONDS + BROKER_RECOVERY_SECONDS
         if fault.kind == FaultKind.KILL_LEADER:
+            self._quiet_for(recovery)
             leader = lab.kill_leader(topic, fault.partition)
             self.after(BROKER_RESTART_DELAY_SECONDS, lambda: self._restart_broker(leader))
             return f"killed broker {leader}, leader of {topic}-{fault.partition}"
         if fault.kind == FaultKind.PAUSE_FOLLOWERS_KILL_LEADER:
+            self._quiet_for(PAUSE_WINDOW_SECONDS + recovery)
             leadership = lab.leadership(topic, fault.partition)
             for follower in leadership.followers:
                 self._pause(follower)
@@ -253,6 +261,7 @@ class Faults:
             )
         if fault.kind == FaultKind.BLACKHOLE_BROKER:
             broker = self._broker(fault.broker)
+            self._quiet_for(fault.seconds + BROKER_RECOVERY_SECONDS)
             lab.blackhole(fault.seconds, node=broker)
             return f"broker {broker} blackholed for {fault.seconds:g} s"
         if fault.kind == FaultKind.PAUSE_BROKER:
@@ -260,6 +269,7 @@ class Faults:
             self._pause(broker)
             if fault.seconds is None:
                 return f"broker {broker} paused (SIGSTOP) until resumed"
+            self._quiet_for(fault.seconds + BROKER_RECOVERY_SECONDS)
             self.after(fault.seconds, lambda: self._release(broker))
             return f"broker {broker} paused (SIGSTOP) for {fault.seconds:g} s"
         if fault.kind == FaultKind.RESUME_BROKER:
@@ -282,6 +292,9 @@ class Faults:
         if broker == LEADER:
             return self._lab().leadership(self.names.input_topic, 0).leader
         return int(broker)
+
+    def _quiet_for(self, seconds: float) -> None:
+        self.quiet_until = max(self.quiet_until, time.monotonic() + seconds)
 
     def _pause(self, broker: int) -> None:
         """SIGSTOP a broker that is up (LabError while it is down: a pause would do nothing)."""

@@ -239,3 +239,20 @@ def test_a_stopped_run_audits_fewer_orders_whole_and_names_the_rest(healthy_lab)
     assert result["audit"]["lost"] == 0  # the consumer finished what was in the log
     assert result["audit"]["never_sent"] > 0
     assert result["never_sent_reason"] == "the run was stopped before the producer finished"
+
+
+def test_a_run_that_can_never_end_is_ended_and_says_why(healthy_lab):
+    pause = {"kind": "pause-broker", "at": {"records": 60}, "seconds": None}
+    spec = build_spec(
+        workload={"records": 300, "rate": 100},
+        # Its transaction cannot commit while the brokers are frozen, so it never gets further.
+        producer={"enable_idempotence": True, "transactional": True},
+        faults=[pause | {"broker": b} for b in (1, 2, 3)]
+        + [{"kind": "resume-broker", "at": {"records": 250}}],  # never reached: all are paused
+    )
+    conductor = conductor_for(healthy_lab, spec)
+    conductor.stall_seconds = 10.0
+    result = conductor.run()
+    assert result["valid"] is False
+    assert any("made no progress" in p["message"] for p in result["problems"])
+    assert any("never fired" in p["message"] for p in result["problems"])
