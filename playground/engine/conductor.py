@@ -251,7 +251,10 @@ class Conductor:
                 self.drained = True
                 return
         quiet = now - consumer.last_progress
-        if quiet > self.hung_seconds and self.ends.behind(consumer.positions):
+        expected_quiet = self.faults.quiet_until - consumer.last_progress  # a fault playing out
+        if quiet > self.hung_seconds + max(expected_quiet, 0) and self.ends.behind(
+            consumer.positions
+        ):
             self.supervisor.kill(
                 CONSUMER,
                 f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",

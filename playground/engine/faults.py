@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import (
@@ -234,6 +235,16 @@ class Faults:
             DropTarget.OUTPUT_PRODUCER: [self.names.client_prefix(OUTPUT_PRODUCER)],
             DropTarget.ALL: [self.names.client_prefix()],
         }[fault.target]
+        # Each lost response costs its client a request timeout before it retries: the run may
+        # stand still that long without being stuck.
+        waits = {
+            DropTarget.SOURCE_PRODUCER: self.spec.producer.request_timeout_ms,
+            DropTarget.OUTPUT_PRODUCER: OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS,
+            DropTarget.ALL: max(
+                self.spec.producer.request_timeout_ms, OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
+            ),
+        }
+        self._quiet_for(fault.count * waits[fault.target] / 1000 + BROKER_RECOVERY_SECONDS)
         self._lab().drop_produce_responses(fault.count, clients=prefixes)
         return (
             f"the proxy drops the responses to the next {fault.count} Produce requests "
