@@ -36,12 +36,7 @@ def healthy_lab(lab: LabClient) -> LabClient:
     partitions fully replicated. Tests that break the cluster use this one."""
     yield lab
     lab.clear_faults()
-    for node in lab.status()["nodes"]:
-        if node["state"] == "paused":
-            lab.resume(node["id"])
-        elif node["state"] == "down":
-            lab.restart(node["id"])
-    lab.wait_healthy(timeout=90)
+    lab.restore_nodes(timeout=90)
 
 
 @pytest.fixture

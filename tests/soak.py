@@ -415,12 +415,7 @@ def run_one(spec_file: Path, experiment_dir: Path, lab_dir: Path, outcome_file: 
 def restore_cluster(lab: LabClient) -> None:
     """Every node up, no fault armed, every partition fully replicated (as tests' healthy_lab)."""
     lab.clear_faults()
-    for node in lab.status()["nodes"]:
-        if node["state"] == "paused":
-            lab.resume(node["id"])
-        elif node["state"] == "down":
-            lab.restart(node["id"])
-    lab.wait_healthy(timeout=RESTORE_TIMEOUT_SECONDS)
+    lab.restore_nodes(timeout=RESTORE_TIMEOUT_SECONDS)
 
 
 def _last_line(path: Path) -> str:

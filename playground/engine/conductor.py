@@ -367,14 +367,8 @@ class Conductor:
             return
         try:
             self.faults.clear()
-            if not self.faults.touched_cluster:
-                return
-            for node in self.lab.status()["nodes"]:
-                if node["state"] == "paused":
-                    self.lab.resume(node["id"])
-                elif node["state"] == "down":
-                    self.lab.restart(node["id"])
-            self.lab.wait_healthy(timeout=90)
+            if self.faults.touched_cluster:
+                self.lab.restore_nodes(timeout=90)
         except LabError as error:
             self.problems.append(Problem(f"the cluster could not be restored: {error}"))
 

@@ -165,6 +165,16 @@ class LabClient:
         self.kill(leader)
         return leader
 
+    def restore_nodes(self, timeout: float = 90.0) -> None:
+        """Resume every paused node, restart every stopped one, then wait_healthy: the cluster
+        whole again after broker faults."""
+        for node in self.status()["nodes"]:
+            if node["state"] == "paused":
+                self.resume(node["id"])
+            elif node["state"] == "down":
+                self.restart(node["id"])
+        self.wait_healthy(timeout=timeout)
+
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Block until every node runs, every broker is listed and no partition is under-replicated.
 

@@ -33,11 +33,11 @@ def build_spec(**sections) -> Spec:
     return Spec.from_json(merged(base, sections))
 
 
-def run_experiment(lab, spec: Spec) -> tuple[dict, Conductor]:
-    """Run `spec` to its end against the lab; return the result and the conductor (for details)."""
+def conductor_for(lab, spec: Spec) -> Conductor:
+    """A conductor for `spec` on the lab, in a fresh experiment folder (not started)."""
     experiment_id = uuid.uuid4().hex[:12]
     target = Target.managed(lab)
-    conductor = Conductor(
+    return Conductor(
         spec,
         experiment_id=experiment_id,
         root=EXPERIMENTS_DIR / experiment_id,
@@ -45,6 +45,12 @@ def run_experiment(lab, spec: Spec) -> tuple[dict, Conductor]:
         direct_bootstrap_servers=target.direct_bootstrap_servers,
         lab=lab,
     )
+
+
+def run_experiment(lab, spec: Spec) -> tuple[dict, Conductor]:
+    """Run `spec` to its end against the lab; return the result and the conductor (for details).
+    The run must be valid: a test of semantics never reads an invalid run."""
+    conductor = conductor_for(lab, spec)
     result = conductor.run()
     assert result["valid"], result["problems"]
     return result, conductor

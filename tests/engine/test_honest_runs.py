@@ -8,30 +8,14 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
 
 from confluent_kafka import Producer
 
 from playground.engine.clients import output_producer
-from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor
 from playground.engine.producer_log import read_producer_log
-from playground.engine.spec import Spec
-from tests.engine.experiments import EXPERIMENTS_DIR, build_spec, run_experiment
-
-
-def conductor_for(lab, spec: Spec) -> Conductor:
-    experiment_id = uuid.uuid4().hex[:12]
-    target = Target.managed(lab)
-    return Conductor(
-        spec,
-        experiment_id=experiment_id,
-        root=EXPERIMENTS_DIR / experiment_id,
-        bootstrap_servers=target.bootstrap_servers,
-        direct_bootstrap_servers=target.direct_bootstrap_servers,
-        lab=lab,
-    )
+from tests.engine.experiments import build_spec, conductor_for, run_experiment
 
 
 def when_consuming(conductor: Conductor, action, after_records: int = 50) -> threading.Thread:
