@@ -101,6 +101,7 @@ class Conductor:
         self.problems: list[Problem] = []
         self.producer_done = False
         self.stopped = False  # a person asked to stop
+        self.stuck = False  # ended because nothing moved
         self.drain_started: float | None = None
         self.drained = False
         self._scheduled: list[_Scheduled] = []
@@ -285,6 +286,7 @@ class Conductor:
             )
         )
         self._event("error", f"no progress for {self.stall_seconds:.0f} s: ending the run")
+        self.stuck = True
         self.supervisor.stop(PRODUCER)
         self.supervisor.stop(CONSUMER)
         self._producer_complete()
@@ -375,6 +377,8 @@ class Conductor:
     def _never_sent_reason(self) -> str:
         if self.stopped:
             return "the run was stopped before the producer finished"
+        if self.stuck:
+            return "the run was ended before the producer finished, because nothing moved"
         if any(problem.message.startswith(f"the {PRODUCER}") for problem in self.problems):
             return "the producer failed and was not restarted"
         return "the producer was killed and not restarted"

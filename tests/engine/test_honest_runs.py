@@ -240,3 +240,4 @@ def test_a_run_that_can_never_end_is_ended_and_says_why(healthy_lab):
     assert result["valid"] is False
     assert any("made no progress" in p["message"] for p in result["problems"])
     assert any("never fired" in p["message"] for p in result["problems"])
+    assert "because nothing moved" in result["never_sent_reason"]
