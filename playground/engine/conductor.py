@@ -35,6 +35,8 @@ HUNG_SECONDS = 30.0  # a consumer behind the log that makes no progress this lon
 # Neither the producer nor the consumer moved this long (and no fault with an end is playing
 # out): the run is stuck, as with brokers paused until a resume that can never come.
 RUN_STALL_SECONDS = 120.0
+SETTLE_MAX_SECONDS = 30.0  # how long the audit waits for the log's end to settle
+SETTLE_LONG_SECONDS = 3.0  # how long it must stand still when acked records are not yet in it
 DRAIN_MAX_SECONDS = 900.0  # draining gives up after this long
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often the consumer is compared with the log's end
 
@@ -157,12 +159,14 @@ class Conductor:
             self.supervisor.stop_all()
             self._restore_cluster()
             self.tally.close()
-            self.ends.close()
         elapsed = time.monotonic() - self._started
         self.problems += self.faults.unfired(
             elapsed=elapsed, consumer_count=self.supervisor.consumer_count
         )
-        result = self._audit(elapsed)
+        try:
+            result = self._audit(elapsed)
+        finally:
+            self.ends.close()
         self._set_phase(DONE)
         self.names.result_file.write_text(json.dumps(result, indent=1))
         return result
@@ -383,8 +387,22 @@ class Conductor:
             return "the producer failed and was not restarted"
         return "the producer was killed and not restarted"
 
-    def _audit(self, elapsed: float) -> dict:
+    def _settled_evidence(self):
+        """The three records, read once the log has settled: after a run that did not end by
+        draining, or one that touched brokers, the log's end must stop moving first; and while
+        acknowledged records are not yet visible (the high watermark trailing the leader after a
+        broker fault), it is read once more after the end stood still longer, before they count
+        as lost."""
+        if self.faults.touched_cluster or not self.drained:
+            self.ends.wait_until_settled(timeout=SETTLE_MAX_SECONDS)
         evidence = gather_evidence(self.spec, self.names, self.direct_bootstrap)
+        if evidence.acked_beyond_the_log():
+            self.ends.wait_until_settled(timeout=SETTLE_MAX_SECONDS, stable=SETTLE_LONG_SECONDS)
+            evidence = gather_evidence(self.spec, self.names, self.direct_bootstrap)
+        return evidence
+
+    def _audit(self, elapsed: float) -> dict:
+        evidence = self._settled_evidence()
         self.audit_result = evidence.audit()
         audit = self.audit_result.to_json()
         valid = not self.problems

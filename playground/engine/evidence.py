@@ -9,7 +9,7 @@ from playground.engine import kafka_log, sink
 from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit
 from playground.engine.naming import ExperimentNames
 from playground.engine.producer_log import read_producer_log
-from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
+from playground.engine.records import ACK, Effect, HandlerRun, LogCopy, ProducerEvent
 from playground.engine.semantics import promise
 from playground.engine.spec import Pipeline, Spec
 
@@ -22,6 +22,19 @@ class Evidence:
     effects: list[Effect]
     handler_runs: list[HandlerRun]
     timings: list[tuple[int, int]]  # (produced_at_ms, effect_at_ms) of each counted effect
+
+    def acked_beyond_the_log(self) -> int:
+        """How many acknowledged records lie past the end of their partition as read. Right
+        after a broker fault the high watermark may still trail what the leader acknowledged
+        (acks=1), so such records are not yet visible rather than lost: read again later."""
+        ends: dict[int, int] = {}
+        for copy in self.log_copies:
+            ends[copy.partition] = max(ends.get(copy.partition, 0), copy.offset + 1)
+        return sum(
+            1
+            for event in self.producer_log
+            if event.kind == ACK and event.offset >= ends.get(event.partition, 0)
+        )
 
     def audit(self, effects_view: str = COMMITTED_VIEW) -> AuditResult:
         """The audit, as the consumer's isolation level sees the input, in one view of effects."""

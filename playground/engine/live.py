@@ -129,6 +129,19 @@ class LogEnds:
             return False
         return all(positions.get(p, 0) >= end for p, end in enumerate(ends))
 
+    def wait_until_settled(self, timeout: float, stable: float = STABLE_SECONDS) -> None:
+        """Wait until the ends have not moved for `stable` seconds (or `timeout` passed)."""
+        deadline = time.monotonic() + timeout
+        self._ends = None
+        while time.monotonic() < deadline:
+            ends = self._read_ends()
+            if ends is not None and ends == self._ends:
+                if time.monotonic() - self._moved_at >= stable:
+                    return
+            elif ends is not None:
+                self._ends, self._moved_at = ends, time.monotonic()
+            time.sleep(0.25)
+
     def behind(self, positions: dict[int, int]) -> bool:
         """Whether the log holds records beyond `positions` (False when the ends are unknown:
         a consumer is never called hung on a guess)."""
