@@ -197,6 +197,7 @@ class Conductor:
             self._on_request(self._requests.get())
         for ending in self.supervisor.endings(restarting=self.phase in (RUNNING, DRAINING)):
             self._on_ending(ending)
+        self.supervisor.kill_stuck_starters(now)
         self._watch_consumer(now)
         self._watch_run(now)
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL_SECONDS:

@@ -90,18 +90,19 @@ class LogEnds:
     still be on their way into the log when the producer has finished."""
 
     STABLE_SECONDS = 1.0
+    FAILURES_BEFORE_RECONNECT = 10  # failed reads in a row before a fresh client is made
 
     def __init__(self, bootstrap: str, topic: str, spec: Spec) -> None:
         self.topic = topic
         self.partitions = spec.workload.partitions
-        self._client = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "log-ends",
-                "isolation.level": spec.consumer.isolation_level.value,
-                "log_level": 3,
-            }
-        )
+        self._config = {
+            "bootstrap.servers": bootstrap,
+            "group.id": "log-ends",
+            "isolation.level": spec.consumer.isolation_level.value,
+            "log_level": 3,
+        }
+        self._client = Consumer(self._config)
+        self._failures = 0
         self._ends: list[int] | None = None
         self._moved_at = time.monotonic()
 
@@ -113,8 +114,15 @@ class LogEnds:
                     TopicPartition(self.topic, partition), timeout=2, cached=False
                 )
             except Exception:  # noqa: BLE001 - unknown end: not caught up yet
+                self._failures += 1
+                if self._failures >= self.FAILURES_BEFORE_RECONNECT:
+                    # A client stuck on a broker that froze under it: start afresh.
+                    self._client.close()
+                    self._client = Consumer(self._config)
+                    self._failures = 0
                 return None
             ends.append(end)
+        self._failures = 0
         return ends
 
     def caught_up(self, positions: dict[int, int]) -> bool:

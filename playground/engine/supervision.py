@@ -31,6 +31,7 @@ from playground.lab.node import orphan_proof
 PRODUCER, CONSUMER = "producer", "consumer"
 ROLES = (PRODUCER, CONSUMER)
 MAX_FAILURES = 20  # unmeant failures of one worker in one run before the run is broken
+START_SECONDS = 60.0  # a worker that has not started its clients by then is stuck: killed
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -46,6 +47,7 @@ class Worker:
     started: bool = False  # it reported that its clients are up
     finished: bool = False  # producer: it reported the end of its workload
     stopped_early: bool = False  # producer: it finished because it was asked to stop
+    created: float = field(default_factory=time.monotonic)
     last_progress: float = field(default_factory=time.monotonic)
     kill_reason: str | None = None  # why the conductor killed it, when it did
     kill_meant: bool = False  # whether that kill was a fault (or a request), not a rescue
@@ -245,6 +247,14 @@ class Supervisor:
         else:
             why = describe(code)
         return why if worker.started else f"could not start: it {why}"
+
+    def kill_stuck_starters(self, now: float) -> None:
+        """A worker that has not started its clients within START_SECONDS is stuck (a client
+        call that never returns): it is treated as failed, and restarted as the spec allows."""
+        for role, worker in list(self.workers.items()):
+            if not worker.started and now - worker.created > START_SECONDS:
+                self.kill(role, f"did not start within {START_SECONDS:.0f} s and was killed",
+                          meant=False)  # fmt: skip
 
     # -- acting on workers ------------------------------------------------------------------
     def kill(self, role: str, reason: str, *, meant: bool) -> bool:

@@ -21,7 +21,7 @@ from playground.engine.workers.runtime import Runtime
 OUTPUT_FLUSH_TIMEOUT_SECONDS = 120.0
 OUTPUT_FLUSH_STEP_SECONDS = 1.0
 RESTORE_WINDOW = 1000  # output records read back to find the last running total
-RESTORE_SECONDS = 60.0  # how long a starting transformer keeps trying to read its state back
+RESTORE_SECONDS = 40.0  # how long a starting transformer keeps trying to read its state back
 
 
 class Handler:
