@@ -154,7 +154,8 @@ class Faults:
         """A worker reports it is killing itself for fault `fault_index`."""
         if fault_index >= 0:
             self.fired.add(fault_index)
-        self.armed.pop(fault_index, None)
+        if self.armed.pop(fault_index, None) is not None:
+            self.supervisor.arm(CONSUMER, list(self.armed.values()))  # the rest stay armed
         self.record("crash", detail, fault=fault_index if fault_index >= 0 else None)
 
     def live(self, fault: Fault) -> None:

@@ -161,6 +161,9 @@ class Supervisor:
         if event == "started":
             worker.started = True
             worker.last_progress = time.monotonic()
+            if arm_file(str(self.names.root), worker.role).exists():
+                # Armed while it was starting: its signal handler is in place only now.
+                worker.process.send_signal(signal.SIGUSR1)
         elif event == "progress":
             positions = {int(p): offset for p, offset in message["positions"].items()}
             if message["count"] != worker.count or positions != worker.positions:
@@ -267,15 +270,22 @@ class Supervisor:
         return True
 
     def arm(self, role: str, crashes: list[Crash]) -> bool:
-        """Have the running `role` die at its next point of each crash in `crashes`; False if
-        none is running (the crashes then go to the next session with its orders)."""
+        """Have `role` die at its next point of each crash in `crashes` (the armed crashes that
+        have not happened: [] disarms); False if none is running (a new session reads them)."""
+        path = arm_file(str(self.names.root), role)
+        if not crashes:
+            path.unlink(missing_ok=True)
+            return False
+        written = path.with_suffix(".tmp")
+        written.write_text(json.dumps([crash.__dict__ for crash in crashes]))
+        written.replace(path)  # a worker never reads half a file
         worker = self.workers.get(role)
         if worker is None:
             return False
-        arm_file(str(self.names.root), role).write_text(
-            json.dumps([crash.__dict__ for crash in crashes])
-        )
-        worker.process.send_signal(signal.SIGUSR1)
+        # A worker still starting has no handler for the signal yet (it would die of it); it
+        # reads the arm file when its handler is in place, and is signalled once started.
+        if worker.started:
+            worker.process.send_signal(signal.SIGUSR1)
         return True
 
     def stop(self, role: str) -> None:

@@ -241,3 +241,14 @@ def test_a_run_that_can_never_end_is_ended_and_says_why(healthy_lab):
     assert any("made no progress" in p["message"] for p in result["problems"])
     assert any("never fired" in p["message"] for p in result["problems"])
     assert "because nothing moved" in result["never_sent_reason"]
+
+
+def test_a_crash_armed_while_the_consumer_starts_waits_for_it_instead_of_killing_it(healthy_lab):
+    conductor = conductor_for(healthy_lab, build_spec(workload={"records": 400, "rate": 200}))
+    # Queued before the run: applied in its first step, while the consumer is still importing.
+    conductor.request_fault({"kind": "kill-consumer", "point": "next-commit-point"})
+    result = conductor.run()
+    assert result["valid"], result["problems"]
+    assert not any("SIGUSR1" in detail for detail in events(result, "exit"))
+    assert len(events(result, "crash")) == 1  # it struck once, not again in the next session
+    assert result["audit"]["lost"] == 0

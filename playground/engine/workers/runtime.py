@@ -76,6 +76,8 @@ class Runtime:
         self.may_crash = bool(orders.crashes)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_arm)
+        if arm_file(orders.experiment_dir, orders.role).exists():
+            self._on_arm()  # crashes armed while this session was starting
 
     def _on_stop(self, *_: object) -> None:
         self.stop_requested = True
