@@ -37,9 +37,9 @@ CONSUMER_SESSION_TIMEOUT_MS = 6000
 # and asks the new leader after this long (librdkafka's default is 60 s).
 CONSUMER_SOCKET_TIMEOUT_MS = 10_000
 # The consumer's own producer retries a request whose response is lost after this long (the
-# librdkafka default is 60 s, longer than a watchable experiment); it is idempotent, so a retry
-# never writes twice.
-OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS = 10_000
+# librdkafka default is 60 s, far longer than a watchable experiment); it is idempotent, so a
+# retry never writes twice.
+OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS = 5_000
 # Warnings and errors reach the worker's log file (its stderr): where a person looks when an
 # experiment behaves oddly, and where the result's problems quote from.
 WORKER_LOG_LEVEL = 4

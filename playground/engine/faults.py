@@ -39,7 +39,6 @@ from playground.lab.control import LabClient, LabError
 
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
-IN_FLIGHT_PER_CONNECTION = 5  # requests a client pipelines (idempotence allows at most 5)
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
 RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried again this soon
 # A scheduled broker fault that the cluster cannot take yet (its broker is down, restarting after
@@ -237,9 +236,8 @@ class Faults:
             DropTarget.OUTPUT_PRODUCER: [self.names.client_prefix(OUTPUT_PRODUCER)],
             DropTarget.ALL: [self.names.client_prefix()],
         }[fault.target]
-        # Each lost response costs its client a request timeout before it retries, up to five
-        # requests in flight at once: the run may stand still that long without being stuck.
-        rounds = -(-fault.count // IN_FLIGHT_PER_CONNECTION)
+        # Each lost response costs its client a request timeout before it retries (one after
+        # another, at a consumer's pace): the run may stand still that long without being stuck.
         waits = {
             DropTarget.SOURCE_PRODUCER: self.spec.producer.request_timeout_ms,
             DropTarget.OUTPUT_PRODUCER: OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS,
@@ -247,7 +245,7 @@ class Faults:
                 self.spec.producer.request_timeout_ms, OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
             ),
         }
-        self._quiet_for(rounds * waits[fault.target] / 1000 + BROKER_RECOVERY_SECONDS)
+        self._quiet_for(fault.count * waits[fault.target] / 1000 + BROKER_RECOVERY_SECONDS)
         self._lab().drop_produce_responses(fault.count, clients=prefixes)
         return (
             f"the proxy drops the responses to the next {fault.count} Produce requests "
