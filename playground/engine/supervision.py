@@ -57,13 +57,9 @@ class Worker:
 
 @dataclass(frozen=True)
 class Ending:
-    """How a worker session ended."""
+    """A worker session that ended (why is in the timeline)."""
 
     role: str
-    session: int
-    clean: bool  # finished its work (producer) or stopped when asked (consumer)
-    reason: str  # in words, for the timeline
-    meant: bool  # a scheduled or requested crash
     for_good: bool  # no restart is coming
 
 
@@ -200,7 +196,7 @@ class Supervisor:
         if code == EXIT_DONE and role == PRODUCER and worker.finished:
             self.record("stop", f"{role} finished")
             self.dead.add(role)
-            return Ending(role, worker.session, True, "finished", True, True)
+            return Ending(role, for_good=True)
         meant = worker.crashed_at is not None or worker.kill_meant
         reason = self._reason(worker, code)
         log_name = self.names.worker_log(role).name
@@ -208,7 +204,7 @@ class Supervisor:
         excerpt = log_excerpt(self.names.worker_log(role))
         if code == EXIT_START_FAILED:
             self.problems.append(Problem(f"the {role} {reason}", excerpt))
-            return self._for_good(worker, reason, meant)
+            return self._for_good(worker)
         if not meant:
             self.failures[role] += 1
             if self.failures[role] > MAX_FAILURES:
@@ -217,25 +213,25 @@ class Supervisor:
                         f"the {role} failed {self.failures[role]} times; last: {reason}", excerpt
                     )
                 )
-                return self._for_good(worker, reason, meant)
+                return self._for_good(worker)
         restart = getattr(self.spec.restarts, role)
         if not restart.enabled or not restarting:
             if not meant and restarting:
                 self.problems.append(
                     Problem(f"the {role} {reason}, and restarts.{role} is off", excerpt)
                 )
-            return self._for_good(worker, reason, meant)
+            return self._for_good(worker)
         why = f" after it {reason}"
         self.after(restart.delay_ms / 1000, lambda: self._restart(role, why))
-        return Ending(role, worker.session, False, reason, meant, False)
+        return Ending(role, for_good=False)
 
     def _restart(self, role: str, why: str) -> None:
         if role not in self.dead and role not in self.workers:
             self.start(role, why)
 
-    def _for_good(self, worker: Worker, reason: str, meant: bool) -> Ending:
+    def _for_good(self, worker: Worker) -> Ending:
         self.dead.add(worker.role)
-        return Ending(worker.role, worker.session, False, reason, meant, True)
+        return Ending(worker.role, for_good=True)
 
     @staticmethod
     def _reason(worker: Worker, code: int) -> str:
