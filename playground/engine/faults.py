@@ -197,19 +197,22 @@ class Faults:
             else:
                 self.after(RETRY_SECONDS, lambda: self._due(index, fault))
             return
-        if not live and struck:
-            self.fired.add(index)
-        if struck:
-            self.record("fault", f"{struck} (producer at record {self.producer_count()})",
-                        None if live else index)  # fmt: skip
+        if not live and not self._armed_for_later(fault):
+            self.fired.add(index)  # an armed crash has fired when the worker reports it
+        self.record("fault", f"{struck} (producer at record {self.producer_count()})",
+                    None if live else index)  # fmt: skip
+
+    @staticmethod
+    def _armed_for_later(fault: Fault) -> bool:
+        """A consumer kill at a point of its loop: applying it arms it; it strikes later."""
+        return fault.kind == FaultKind.KILL_CONSUMER and fault.point != KillPoint.ANYWHERE
 
     @staticmethod
     def _role(fault: Fault) -> str:
         return PRODUCER if fault.kind == FaultKind.KILL_PRODUCER else CONSUMER
 
     def _strike(self, fault: Fault, index: int) -> str | None:
-        """Do it. The words for the timeline; None when its worker is not running; "" when it
-        is armed and strikes later (a consumer crash at its point)."""
+        """Do it: the words for the timeline, or None when its worker is not running."""
         kind = fault.kind
         if kind == FaultKind.KILL_CONSUMER and fault.point == KillPoint.ANYWHERE:
             if not self.supervisor.kill(CONSUMER, "was killed (SIGKILL) by a fault", meant=True):
@@ -219,9 +222,7 @@ class Faults:
             crash = Crash(self._point(fault), None, fault=index)
             self.armed[index] = crash
             self.supervisor.arm(CONSUMER, list(self.armed.values()))
-            self.record("fault", f"consumer armed to crash at its next {crash.point}",
-                        None if index < 0 else index)  # fmt: skip
-            return ""
+            return f"consumer armed to crash at its next {crash.point}"
         if kind == FaultKind.KILL_PRODUCER:
             if not self.supervisor.kill(PRODUCER, "was killed (SIGKILL) by a fault", meant=True):
                 return None

@@ -87,8 +87,7 @@ class ConsumerLoop:
         consume, batch_size = self.consumer.consume, self.spec.consumer.batch_size
         self.runtime.report("started")
         while not self.runtime.stop_requested:
-            if self.runtime.fatal_error is not None:
-                raise KafkaException(self.runtime.fatal_error)
+            self.runtime.raise_if_fatal()
             messages = consume(num_messages=batch_size, timeout=0.2)
             batch = [message for message in messages if message.error() is None]
             ends = self._events(messages) if len(batch) < len(messages) else {}

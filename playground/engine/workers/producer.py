@@ -136,11 +136,6 @@ class SourceProducer:
             self.uncommitted.clear()
         return True
 
-    def check_client(self) -> None:
-        """End the worker if the client reported a fatal error (it can do nothing more)."""
-        if self.runtime.fatal_error is not None:
-            raise KafkaException(self.runtime.fatal_error)
-
     def chunk_end(self, index: int, transaction_start: int | None) -> int:
         """Where the next run of attempts to log at once ends: never past a record at which
         something is scheduled (a crash, a strike, a transaction's end), one at a time when
@@ -171,7 +166,7 @@ class SourceProducer:
         poll = self.producer.poll
         index = position
         while index < records and not runtime.stop_requested:
-            self.check_client()
+            self.runtime.raise_if_fatal()
             if transactional and transaction_start is None:
                 self.producer.begin_transaction()
                 transaction_start = index
@@ -216,7 +211,7 @@ class SourceProducer:
             self.commit_transaction()
         remaining = self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.serve_reports()
-        self.check_client()
+        self.runtime.raise_if_fatal()
         if remaining:
             raise WorkerExit(
                 EXIT_GAVE_UP,

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import KafkaException
+
 # Crash points (the spec's "point" values).
 AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
 AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
@@ -125,6 +127,11 @@ class Runtime:
         print(f"client error: {error}", file=sys.stderr, flush=True)
         if error.fatal() and self.fatal_error is None:
             self.fatal_error = error
+
+    def raise_if_fatal(self) -> None:
+        """End the worker if a client reported a fatal error (it can do nothing more)."""
+        if self.fatal_error is not None:
+            raise KafkaException(self.fatal_error)
 
 
 def arm_file(experiment_dir: str, role: str) -> Path:
