@@ -100,3 +100,19 @@ LANGUAGE_CODE = "en"
 KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 LAB_DIR = Path(os.environ.get("KAFKA_LAB_DIR", VAR_DIR / "lab"))
 LAB_PORT_BASE = int(os.environ.get("KAFKA_LAB_PORT_BASE", "19000"))
+
+# -- A server many people share (see README, "Configuration") ------------------------------------
+# How many experiments run at once on the shared cluster (those whose faults touch only their own
+# clients); by default what the machine's cores carry.
+PLAYGROUND_MAX_PARALLEL = max(
+    1, int(os.environ.get("PLAYGROUND_MAX_PARALLEL", os.cpu_count() or 1))
+)
+# How many experiments one client (a browser session, or an IP address for the API) may have
+# queued or running at once.
+PLAYGROUND_MAX_ACTIVE_PER_CLIENT = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_PER_CLIENT", "3"))
+# The longest an experiment may run (wall clock); longer specs are refused.
+PLAYGROUND_MAX_RUN_SECONDS = int(os.environ.get("PLAYGROUND_MAX_RUN_SECONDS", "300"))
+# Experiment folders under var/experiments are pruned after this many days, or, oldest first,
+# while var/experiments holds more than PLAYGROUND_VAR_CAP_MB megabytes.
+PLAYGROUND_RETENTION_DAYS = float(os.environ.get("PLAYGROUND_RETENTION_DAYS", "7"))
+PLAYGROUND_VAR_CAP_MB = int(os.environ.get("PLAYGROUND_VAR_CAP_MB", "2048"))
