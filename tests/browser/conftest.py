@@ -3,6 +3,7 @@ driven by Playwright (no downloaded browser)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -16,7 +17,10 @@ from playground.lab.launcher import PROJECT_ROOT
 from playground.web.appserver import AppServer
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 
-BROWSER_VAR_DIR = PROJECT_ROOT / "var" / "test-browser"
+# Its own folder per session when several sessions run at once (PLAYGROUND_TEST_BROWSER_VAR_DIR).
+BROWSER_VAR_DIR = Path(
+    os.environ.get("PLAYGROUND_TEST_BROWSER_VAR_DIR", PROJECT_ROOT / "var" / "test-browser")
+)
 SCREENSHOTS_DIR = BROWSER_VAR_DIR / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 900}

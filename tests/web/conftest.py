@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from playground.web import runner
 from playground.web.models import Experiment
 from tests.conftest import TEST_LAB_DIR
 
-WEB_VAR_DIR = PROJECT_ROOT / "var" / "test-web"
+WEB_VAR_DIR = Path(os.environ.get("PLAYGROUND_TEST_WEB_VAR_DIR", PROJECT_ROOT / "var" / "test-web"))
 
 
 @pytest.fixture
