@@ -38,6 +38,9 @@ RUN_STALL_SECONDS = 120.0
 SETTLE_MAX_SECONDS = 30.0  # how long the audit waits for the log's end to settle
 SETTLE_LONG_SECONDS = 3.0  # how long it must stand still when acked records are not yet in it
 DRAIN_MAX_SECONDS = 900.0  # draining gives up after this long
+# Past its time limit a run's consumer gets this long to finish the log before it is stopped.
+TIME_LIMIT_DRAIN_SECONDS = 60.0
+BY_HAND, TIME_LIMIT = "hand", "time limit"  # why a run was stopped (the result's "stopped")
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often the consumer is compared with the log's end
 
 # Phases of an experiment, as snapshots report them.
@@ -91,8 +94,10 @@ class Conductor:
         direct_bootstrap_servers: str,
         lab: LabClient | None,
         on_snapshot: Callable[[dict], None] | None = None,
+        time_limit: float | None = None,
     ) -> None:
         self.spec = spec
+        self.time_limit = time_limit  # wall-clock seconds the run may take, or None
         self.names = ExperimentNames(experiment_id, Path(root))
         self.bootstrap = bootstrap_servers
         self.direct_bootstrap = direct_bootstrap_servers
@@ -103,6 +108,7 @@ class Conductor:
         self.problems: list[Problem] = []
         self.producer_done = False
         self.stopped = False  # a person asked to stop
+        self.stopped_by: str | None = None  # "hand" or "time limit"
         self.stuck = False  # ended because nothing moved
         self.drain_started: float | None = None
         self.drained = False
@@ -200,6 +206,7 @@ class Conductor:
         self.supervisor.kill_stuck_starters(now)
         self._watch_consumer(now)
         self._watch_run(now)
+        self._watch_time_limit(now)
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL_SECONDS:
             self._last_snapshot = now
             self._snapshot()
@@ -267,6 +274,34 @@ class Conductor:
                 meant=False,
             )
 
+    def _watch_time_limit(self, now: float) -> None:
+        """At the time limit the producer stops, as on a person's first stop, and the consumer
+        finishes the log; if that still runs past the limit by TIME_LIMIT_DRAIN_SECONDS, the
+        consumer stops where it is (the run is then cut short: invalid)."""
+        if self.time_limit is None or self.drained:
+            return
+        over = now - self._started - self.time_limit
+        if over < 0:
+            return
+        if self.stopped_by != TIME_LIMIT:
+            self._event("action", f"the time limit of {self.time_limit:.0f} s: stopping the run")
+            self.stopped_by = TIME_LIMIT
+            if not self.stopped:
+                self.stopped = True
+                self.supervisor.stop(PRODUCER)
+                self._producer_complete()
+            return
+        if over > TIME_LIMIT_DRAIN_SECONDS:
+            self.problems.append(
+                Problem(
+                    f"the run reached its time limit ({self.time_limit:.0f} s) and the consumer "
+                    f"had still not handled the whole log {TIME_LIMIT_DRAIN_SECONDS:.0f} s later"
+                )
+            )
+            self._event("error", "still draining past the time limit: the consumer stops")
+            self.supervisor.stop(CONSUMER)
+            self.drained = True
+
     def _watch_run(self, now: float) -> None:
         """End a run in which nothing has moved for `stall_seconds`: it would never end."""
         log = self.names.producer_log
@@ -316,7 +351,7 @@ class Conductor:
         wherever it is (the run is then cut short: invalid)."""
         if not self.stopped:
             self._event("action", "stop: the producer stops; the consumer finishes the log")
-            self.stopped = True
+            self.stopped, self.stopped_by = True, BY_HAND
             self.supervisor.stop(PRODUCER)
             self._producer_complete()
             return
@@ -380,6 +415,8 @@ class Conductor:
             self.problems.append(Problem(f"the cluster could not be restored: {error}"))
 
     def _never_sent_reason(self) -> str:
+        if self.stopped_by == TIME_LIMIT:
+            return f"the run was stopped at the time limit ({self.time_limit:.0f} s)"
         if self.stopped:
             return "the run was stopped before the producer finished"
         if self.stuck:
@@ -416,6 +453,7 @@ class Conductor:
             "observed_semantic": self.audit_result.observed_semantic if valid else None,
             "audit": audit,
             "never_sent_reason": self._never_sent_reason() if audit["never_sent"] else None,
+            "stopped": self.stopped_by,  # None, "hand" or "time limit"
             "uncommitted_view": evidence.uncommitted_view(),
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(elapsed, 3),

@@ -10,16 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.http import QueryDict
 
 from playground.engine.spec import (
+    CLUSTER_FAULTS,
     FaultKind,
     KillPoint,
     Spec,
     SpecError,
     read_live_fault,
 )
-from playground.web.models import Action, Experiment
+from playground.web.models import Action, Experiment, QueueLock
 
 STOP = "stop"
 MISSING = object()  # a field left blank: the fault kind's default applies
@@ -141,10 +143,29 @@ def request(experiment: Experiment, data: QueryDict) -> str:
         return f"{action.label}: sent"
     document = {key: value for key, value in action.fault(data).items() if value is not MISSING}
     fault = live_fault(experiment, document)
+    if FaultKind(fault["kind"]) in CLUSTER_FAULTS:
+        _take_the_cluster(experiment, action)
     Action.objects.create(experiment=experiment, action=name, params={"fault": fault})
     details = {k: v for k, v in fault.items() if k not in ("kind", "at", "point")}
     detail = ", ".join(f"{key} {value}" for key, value in details.items() if value is not None)
     return f"{action.label}{f' ({detail})' if detail else ''}: sent"
+
+
+def _take_the_cluster(experiment: Experiment, action: LiveAction) -> None:
+    """A broker fault would spoil the numbers of every experiment running beside this one: it
+    is allowed only while this one runs alone, and from then on nothing starts beside it."""
+    with transaction.atomic():
+        QueueLock.hold()
+        others = Experiment.objects.filter(status=Experiment.RUNNING).exclude(pk=experiment.pk)
+        count = others.count()
+        if count:
+            raise ActionError(
+                f"action: {action.label.lower()} acts on the brokers, which {count} other "
+                f"experiment{'s' if count != 1 else ''} running beside this one share"
+                f"{'' if count != 1 else 's'}; put the fault in the spec (the builder's faults) "
+                "and the experiment will wait to run with the cluster to itself"
+            )
+        Experiment.objects.filter(pk=experiment.pk).update(exclusive=True)
 
 
 def live_fault(experiment: Experiment, document: dict) -> dict:

@@ -1,29 +1,143 @@
 """Starting experiments and deciding who may control them: the one way every page, the API and
-"run again" create an experiment."""
+"run again" create, cancel or stop an experiment, with the fair-use rules of a shared server.
+
+Fair use: a client (a browser session, or an IP address for the API) may have at most
+PLAYGROUND_MAX_ACTIVE_PER_CLIENT experiments queued or running (a comparison counts once), and
+no spec may be expected to run longer than PLAYGROUND_MAX_RUN_SECONDS.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
-from playground.engine.spec import Spec
-from playground.web.models import Comparison, Experiment
+from playground.engine.spec import FieldError, Spec
+from playground.web import actions, scheduling
+from playground.web.models import Comparison, Experiment, QueueLock
 
 CONTROL_SESSION_KEY = "controls"  # share ids this browser session may control
 
 
-def start(spec: Spec, request: HttpRequest, comparison: Comparison | None = None) -> Experiment:
-    """Queue an experiment of `spec`, owned by the session of `request`, and wake the runner."""
-    from playground.web import runner  # the runner imports this module's models
+class Refused(Exception):
+    """A request to queue an experiment that the server turns down: `status` is 400 for a spec
+    the server will not run, 429 for a client over its limit."""
 
-    experiment = Experiment.objects.create(
-        spec=spec.to_json(), owner_session=_session_key(request), comparison=comparison
-    )
-    grant_control(request, experiment)
+    def __init__(self, status: int, error: FieldError) -> None:
+        super().__init__(str(error))
+        self.status = status
+        self.error = error
+
+
+def start(spec: Spec, request: HttpRequest, *, api: bool = False) -> Experiment:
+    """Queue an experiment of `spec`, owned by whoever asked, and wake the runner."""
+    return _queue([spec], request, api=api)[0]
+
+
+def start_comparison(specs: Sequence[Spec], request: HttpRequest) -> Comparison:
+    """Queue the experiments of a comparison (they run one after another, each alone)."""
+    return _queue(specs, request, comparison=True)[0].comparison
+
+
+def _queue(
+    specs: Sequence[Spec], request: HttpRequest, *, api: bool = False, comparison: bool = False
+) -> list[Experiment]:
+    from playground.web import live, runner  # the runner imports this module's models
+
+    for spec in specs:
+        error = duration_error(spec)
+        if error is not None:
+            raise Refused(400, error)
+    session = "" if api else _session_key(request)
+    client = client_of(request, api=api)
+    with transaction.atomic():
+        QueueLock.hold()  # the count and the insert are one step for every process
+        _check_limit(client)
+        group = Comparison.objects.create() if comparison else None
+        queued = [
+            Experiment.objects.create(
+                spec=spec.to_json(),
+                owner_session=session,
+                client=client,
+                comparison=group,
+                exclusive=scheduling.needs_cluster_alone(spec.to_json(), comparison),
+            )
+            for spec in specs
+        ]
+    for experiment in queued:
+        grant_control(request, experiment)
+    live.publish_queue()
     runner.wake()
-    return experiment
+    return queued
+
+
+def duration_error(spec: Spec) -> FieldError | None:
+    """The field error of a spec expected to run longer than this server allows, or None."""
+    limit = settings.PLAYGROUND_MAX_RUN_SECONDS
+    records, rate = spec.workload.records, spec.workload.rate
+    if not rate or records / rate <= limit:
+        return None
+    return FieldError(
+        "workload.rate",
+        f"{records} records at {rate}/s would take {_duration(records / rate)}; this server runs "
+        f"an experiment for at most {limit} s (PLAYGROUND_MAX_RUN_SECONDS): raise the rate to "
+        f"at least {-(-records // limit)}/s or send at most {rate * limit} records",
+    )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _check_limit(client: str) -> None:
+    limit = settings.PLAYGROUND_MAX_ACTIVE_PER_CLIENT
+    active = Experiment.objects.filter(
+        client=client, status__in=(Experiment.QUEUED, Experiment.RUNNING)
+    )
+    counted = active.filter(comparison=None).count() + (
+        active.exclude(comparison=None).values("comparison").distinct().count()
+    )
+    if counted >= limit:
+        raise Refused(
+            429,
+            FieldError(
+                "",
+                f"you already have {counted} experiment{'s' if counted != 1 else ''} queued or "
+                f"running, the most one person may have at once on this shared server "
+                f"(PLAYGROUND_MAX_ACTIVE_PER_CLIENT={limit}): wait for one to finish, or "
+                "cancel one you queued",
+            ),
+        )
+
+
+def cancel(experiment: Experiment) -> str:
+    """The owner's cancel: a queued experiment is removed; a running one is stopped (the
+    producer stops, the consumer finishes the log, and the run is audited as far as it ran)."""
+    from playground.web import live
+
+    with transaction.atomic():
+        QueueLock.hold()  # a runner claiming it now either has it already or never will
+        removed, _ = Experiment.objects.filter(
+            Q(pk=experiment.pk), status=Experiment.QUEUED
+        ).delete()
+    if removed:
+        live.publish_queue()
+        return "cancelled: the experiment was removed from the queue"
+    experiment.refresh_from_db()
+    if experiment.status == Experiment.RUNNING:
+        return actions.request(experiment, {"action": actions.STOP})
+    return "nothing to cancel: the experiment has already finished"
 
 
 def grant_control(request: HttpRequest, experiment: Experiment) -> None:
+    if not hasattr(request, "session"):
+        return
     controlled = set(request.session.get(CONTROL_SESSION_KEY, []))
     controlled.add(experiment.share_id)
     request.session[CONTROL_SESSION_KEY] = sorted(controlled)
@@ -33,6 +147,14 @@ def can_control(request: HttpRequest, experiment: Experiment) -> bool:
     """The owner's session, or a session that presented the control token, controls an
     experiment; the share link alone never does."""
     return experiment.share_id in request.session.get(CONTROL_SESSION_KEY, [])
+
+
+def client_of(request: HttpRequest, *, api: bool = False) -> str:
+    """Who a request counts as for the fair-use limit: its browser session, or for the API
+    (scripts keep no cookies) its IP address."""
+    if api:
+        return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+    return f"session:{_session_key(request)}"
 
 
 def _session_key(request: HttpRequest) -> str:

@@ -22,7 +22,7 @@ from playground.engine.naming import ExperimentNames
 from playground.lab.admin import admin_client
 from playground.lab.control import LabError
 from playground.web import chart
-from playground.web.models import Experiment
+from playground.web.models import Experiment, queue_places
 
 CLUSTER_INTERVAL_SECONDS = 1.0
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
@@ -68,10 +68,11 @@ def reload_fragment(experiment: Experiment) -> str:
 
 def publish_queue() -> None:
     """Tell the viewers of every queued experiment where it now stands in the queue."""
+    places = queue_places()
     for experiment in Experiment.objects.filter(status=Experiment.QUEUED):
         html = render_to_string(
             "experiment.html#queue_position",
-            {"experiment": experiment, "ahead": experiment.ahead()},
+            {"experiment": experiment, "place": places.get(experiment.pk)},
         )
         send(experiment.share_id, html)
 

@@ -9,6 +9,8 @@ import secrets
 from django.db import models
 from django.urls import reverse
 
+from playground.web import scheduling
+
 SHARE_ID_BYTES = 12  # 16 url-safe characters: unguessable, short enough to read aloud
 CONTROL_TOKEN_BYTES = 24
 
@@ -63,6 +65,10 @@ class Experiment(models.Model):
     share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
     control_token = models.CharField(max_length=64, default=new_control_token)
     owner_session = models.CharField(max_length=64, blank=True, default="")
+    # Whose it is, for the fair-use limit: "session:<key>" (a browser) or "ip:<address>" (the API).
+    client = models.CharField(max_length=80, blank=True, default="", db_index=True)
+    # It needs the cluster alone (broker faults, or part of a comparison): see scheduling.
+    exclusive = models.BooleanField(default=False)
     # The normalized spec document (Spec.to_json), read back with text every page can show.
     spec = models.JSONField(decoder=ShowableTextDecoder)
     run_id = models.CharField(max_length=32, blank=True, default="")  # names topics and files
@@ -76,6 +82,7 @@ class Experiment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # the runner is alive
+    runner = models.CharField(max_length=120, blank=True, default="")  # host:pid that runs it
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -87,12 +94,14 @@ class Experiment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("experiment", args=[self.share_id])
 
+    def place(self) -> scheduling.Place | None:
+        """Where this queued experiment stands in the queue (None once it is not queued)."""
+        return queue_places().get(self.pk)
+
     def ahead(self) -> int:
-        """How many experiments run before this queued one, the running one included."""
-        return Experiment.objects.filter(
-            models.Q(status=Experiment.RUNNING)
-            | models.Q(status=Experiment.QUEUED, created_at__lt=self.created_at)
-        ).count()
+        """How many queued experiments start before this one."""
+        place = self.place()
+        return place.ahead if place else 0
 
     @property
     def finished(self) -> bool:
@@ -101,6 +110,32 @@ class Experiment(models.Model):
     @property
     def name(self) -> str:
         return self.spec.get("name") or "experiment"
+
+
+def queue_places() -> dict[int, scheduling.Place]:
+    """The place of every queued experiment, by primary key."""
+    from django.conf import settings
+
+    running = list(Experiment.objects.filter(status=Experiment.RUNNING))
+    queued = list(Experiment.objects.filter(status=Experiment.QUEUED))
+    return scheduling.places(running, queued, settings.PLAYGROUND_MAX_PARALLEL)
+
+
+class QueueLock(models.Model):
+    """One row, locked (SELECT ... FOR UPDATE) by whoever changes the queue: a runner claiming
+    work, a client queueing or cancelling. It makes the scheduling rule and the fair-use limits
+    hold across processes and machines sharing the database (SQLite serializes writers anyway)."""
+
+    touched_at = models.DateTimeField(auto_now=True)
+
+    @classmethod
+    def hold(cls) -> QueueLock:
+        """Lock the queue until the surrounding transaction ends."""
+        lock = cls.objects.select_for_update().filter(pk=1).first()
+        if lock is None:  # a database migrated before this row existed
+            cls.objects.get_or_create(pk=1)
+            lock = cls.objects.select_for_update().get(pk=1)
+        return lock
 
 
 class Action(models.Model):

@@ -1,38 +1,42 @@
-"""The runner: takes queued experiments one at a time and runs each on the cluster.
+"""The runner: claims queued experiments and runs each on the cluster, several at once.
 
-One experiment at a time, for everyone: experiments crash brokers, drop acks and pause nodes, and a
-fault meant for one experiment would spoil the numbers of any other running beside it. The queue
-is the database (experiments with status "queued", oldest first), so every web process sees the
-same queue, and every web process runs a runner: a runner claims the next experiment only when no
-experiment is running, inside one write transaction, so two runners never run two at once. A
-running experiment's runner beats a heartbeat; an experiment whose heartbeat stopped (its process
-died) is marked failed, so the queue never sticks.
+The queue is the database (experiments with status "queued", oldest first), so every process
+sees the same queue; the rule of who may run beside whom is in `scheduling`, and a runner claims
+an experiment only while holding the queue's lock row (QueueLock), so the rule holds across
+processes and machines sharing the database. Every `serve` process runs a runner thread by
+default, and `manage.py runner` runs one without serving pages. Each claimed experiment runs in a
+thread of its own; its runner beats a heartbeat, and an experiment whose heartbeat stopped (its
+process died) is marked failed by whichever runner looks next, so the queue never sticks.
 
 While an experiment runs, its conductor's snapshots go to `live` (the live page), and the crash
 buttons' actions arrive as Action rows, which a thread of the run polls on its own timer and hands
-to the conductor (a live fault, or "stop").
+to the conductor (a live fault, or "stop"). Once its result is stored, its topics are deleted;
+every so often, old experiment folders are pruned (`retention`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
-from playground.web import actions, live
-from playground.web.models import Action, Experiment
+from playground.web import actions, live, scheduling
+from playground.web.models import Action, Experiment, QueueLock
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +46,36 @@ HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this 
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 ACTION_POLL_SECONDS = 0.1  # how often a running experiment looks for crash-button actions
 
+RUNNER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
 _wake = threading.Event()
 _stop = threading.Event()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
+_runs: dict[int, _Run] = {}  # this process's running experiments, by primary key
+_runs_lock = threading.Lock()
+
+
+@dataclass
+class _Run:
+    thread: threading.Thread
+    conductor: Conductor | None = None
+
+
+_disabled = False  # `serve --no-runner`: runner processes of their own run the experiments
+
+
+def disable() -> None:
+    """This process queues experiments but never runs one."""
+    global _disabled
+    _disabled = True
 
 
 def wake() -> None:
     """Make sure this process's runner thread is alive, and tell it to look at the queue."""
     global _thread
+    if _disabled:
+        return
     with _start_lock:
         if _thread is None or not _thread.is_alive():
             _stop.clear()
@@ -59,13 +84,28 @@ def wake() -> None:
     _wake.set()
 
 
-def stop(timeout: float = 30.0) -> None:
-    """Stop this process's runner once its current experiment (if any) is over (for tests)."""
+def stop(timeout: float = 30.0, *, stop_runs: bool = False) -> None:
+    """Stop claiming work, and wait for this process's running experiments to end. With
+    `stop_runs`, ask each to stop first: it is audited as far as it ran."""
     with _start_lock:
         _stop.set()
         _wake.set()
         if _thread is not None:
             _thread.join(timeout)
+    deadline = time.monotonic() + timeout
+    with _runs_lock:
+        runs = list(_runs.values())
+    for run in runs:
+        if stop_runs and run.conductor is not None:
+            run.conductor.request_stop()
+    for run in runs:
+        run.thread.join(max(deadline - time.monotonic(), 0))
+
+
+def running_here() -> int:
+    """How many experiments this process is running now."""
+    with _runs_lock:
+        return len(_runs)
 
 
 def experiments_dir() -> Path:
@@ -97,6 +137,7 @@ def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
     while not _stop.is_set():
         _wake.clear()
+        _housekeeping()
         try:
             experiment = _claim_next()
         except Exception:  # a database hiccup must not end the runner
@@ -106,33 +147,57 @@ def _serve() -> None:
             close_old_connections()
             _wake.wait(IDLE_WAIT_SECONDS)
             continue
-        _run(experiment)
+        thread = threading.Thread(
+            target=_run_here, args=(experiment,), name=f"experiment-{experiment.share_id}"
+        )
+        thread.daemon = True
+        with _runs_lock:
+            _runs[experiment.pk] = _Run(thread)
+        thread.start()
     close_old_connections()
 
 
+def _housekeeping() -> None:
+    """Every PRUNE_EVERY_SECONDS, prune old experiment folders (see `retention`)."""
+
+
+def _run_here(experiment: Experiment) -> None:
+    try:
+        _run(experiment)
+    finally:
+        with _runs_lock:
+            _runs.pop(experiment.pk, None)
+        connections.close_all()  # this thread's own database connections
+        _wake.set()  # a place is free: look at the queue now
+
+
 def _claim_next() -> Experiment | None:
-    """The oldest queued experiment, now running here; None while another one runs."""
+    """The first queued experiment, now running here, if the scheduling rule lets it start."""
     stale = timezone.now() - timedelta(seconds=HEARTBEAT_STALE_SECONDS)
     with transaction.atomic():
-        active = list(
-            Experiment.objects.select_for_update().filter(
-                status__in=(Experiment.RUNNING, Experiment.QUEUED)
-            )
+        QueueLock.hold()
+        active = list(Experiment.objects.filter(status__in=(Experiment.RUNNING, Experiment.QUEUED)))
+        running = []
+        for experiment in (e for e in active if e.status == Experiment.RUNNING):
+            if (experiment.heartbeat_at or experiment.started_at or stale) > stale:
+                running.append(experiment)
+                continue
+            experiment.status, experiment.finished_at = Experiment.FAILED, timezone.now()
+            experiment.error = "the server running this experiment stopped before it finished"
+            experiment.save(update_fields=["status", "error", "finished_at"])
+        queued = sorted(
+            (e for e in active if e.status == Experiment.QUEUED), key=lambda e: (e.created_at, e.pk)
         )
-        for running in (e for e in active if e.status == Experiment.RUNNING):
-            if (running.heartbeat_at or running.started_at or stale) > stale:
-                return None
-            running.status, running.finished_at = Experiment.FAILED, timezone.now()
-            running.error = "the server running this experiment stopped before it finished"
-            running.save(update_fields=["status", "error", "finished_at"])
-        queued = [e for e in active if e.status == Experiment.QUEUED]
-        if not queued:
+        if not queued or not scheduling.may_start(
+            queued[0], running, settings.PLAYGROUND_MAX_PARALLEL
+        ):
             return None
-        experiment = min(queued, key=lambda e: (e.created_at, e.pk))
+        experiment = queued[0]
         experiment.status = Experiment.RUNNING
         experiment.run_id = uuid.uuid4().hex[:12]
+        experiment.runner = RUNNER_NAME
         experiment.started_at = experiment.heartbeat_at = timezone.now()
-        experiment.save(update_fields=["status", "run_id", "started_at", "heartbeat_at"])
+        experiment.save(update_fields=["status", "run_id", "runner", "started_at", "heartbeat_at"])
     live.publish_queue()
     return experiment
 
@@ -177,7 +242,11 @@ def _run(experiment: Experiment) -> None:
             direct_bootstrap_servers=cluster.direct_bootstrap_servers,
             lab=cluster.lab,
             on_snapshot=on_snapshot,
+            time_limit=settings.PLAYGROUND_MAX_RUN_SECONDS,
         )
+        with _runs_lock:
+            if experiment.pk in _runs:
+                _runs[experiment.pk].conductor = conductor
         publisher.watch_cluster(cluster)
         threading.Thread(
             target=_poll_actions, args=(experiment, conductor, beating), daemon=True

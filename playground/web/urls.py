@@ -14,6 +14,7 @@ urlpatterns = [
     path("e/<str:share_id>/", experiment_views.experiment, name="experiment"),
     path("e/<str:share_id>/orders", experiment_views.orders, name="experiment-orders"),
     path("e/<str:share_id>/act", experiment_views.act, name="experiment-act"),
+    path("e/<str:share_id>/cancel", experiment_views.cancel, name="experiment-cancel"),
     path("e/<str:share_id>/rerun", experiment_views.rerun, name="experiment-rerun"),
     path("e/<str:share_id>/control", experiment_views.claim_control, name="experiment-control"),
     path("compare/", compare.compare, name="compare"),

@@ -113,6 +113,7 @@ class Outcome:
     attempted: int = 0  # orders the producer attempted at least once
     never_sent: int = 0  # planned orders the producer never attempted: not counted as lost
     never_sent_reason: str | None = None
+    stopped: str | None = None  # None, "hand" or "time limit": why the run stopped early
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -125,6 +126,13 @@ class Outcome:
         return (
             f"{orders} never sent{reason}. They are not counted as lost: lost counts orders "
             "the producer attempted."
+        )
+
+    @property
+    def stopped_label(self) -> str:
+        """How the run was stopped early, in words, or ""."""
+        return {"time limit": "stopped at the time limit", "hand": "stopped by hand"}.get(
+            self.stopped or "", ""
         )
 
     @property
@@ -159,6 +167,7 @@ def outcome(result: dict | None, spec: dict | None = None) -> Outcome:
         attempted=attempted,
         never_sent=never_sent,
         never_sent_reason=str(reason) if reason else None,
+        stopped=str(result["stopped"]) if result.get("stopped") else None,
         errors=[str(error) for error in _list(result.get("errors"))],
     )
 

@@ -10,10 +10,13 @@ from playground.engine.presets import PRESETS
 from playground.web import selectors
 from playground.web.guide import GuideError, Position, walk
 
+NOTICE_SESSION_KEY = "notice"  # one message for the next page (a cancelled experiment)
+
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     context = {
+        "notice": request.session.pop(NOTICE_SESSION_KEY, ""),
         "lab": selectors.lab_status(),
         "presets": PRESETS.values(),
         **_guide_context(walk({})),

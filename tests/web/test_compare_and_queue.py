@@ -1,5 +1,5 @@
-"""Compare runs specs one after another under one fault schedule; the queue runs everything one
-at a time, and the page says where an experiment stands."""
+"""Compare runs specs one after another under one fault schedule, and the page says where a
+queued experiment stands."""
 
 from __future__ import annotations
 
@@ -104,15 +104,16 @@ def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
 
 
 @pytest.mark.django_db
-def test_a_queued_experiment_counts_the_running_one_and_older_queued_ones_ahead(client):
-    Experiment.objects.create(spec={}, status=Experiment.RUNNING)
+def test_a_queued_experiment_counts_the_older_queued_ones_ahead_and_says_why_it_waits(client):
+    Experiment.objects.create(spec={}, status=Experiment.RUNNING, exclusive=True)
     first = Experiment.objects.create(spec={"name": "first"})
     second = Experiment.objects.create(spec={"name": "second"})
-    assert (first.ahead(), second.ahead()) == (1, 2)
-    assert client.get(f"/api/experiments/{second.share_id}").json()["ahead"] == 2
-    assert (
-        "2 experiments ahead of this one" in client.get(second.get_absolute_url()).content.decode()
-    )
+    assert (first.ahead(), second.ahead()) == (0, 1)
+    answer = client.get(f"/api/experiments/{second.share_id}").json()
+    assert answer["ahead"] == 1
+    assert "waits for a broker-fault experiment" in answer["waits_for"]
+    page = client.get(second.get_absolute_url()).content.decode()
+    assert "1 ahead" in page and "waits for a broker-fault experiment" in page
 
 
 def _observed_row(page: str) -> list[str]:

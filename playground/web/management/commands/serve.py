@@ -23,15 +23,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-runner",
+            action="store_true",
+            help="serve pages only; experiments are run by `manage.py runner` processes",
+        )
 
-    def handle(self, *args, host: str, port: int, **options) -> None:
+    def handle(self, *args, host: str, port: int, no_runner: bool = False, **options) -> None:
         lab = self._start_lab()
         try:
             self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
             from playground.asgi import application
             from playground.web import runner
 
-            runner.wake()  # experiments left queued by an earlier run go on
+            if no_runner:
+                runner.disable()
+            else:
+                runner.wake()  # experiments left queued by an earlier run go on
 
             endpoints = build_endpoint_description_strings(host=host, port=port)
             Server(application=application, endpoints=endpoints).run()

@@ -1,0 +1,99 @@
+"""Who runs when on the shared cluster: the rule, apart from the database that holds it.
+
+Experiments whose faults touch only their own clients (consumer and producer kills, proxy faults
+aimed at their own client ids) run side by side, up to `max_parallel` at once. An experiment that
+needs the cluster alone (a fault that stops, pauses or cuts off a broker, which would spoil the
+numbers of anyone beside it; or a comparison, whose timings a neighbour would disturb) waits until
+nothing runs, and nothing starts beside it. The queue is first come, first served: nobody
+overtakes, so an experiment that needs the cluster alone is never starved by a stream of small
+ones arriving behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from playground.engine.spec import Spec, SpecError
+
+
+class Scheduled(Protocol):
+    """What the rule needs to know of an experiment."""
+
+    pk: int
+    exclusive: bool
+    comparison_id: int | None
+
+
+def needs_cluster_alone(spec: dict, in_comparison: bool) -> bool:
+    """Whether an experiment of this stored spec must run with nothing beside it."""
+    if in_comparison:
+        return True
+    try:
+        faults = Spec.from_json(spec).faults
+    except SpecError:
+        return True  # it will fail at once; alone it cannot disturb anyone
+    return any(fault.touches_cluster for fault in faults)
+
+
+def may_start(head: Scheduled, running: Sequence[Scheduled], max_parallel: int) -> bool:
+    """Whether the first queued experiment may start now, beside `running`."""
+    if head.exclusive:
+        return not running
+    return not any(r.exclusive for r in running) and len(running) < max_parallel
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a queued experiment stands: how many start before it, and why it waits."""
+
+    ahead: int
+    waits_for: str
+
+    @property
+    def summary(self) -> str:
+        ahead = "next in line" if not self.ahead else f"{self.ahead} ahead"
+        return f"{self.waits_for} ({ahead})" if self.waits_for else ahead
+
+
+def places(
+    running: Sequence[Scheduled], queued: Sequence[Scheduled], max_parallel: int
+) -> dict[int, Place]:
+    """The place of every queued experiment (in queue order) given the ones running."""
+    blocker = next((r for r in running if r.exclusive), None)
+    result: dict[int, Place] = {}
+    for index, experiment in enumerate(queued):
+        exclusive_ahead = any(q.exclusive for q in queued[:index])
+        if blocker is not None:
+            waits = f"waits for {_alone(blocker)}, which has the cluster to itself"
+        elif experiment.exclusive and running:
+            count = len(running)
+            waits = (
+                f"{_needs(experiment)}: waits for the {count} running "
+                f"experiment{'s' if count != 1 else ''} to finish"
+            )
+        elif exclusive_ahead:
+            first = next(q for q in queued[:index] if q.exclusive)
+            waits = f"waits for {_alone(first)} queued ahead, which will have the cluster to itself"
+        elif experiment.exclusive:
+            waits = _needs(experiment)
+        elif len(running) >= max_parallel:
+            waits = (
+                f"waits for a free place: {len(running)} of {max_parallel} experiments "
+                "that may run at once are running"
+            )
+        else:
+            waits = ""
+        result[experiment.pk] = Place(ahead=index, waits_for=waits)
+    return result
+
+
+def _alone(experiment: Scheduled) -> str:
+    return "a comparison" if experiment.comparison_id else "a broker-fault experiment"
+
+
+def _needs(experiment: Scheduled) -> str:
+    if experiment.comparison_id:
+        return "part of a comparison, it runs alone so that nothing disturbs its timings"
+    return "its faults act on the brokers, so it runs alone"
