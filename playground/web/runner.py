@@ -35,7 +35,7 @@ from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
-from playground.web import actions, live, scheduling
+from playground.web import actions, live, retention, scheduling
 from playground.web.models import Action, Experiment, QueueLock
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this long is abandoned
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 ACTION_POLL_SECONDS = 0.1  # how often a running experiment looks for crash-button actions
+PRUNE_EVERY_SECONDS = 600.0  # how often a runner prunes old experiment folders
 
 RUNNER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -157,8 +158,22 @@ def _serve() -> None:
     close_old_connections()
 
 
+_pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of this runner's last prune
+
+
 def _housekeeping() -> None:
     """Every PRUNE_EVERY_SECONDS, prune old experiment folders (see `retention`)."""
+    global _pruned_at
+    if time.monotonic() - _pruned_at < PRUNE_EVERY_SECONDS:
+        return
+    _pruned_at = time.monotonic()
+    try:
+        report = retention.prune()
+    except Exception:  # housekeeping must never end the runner
+        log.exception("pruning failed")
+        return
+    if report.folders:
+        log.info("pruned: %s", "; ".join(report.lines()))
 
 
 def _run_here(experiment: Experiment) -> None:
@@ -232,6 +247,7 @@ def _run(experiment: Experiment) -> None:
             saved_at = now
             Experiment.objects.filter(pk=experiment.pk).update(snapshot=snapshot)
 
+    cluster: Target | None = None
     try:
         cluster = target()
         conductor = Conductor(
@@ -265,6 +281,9 @@ def _run(experiment: Experiment) -> None:
     Action.objects.filter(experiment=experiment, taken=False).update(taken=True)
     publisher.finished()
     live.publish_queue()
+    if cluster is not None:  # the audit is stored: the topics have served their purpose
+        for problem in retention.delete_topics(cluster.direct_bootstrap_servers, experiment.run_id):
+            log.warning("experiment %s: %s", share_id, problem)
 
 
 def _take_actions(experiment: Experiment, conductor: Conductor) -> None:
