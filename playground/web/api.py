@@ -3,8 +3,6 @@ state and result. The same validation as the builder (Spec.from_json), the same 
 
 from __future__ import annotations
 
-import json
-
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -12,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
 from playground.web import experiments as starting
+from playground.web import user_json
 from playground.web.models import Experiment
 
 
@@ -52,11 +51,11 @@ def experiments(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     try:
-        document = json.loads(request.body or b"null")
+        document = user_json.parse(request.body or b"null")
     except RequestDataTooBig:
         return _errors(413, FieldError("", "body: too large for a spec"))
-    except (ValueError, RecursionError) as error:  # bad JSON, bad UTF-8, absurd nesting or digits
-        return _errors(400, FieldError("", f"body: not a JSON document ({error})"))
+    except user_json.NotJson as error:
+        return _errors(400, FieldError("", f"body: {error}"))
     try:
         spec = Spec.from_json(document)
     except SpecError as error:

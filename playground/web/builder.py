@@ -3,7 +3,6 @@ edits), and the ways in: defaults, a preset, a spec link, or a pasted JSON spec.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,7 @@ from playground.engine.naming import CONSUMER, OUTPUT_PRODUCER, SOURCE_PRODUCER
 from playground.engine.presets import Preset
 from playground.engine.semantics import promise
 from playground.engine.spec import Spec, SpecError, default_spec
-from playground.web import experiments
+from playground.web import experiments, user_json
 from playground.web.forms import BuilderForms, PastedSpecForm
 from playground.web.spec_links import decode_spec, spec_url
 
@@ -92,7 +91,7 @@ def _page(
 ) -> HttpResponse:
     if pasted is None:
         shown = forms.spec or default_spec()
-        pasted = PastedSpecForm(initial={"spec_json": json.dumps(shown.to_json(), indent=2)})
+        pasted = PastedSpecForm(initial={"spec_json": user_json.dumps(shown.to_json(), indent=2)})
     context = {
         "presets": presets.PRESETS.values(),
         "preset": preset,
@@ -120,7 +119,7 @@ def _panel(request: HttpRequest, forms: BuilderForms) -> dict[str, Any]:
         "experiment_placeholder": clients.EXPERIMENT_PLACEHOLDER,
         "servers_placeholder": clients.SERVERS_PLACEHOLDER,
         "link": request.build_absolute_uri(spec_url(document)),
-        "spec_json": json.dumps(document, indent=2),
+        "spec_json": user_json.dumps(document, indent=2),
     }
 
 

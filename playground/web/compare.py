@@ -3,7 +3,6 @@ side (throughput, end-to-end latency, lost, duplicated, the semantic each showed
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from playground.engine import presets
 from playground.engine.spec import FaultKind, KillPoint, Spec, SpecError, kill_points
-from playground.web import experiments, verdict
+from playground.web import experiments, user_json, verdict
 from playground.web.models import Comparison
 
 SLOTS = 4
@@ -72,13 +71,13 @@ def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[s
             continue
         try:
             if slot.choice == CUSTOM:
-                chosen[slot.number] = Spec.from_json(json.loads(slot.custom))
+                chosen[slot.number] = Spec.from_json(user_json.parse(slot.custom))
             else:
                 chosen[slot.number] = presets.preset(slot.choice).spec
         except KeyError:
             slot.error = f"spec {slot.number}: there is no preset {slot.choice!r}"
-        except json.JSONDecodeError as error:
-            slot.error = f"spec {slot.number}: not a JSON document ({error})"
+        except user_json.NotJson as error:
+            slot.error = f"spec {slot.number}: {error}"
         except SpecError as error:
             slot.error = f"spec {slot.number}: {error}"
         if slot.error:

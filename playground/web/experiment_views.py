@@ -12,7 +12,7 @@ from playground.engine import presets
 from playground.engine.semantics import promise
 from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
 from playground.lab.topology import BROKER_IDS
-from playground.web import actions, experiments, stories, verdict
+from playground.web import actions, experiments, stories, user_json, verdict
 from playground.web.models import Experiment
 from playground.web.spec_links import spec_url
 
@@ -57,7 +57,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
     context = {
         "experiment": found,
         "controls": controls,
-        "spec_json": found.spec,
+        "spec_json": user_json.dumps(found.spec, indent=2),
         "builder_url": spec_url(found.spec),
         "promised": _promised(found),
         "snapshot": found.snapshot or {},
@@ -136,7 +136,9 @@ def rerun(request: HttpRequest, share_id: str) -> HttpResponse:
 def claim_control(request: HttpRequest, share_id: str) -> HttpResponse:
     """Present the control token: this browser session may then act on the experiment."""
     found = get_object_or_404(Experiment, share_id=share_id)
-    if not secrets.compare_digest(request.GET.get("token", ""), found.control_token):
+    token = request.GET.get("token", "")
+    # compare_digest takes only ASCII text; a token with any other character is simply wrong.
+    if not (token.isascii() and secrets.compare_digest(token, found.control_token)):
         return render(
             request,
             "error.html",

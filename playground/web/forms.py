@@ -8,7 +8,6 @@ path names: "producer.acks" on the acks field, "faults[1].at.records" on the sec
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from playground.engine.spec import (
     fault_defaults,
 )
 from playground.lab.topology import BROKER_IDS
+from playground.web import user_json
 
 FAULT_ROWS = 4  # rows shown for faults; a spec with more faults gets a row for each
 MAX_PASTED_CHARACTERS = 100_000
@@ -521,11 +521,9 @@ class PastedSpecForm(forms.Form):
 
     def clean_spec_json(self) -> Spec:
         try:
-            document = json.loads(self.cleaned_data["spec_json"])
-        except ValueError as error:  # bad JSON, or a number too long for Python to read
-            raise ValidationError(f"not a JSON document: {error}") from None
-        except RecursionError:
-            raise ValidationError("JSON nested too deeply to be a spec") from None
+            document = user_json.parse(self.cleaned_data["spec_json"])
+        except user_json.NotJson as error:
+            raise ValidationError(str(error)) from None
         try:
             return Spec.from_json(document)
         except SpecError as error:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any
 
 from django.urls import reverse
+
+from playground.web import user_json
 
 # A spec document is about 800 bytes of JSON; this leaves room for ten faults and a long name
 # while refusing anything that is plainly not a spec.
@@ -30,14 +31,10 @@ _JSON_TYPES = {
 
 
 def encode_spec(document: dict[str, Any]) -> str:
-    """The link form of a spec document: base64url of its compact JSON, without padding. Text
-    that UTF-8 cannot carry (a lone surrogate in a spec stored before the spec refused it) is
-    written as JSON's \\u escape, so the link still opens, and the builder names the field."""
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        data = json.dumps(document, separators=(",", ":")).encode("ascii")
+    """The link form of a spec document: base64url of its compact JSON, without padding. A lone
+    surrogate (in a spec stored before the spec refused them) is written as JSON's \\u escape
+    (user_json.dumps), so the link still opens, and the builder names the field."""
+    data = user_json.dumps(document).encode("utf-8")
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -60,13 +57,9 @@ def decode_spec(text: str) -> dict[str, Any]:
     except binascii.Error:
         raise ValueError("the spec link is cut short: it is not a whole base64url text") from None
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("the spec link does not hold UTF-8 text") from None
-    except ValueError as error:  # bad JSON, or a number too long for Python to read
-        raise ValueError(f"the spec link does not hold a JSON document ({error})") from None
-    except RecursionError:
-        raise ValueError("the spec link holds JSON nested too deeply to be a spec") from None
+        document = user_json.parse(raw)
+    except user_json.NotJson as error:
+        raise ValueError(f"the spec link is {error}") from None
     if not isinstance(document, dict):
         raise ValueError(
             f"the spec link holds a JSON {_JSON_TYPES[type(document)]}, not an object; "
