@@ -12,13 +12,23 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(INSTALLED)
 
-setup: $(INSTALLED)
+# System packages before anything else: building the venv needs python3-venv, and `make test`
+# needs more of them (the browser, Redis, PostgreSQL) than `make run`. As root it installs them.
+SYSTEM_PACKAGES_FOR ?= run
+.PHONY: system-packages
+system-packages:
+	PYTHON=$(PYTHON) bin/system-packages $(SYSTEM_PACKAGES_FOR)
+
+$(INSTALLED): | system-packages
+
+setup: system-packages $(INSTALLED)
 	$(PY) -m playground.lab.prerequisites
 	$(PY) manage.py migrate --noinput -v0
 
 run: setup
 	$(PY) manage.py serve
 
+test: SYSTEM_PACKAGES_FOR = test
 test: setup
 	$(PY) -m pytest
 
