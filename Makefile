@@ -25,8 +25,9 @@ setup: system-packages $(INSTALLED)
 	$(PY) -m playground.lab.prerequisites
 	$(PY) manage.py migrate --noinput -v0
 
+# DEBUG (tracebacks on error pages) by default here, where only this machine can reach the app.
 run: setup
-	$(PY) manage.py serve
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py serve
 
 test: SYSTEM_PACKAGES_FOR = test
 test: setup

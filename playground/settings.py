@@ -5,12 +5,15 @@ from pathlib import Path
 
 import dj_database_url
 
+from playground.secret_key import secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite database and the lab live here
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+SECRET_KEY = secret_key(VAR_DIR)  # DJANGO_SECRET_KEY, or generated once into var/secret-key
+# Tracebacks and settings on error pages only when asked for (`make run` asks, on 127.0.0.1).
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [
@@ -28,6 +31,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files carry the policy too.
+    "playground.web.security.content_security_policy_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -37,6 +42,27 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "playground.urls"
+
+# -- Browser-side safety (`manage.py check --deploy` is clean but for the HTTPS items) ----------
+X_FRAME_OPTIONS = "DENY"  # the CSP's frame-ancestors 'none', for browsers that predate it
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # share links carry a control token: never leak them
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages hand htmx the token (hx-headers); no script reads the cookie
+# PLAYGROUND_BEHIND_TLS=1: a TLS proxy in front terminates HTTPS and says so in X-Forwarded-Proto
+# (it must set that header itself, never pass on a client's). Everything then insists on HTTPS.
+BEHIND_TLS = os.environ.get("PLAYGROUND_BEHIND_TLS", "0") == "1"
+if BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading HSTS is a promise for the whole registered domain, which only its owner can make.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 ASGI_APPLICATION = "playground.asgi.application"
 
 TEMPLATES = [

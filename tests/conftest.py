@@ -19,6 +19,17 @@ TEST_LAB_DIR = Path(os.environ.get("PLAYGROUND_TEST_LAB_DIR", PROJECT_ROOT / "va
 TEST_PORT_BASE = int(os.environ.get("PLAYGROUND_TEST_PORT_BASE", "29000"))
 
 
+def pytest_configure() -> None:
+    """DEBUG is off, as in production, but the test client renders pages without `collectstatic`
+    first: plain static names, as in development (the app servers of the browser tests do collect
+    theirs)."""
+    from django.conf import settings
+
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+
+
 @pytest.fixture(scope="session")
 def lab() -> LabClient:
     """A managed cluster that lives as long as the test session (and dies with it)."""

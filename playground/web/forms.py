@@ -481,11 +481,6 @@ class BuilderForms:
             ("Fields", fields),
         ]
 
-    @property
-    def fault_kinds(self) -> list[str]:
-        """Every fault kind, for the page to show each row only the fields of its kind."""
-        return [kind.value for kind in FaultKind]
-
     def anchor(self, path: str) -> str:
         """The id of the field that sets `path` ("producer.acks" -> "id_acks")."""
         name = SETTING_OF_PATH.get(path)

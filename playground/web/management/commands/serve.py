@@ -11,10 +11,11 @@ import threading
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
+from playground.web.security import refusal_to_serve
 
 
 class Command(BaseCommand):
@@ -30,6 +31,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, no_runner: bool = False, **options) -> None:
+        if refusal := refusal_to_serve(host):
+            raise CommandError(refusal)
         lab = self._start_lab()
         try:
             self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
