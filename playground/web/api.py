@@ -60,7 +60,10 @@ def experiments(request: HttpRequest) -> JsonResponse:
         spec = Spec.from_json(document)
     except SpecError as error:
         return _errors(400, *error.errors)
-    experiment = starting.start(spec, request)
+    try:
+        experiment = starting.start(spec, request, api=True)
+    except starting.Refused as refusal:
+        return _errors(refusal.status, refusal.error)
     return JsonResponse(describe(request, experiment, with_control=True), status=201)
 
 
@@ -85,8 +88,10 @@ def describe(request: HttpRequest, experiment: Experiment, with_control: bool = 
         "result": experiment.result,
         "error": experiment.error or None,
     }
-    if experiment.status == Experiment.QUEUED:
-        data["ahead"] = experiment.ahead()  # experiments that run before this one
+    place = experiment.place() if experiment.status == Experiment.QUEUED else None
+    if place is not None:
+        data["ahead"] = place.ahead  # queued experiments that start before this one
+        data["waits_for"] = place.waits_for or None
     if with_control:
         data["control_url"] = request.build_absolute_uri(
             f"{url}control?token={experiment.control_token}"

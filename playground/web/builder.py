@@ -57,7 +57,12 @@ def _run(request: HttpRequest) -> HttpResponse:
 
 
 def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
-    experiment = experiments.start(spec, request)
+    try:
+        experiment = experiments.start(spec, request)
+    except experiments.Refused as refusal:
+        from playground.web.experiment_views import refused
+
+        return refused(request, refusal)
     return redirect(experiment.get_absolute_url())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -54,11 +53,15 @@ def compare(request: HttpRequest) -> HttpResponse:
     specs, errors = build_specs(slots, faults_from)
     if errors:
         return render(request, "compare.html", _context(slots, faults_from, errors), status=400)
-    with transaction.atomic():
-        comparison = Comparison.objects.create()
-        for spec in specs:
-            experiments.start(spec, request, comparison=comparison)
-    return redirect(comparison)
+    try:
+        return redirect(experiments.start_comparison(specs, request))
+    except experiments.Refused as refusal:
+        return render(
+            request,
+            "compare.html",
+            _context(slots, faults_from, [str(refusal)]),
+            status=refusal.status,
+        )
 
 
 def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[str]]:
@@ -88,7 +91,7 @@ def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[s
         return [], [f"specs: choose 2 to {SLOTS} specs to compare ({len(chosen)} chosen)"]
     if faults_from == NO_FAULTS:
         faults = []
-    elif faults_from.isdigit() and int(faults_from) in chosen:
+    elif faults_from in {str(number) for number in chosen}:  # never int() of arbitrary text
         faults = chosen[int(faults_from)].to_json()["faults"]
     else:
         return [], [f"faults_from: {faults_from!r} is not one of the chosen specs or 'none'"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -12,7 +13,7 @@ from playground.engine import presets
 from playground.engine.semantics import promise
 from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
 from playground.lab.topology import BROKER_IDS
-from playground.web import actions, experiments, stories, user_json, verdict
+from playground.web import actions, experiments, retention, stories, user_json, verdict, views
 from playground.web.models import Experiment
 from playground.web.spec_links import spec_url
 
@@ -31,7 +32,19 @@ def new_experiment(request: HttpRequest) -> HttpResponse:
             {"message": f"preset: there is no preset {name!r}; allowed: {allowed}"},
             status=400,
         )
-    return redirect(experiments.start(spec, request))
+    return _start(request, spec)
+
+
+def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
+    try:
+        return redirect(experiments.start(spec, request))
+    except experiments.Refused as refusal:
+        return refused(request, refusal)
+
+
+def refused(request: HttpRequest, refusal: experiments.Refused) -> HttpResponse:
+    """The page for a request to queue that the server turned down (a limit, a long spec)."""
+    return render(request, "error.html", {"message": str(refusal)}, status=refusal.status)
 
 
 @require_GET
@@ -41,8 +54,9 @@ def queue_panel(request: HttpRequest) -> HttpResponse:
 
 def queue_context() -> dict:
     return {
-        "running": Experiment.objects.filter(status=Experiment.RUNNING).first(),
+        "running": list(Experiment.objects.filter(status=Experiment.RUNNING)),
         "queued": list(Experiment.objects.filter(status=Experiment.QUEUED)),
+        "max_parallel": settings.PLAYGROUND_MAX_PARALLEL,
     }
 
 
@@ -71,11 +85,12 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
             f"{found.get_absolute_url()}control?token={found.control_token}"
         )
     if found.status == Experiment.QUEUED:
-        context["ahead"] = found.ahead()
+        context["place"] = found.place()
     if found.status == Experiment.DONE:
         context["outcome"] = verdict.outcome(found.result, found.spec)
         context["verdict"] = verdict.explain(found.result)
         context["chart"] = verdict.chart(found)
+        context["raw_records_pruned"] = retention.raw_records_pruned(found)
     return context
 
 
@@ -129,7 +144,24 @@ def rerun(request: HttpRequest, share_id: str) -> HttpResponse:
         spec = Spec.from_json(found.spec)
     except SpecError as error:  # a spec stored by an older version that no longer validates
         return render(request, "error.html", {"message": str(error)}, status=400)
-    return redirect(experiments.start(spec, request))
+    return _start(request, spec)
+
+
+@require_POST
+def cancel(request: HttpRequest, share_id: str) -> HttpResponse:
+    """The owner cancels a queued experiment (it is removed) or stops a running one (it is
+    audited as far as it ran)."""
+    found = get_object_or_404(Experiment, share_id=share_id)
+    if not experiments.can_control(request, found):
+        return _action_reply(request, "Only the person running this experiment can do that.", 403)
+    try:
+        message = experiments.cancel(found)
+    except actions.ActionError as error:
+        return _action_reply(request, str(error), 400)
+    if not Experiment.objects.filter(pk=found.pk).exists():
+        request.session[views.NOTICE_SESSION_KEY] = f"{found.name}: {message}."
+        return redirect("home")
+    return _action_reply(request, message, 202)
 
 
 @require_GET

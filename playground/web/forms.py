@@ -38,6 +38,7 @@ from playground.engine.spec import (
 )
 from playground.lab.topology import BROKER_IDS
 from playground.web import user_json
+from playground.web.experiments import duration_error
 
 FAULT_ROWS = 4  # rows shown for faults; a spec with more faults gets a row for each
 MAX_PASTED_CHARACTERS = 100_000
@@ -441,6 +442,11 @@ class BuilderForms:
             for field_error in error.errors:
                 self._place(field_error, rows)
             return False
+        too_long = duration_error(self.spec)
+        if too_long is not None:  # valid, but longer than this server runs an experiment
+            self._place(too_long, rows)
+            self.spec = None
+            return False
         return True
 
     def _place(self, error: FieldError, rows: list[FaultForm]) -> None:
@@ -520,9 +526,13 @@ class PastedSpecForm(forms.Form):
         except user_json.NotJson as error:
             raise ValidationError(str(error)) from None
         try:
-            return Spec.from_json(document)
+            spec = Spec.from_json(document)
         except SpecError as error:
             raise ValidationError([str(field_error) for field_error in error.errors]) from None
+        too_long = duration_error(spec)
+        if too_long is not None:
+            raise ValidationError(str(too_long))
+        return spec
 
 
 def _explain(field: forms.Field, path: str) -> None:
