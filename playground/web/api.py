@@ -11,6 +11,7 @@ from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
 from playground.web import experiments as starting
 from playground.web import user_json
+from playground.web.actions import ActionError
 from playground.web.models import Experiment
 
 
@@ -67,13 +68,32 @@ def experiments(request: HttpRequest) -> JsonResponse:
     return JsonResponse(describe(request, experiment, with_control=True), status=201)
 
 
+@csrf_exempt  # DELETE proves control with the token, not with a cookie
 def experiment(request: HttpRequest, share_id: str) -> JsonResponse:
-    if request.method != "GET":
-        return _method_not_allowed(request, "GET")
+    if request.method not in ("GET", "DELETE"):
+        return _method_not_allowed(request, "GET, DELETE")
     found = Experiment.objects.filter(share_id=share_id).first()
     if found is None:
         return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    if request.method == "DELETE":
+        return _cancel(request, found)
     return JsonResponse(describe(request, found))
+
+
+def _cancel(request: HttpRequest, found: Experiment) -> JsonResponse:
+    """The owner's cancel: a queued experiment is removed, a running one is stopped. The control
+    token (from the control URL) comes in the X-Control-Token header."""
+    token = request.headers.get("X-Control-Token", "")
+    if not starting.token_matches(token, found):
+        return _errors(
+            403, FieldError("X-Control-Token", "not the control token of this experiment")
+        )
+    try:
+        message = starting.cancel(found)
+    except ActionError as error:
+        return _errors(409, FieldError("", str(error)))
+    removed = not Experiment.objects.filter(pk=found.pk).exists()
+    return JsonResponse({"id": found.share_id, "removed": removed, "message": message})
 
 
 def describe(request: HttpRequest, experiment: Experiment, with_control: bool = False) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -168,9 +166,7 @@ def cancel(request: HttpRequest, share_id: str) -> HttpResponse:
 def claim_control(request: HttpRequest, share_id: str) -> HttpResponse:
     """Present the control token: this browser session may then act on the experiment."""
     found = get_object_or_404(Experiment, share_id=share_id)
-    token = request.GET.get("token", "")
-    # compare_digest takes only ASCII text; a token with any other character is simply wrong.
-    if not (token.isascii() and secrets.compare_digest(token, found.control_token)):
+    if not experiments.token_matches(request.GET.get("token", ""), found):
         return render(
             request,
             "error.html",

@@ -8,6 +8,7 @@ no spec may be expected to run longer than PLAYGROUND_MAX_RUN_SECONDS.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -147,6 +148,13 @@ def can_control(request: HttpRequest, experiment: Experiment) -> bool:
     """The owner's session, or a session that presented the control token, controls an
     experiment; the share link alone never does."""
     return experiment.share_id in request.session.get(CONTROL_SESSION_KEY, [])
+
+
+def token_matches(token: str, experiment: Experiment) -> bool:
+    """Whether `token` is the experiment's control token (compared in constant time;
+    compare_digest takes only ASCII text, and a token with any other character is simply
+    wrong)."""
+    return token.isascii() and secrets.compare_digest(token, experiment.control_token)
 
 
 def client_of(request: HttpRequest, *, api: bool = False) -> str:

@@ -140,6 +140,20 @@ def test_the_owner_cancels_a_queued_experiment_and_a_viewer_cannot(client, no_ru
 
 
 @pytest.mark.django_db
+def test_the_api_cancels_with_the_control_token_only(client, no_runner):
+    body = json.dumps(preset("metrics").spec.to_json())
+    created = client.post("/api/experiments", body, content_type="application/json").json()
+    url, token = created["api_url"], created["control_url"].split("token=")[1]
+    refused = client.delete(url, headers={"X-Control-Token": "é" + token[1:]})
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["path"] == "X-Control-Token"
+    cancelled = client.delete(url, headers={"X-Control-Token": token})
+    assert cancelled.status_code == 200 and cancelled.json()["removed"] is True
+    assert client.get(url).status_code == 404
+    assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
 def test_cancelling_a_running_experiment_stops_it(client, no_runner):
     client.post("/experiments/new", {"preset": "metrics"})
     running = Experiment.objects.get()
