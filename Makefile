@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live
+.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-engine: setup
 
 bench-live: setup
 	$(PY) -m playground.web.bench_live
+
+# 30 students start a preset at once: time to the last verdict, live latency, audit invariants
+bench-classroom: setup
+	$(PY) -m bench.classroom
 
 # Random experiments under random faults, each checked against a recount: make soak RUNS=20 SEED=7
 RUNS ?= 200

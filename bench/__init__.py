@@ -1,0 +1,1 @@
+"""Benchmarks of the whole playground, kept apart from the app's packages (`make bench-*`)."""
