@@ -35,7 +35,7 @@ from playground.web.models import Experiment
 from tests.web.test_builder import form_values
 
 SEED = int(os.environ.get("PLAYGROUND_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-REQUESTS = 1200
+REQUESTS = 1000
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
 PRESET_DOCUMENTS = [preset.spec.to_json() for preset in PRESETS.values()]
 DEEP, DIGITS = "@DEEP@", "@DIGITS@"  # stand-ins that become text json.dumps cannot write
@@ -207,7 +207,7 @@ class Fuzz:
 
 
 @pytest.fixture
-def fuzz(client, settings, tmp_path, monkeypatch, capsys) -> Fuzz:
+def fuzz(client, settings, tmp_path, monkeypatch) -> Fuzz:
     """A client whose requests never start a run (the runner is not woken), on an empty var/
     and no lab, so that nothing here touches a cluster."""
     monkeypatch.setattr("playground.web.runner.wake", lambda: None)
@@ -215,8 +215,6 @@ def fuzz(client, settings, tmp_path, monkeypatch, capsys) -> Fuzz:
     settings.LAB_DIR = tmp_path / "no-lab"
     settings.KAFKA_BOOTSTRAP_SERVERS = ""
     client.raise_request_exception = False
-    with capsys.disabled():
-        print(f"\nfuzz seed {SEED} (replay: PLAYGROUND_FUZZ_SEED={SEED})")
     return Fuzz(client, random.Random(SEED))
 
 
@@ -287,15 +285,17 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
 
 
 @pytest.mark.django_db
-def test_random_and_mutated_requests_to_every_page_and_the_api_never_give_a_500(fuzz):
+def test_random_and_mutated_requests_to_every_page_and_the_api_never_give_a_500(fuzz, capsys):
+    with capsys.disabled():
+        print(f"\nfuzz seed {SEED} (replay: PLAYGROUND_FUZZ_SEED={SEED})")
     started = time.monotonic()
     requests = _page_requests(fuzz, _experiments(fuzz))
     while fuzz.sent < REQUESTS:
         next(requests)
     seconds = time.monotonic() - started
-    print(
-        f"{fuzz.sent} requests in {seconds:.0f} s, by status: {dict(sorted(fuzz.statuses.items()))}"
-    )
+    statuses = dict(sorted(fuzz.statuses.items()))
+    with capsys.disabled():
+        print(f"{fuzz.sent} requests in {seconds:.0f} s, by status: {statuses}")
     running = Experiment.objects.filter(status=Experiment.RUNNING).count()
     assert running == 1  # only the one made RUNNING above: no request started a run
 
@@ -362,6 +362,18 @@ def test_compare_with_an_absurd_custom_spec_is_400_naming_the_slot(fuzz, custom,
     assert response.status_code == 400
     assert complaint in _text(response)
     assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("faults_from", ["9" * 5000, "\u00b2"])  # \u00b2 is a digit to isdigit()
+def test_compare_with_faults_from_no_slot_is_400_naming_the_field(fuzz, faults_from):
+    response = fuzz.client.post(
+        "/compare/", {"spec1": "metrics", "spec2": "payment-service", "faults_from": faults_from}
+    )
+
+    assert response.status_code == 400
+    assert "is not one of the chosen specs or 'none'" in _text(response)
+    assert "faults_from: " in _text(response)
 
 
 @pytest.mark.django_db
