@@ -36,9 +36,12 @@ def test_an_invalid_spec_file_is_refused_with_the_fields_named(tmp_path):
     assert "workload.records" in str(refused.value)
 
 
-def test_a_file_that_is_not_json_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "text", ["{not json", "9" * 5000, "[" * 3000 + "]" * 3000, "\udc80"], ids=repr
+)
+def test_a_file_that_is_not_json_is_refused(tmp_path, text):
     spec = tmp_path / "bad.json"
-    spec.write_text("{not json")
+    spec.write_bytes(text.encode("utf-8", "surrogateescape"))
 
     with pytest.raises(CommandError, match=r"bad\.json"):
         call_command("experiment", "run", str(spec))

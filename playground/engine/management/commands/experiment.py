@@ -81,8 +81,10 @@ class Command(BaseCommand):
                 raise CommandError(str(error).strip("'\"")) from error
         try:
             document = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # unreadable, bad UTF-8, bad JSON, absurd digits
             raise CommandError(f"{path}: {error}") from error
+        except RecursionError:
+            raise CommandError(f"{path}: JSON nested too deeply to be a spec") from None
         try:
             return Spec.from_json(document)
         except SpecError as error:
