@@ -1,37 +1,48 @@
 """The soak: many random experiments against a real cluster, each checked against a recount.
 
-    python -m tests.soak --runs N --seed S [--lab-dir DIR --port-base P] [--timeout SECONDS]
-    python -m tests.soak --seed S --only INDEX      # replay one schedule of that seed
+    python -m tests.soak --runs N --seed S [--parallel N] [--lab-dir DIR --port-base P]
+                         [--timeout SECONDS]
+    python -m tests.soak --seed S --only INDEX [--only INDEX ...]   # replay schedules of that seed
+    python -m tests.soak --runs N --seed S --parallel N --beside-only  # only runs that share
 
 Schedule INDEX of seed S is always the same spec (its own random generator), so a failure is
-replayed from the two numbers the soak prints. Each run is a subprocess (`--one`) with a wall-clock
-timeout: a run still going then is HUNG and its process group is killed (the workers die with it,
-they carry a parent-death signal). After every run the cluster is made whole again. A run is
-checked for:
+replayed from the numbers the soak prints. Each run's conductor runs in a thread of the soak's own
+process, as the web runner runs it, and up to `--parallel` of them at once on the one lab, by the
+runner's rule: runs whose faults touch only their own clients (consumer and producer kills, proxy
+faults aimed at their client ids) side by side; a run with a fault that touches the cluster (a
+broker killed, paused or cut off) waits until nothing runs, and nothing starts beside it. Runs
+start in index order, so the same seed draws the same schedules whatever `--parallel` is. A run
+still going after its wall-clock timeout is asked to stop (producer, then consumer); one that still
+does not end is HUNG and its workers are killed. After a run that had the cluster alone, the
+cluster is made whole again before anything else starts. A run is checked for:
 - mismatches: the recount (tests/recount.py) differs from the result's audit, or the audit breaks
   its own invariants;
 - promise violations: a valid run whose settings promise at-least-once or exactly-once lost an
   order, or an exactly-once one that duplicated one;
+- what it left behind for the next run, checked before the soak restores anything: proxy faults
+  still armed for its clients (a disarm that missed), a broker not up, a proxy still blackholed
+  or delaying (a run that had the cluster alone must hand it back whole, or the runs that start
+  beside each other next would meet its fault);
 - invalid runs (result["valid"] false), listed with the result's problems;
 - hung runs, and crashed ones (no result at all).
-Exit status 1 when any run has a mismatch or a promise violation, hung or crashed.
+Exit status 1 when any run has a mismatch or a promise violation, left something behind, hung
+or crashed. The summary says how many ran at once, and the wall time next to the sum of run times.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +64,8 @@ SOAK_DIR = PROJECT_ROOT / "var" / "soak"
 DEFAULT_LAB_DIR = PROJECT_ROOT / "var" / "lab-soak"
 DEFAULT_PORT_BASE = 29500
 DEFAULT_TIMEOUT_SECONDS = 300.0
+# A run past its timeout has been asked to stop; this long later it is hung, and its workers die.
+STOP_GRACE_SECONDS = 90.0
 RESTORE_TIMEOUT_SECONDS = 120.0
 MAX_DRAWS_PER_SCHEDULE = 1000  # a generator refused this often is broken, not unlucky
 
@@ -83,11 +96,11 @@ KILL_POINTS = (
 DROP_ACKS_TARGETS = ("source-producer", "output-producer", "all")
 BROKERS = ("leader", 1, 2, 3)
 
-# Outcomes of a run; the first four fail the soak.
-MISMATCH, PROMISE, HUNG, CRASHED, INVALID, OK = (
-    "mismatch", "promise", "hung", "crashed", "invalid", "ok",
+# Outcomes of a run; the first five fail the soak.
+MISMATCH, PROMISE, LEFT_BEHIND, HUNG, CRASHED, INVALID, OK = (
+    "mismatch", "promise", "left-behind", "hung", "crashed", "invalid", "ok",
 )  # fmt: skip
-FAILING = (MISMATCH, PROMISE, HUNG, CRASHED)
+FAILING = (MISMATCH, PROMISE, LEFT_BEHIND, HUNG, CRASHED)
 
 
 # -- the generator --------------------------------------------------------------------------
@@ -261,10 +274,13 @@ class Run:
     spec: Spec
     experiment_id: str = ""
     folder: str = ""
+    started_at: float = 0.0  # seconds after the first run started
     duration: float = 0.0
+    beside: set[int] = field(default_factory=set)  # indexes of the runs that overlapped it
     outcomes: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     promise_violations: list[str] = field(default_factory=list)
+    left_behind: list[str] = field(default_factory=list)  # faults the next run would meet
     problems: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     crash: str = ""
@@ -272,18 +288,30 @@ class Run:
     audit: dict | None = None
     recount: dict | None = None
 
+    @property
+    def alone(self) -> bool:
+        """Whether a fault of it touches the cluster: then it runs with nothing beside it."""
+        return any(fault.touches_cluster for fault in self.spec.faults)
+
     def line(self) -> str:
         """The run's one line, printed as it ends."""
         words = [o.upper() for o in self.outcomes] or [OK]
         details = self.mismatches + self.promise_violations
+        details += [f"left behind: {what}" for what in self.left_behind]
         details += [p["message"] for p in self.problems] + [self.crash] * bool(self.crash)
         details += [f"error: {e}" for e in self.errors if INVALID not in self.outcomes]
         detail = f" ({'; '.join(details)})" if details else ""
         semantics = f" {self.semantics}" if self.semantics else ""
         return (
             f"seed {self.seed} #{self.index:<3} {summary(self.spec)}"
-            f"  -> {' '.join(words)}{detail}{semantics}  {self.duration:.1f} s"
+            f"  -> {' '.join(words)}{detail}{semantics}  {self.duration:.1f} s {self.company()}"
         )
+
+    def company(self) -> str:
+        """Whom it ran beside: "[alone]", "[beside #3 #5]", or "" (nothing ran beside it)."""
+        if self.alone:
+            return "[alone]"
+        return f"[beside {' '.join(f'#{i}' for i in sorted(self.beside))}]" if self.beside else ""
 
     def to_json(self) -> dict:
         return {
@@ -294,9 +322,13 @@ class Run:
             "summary": summary(self.spec),
             "spec": self.spec.to_json(),
             "outcomes": self.outcomes or [OK],
+            "started_at_seconds": round(self.started_at, 1),
             "duration_seconds": round(self.duration, 1),
+            "alone": self.alone,
+            "beside": sorted(self.beside),
             "mismatches": self.mismatches,
             "promise_violations": self.promise_violations,
+            "left_behind": self.left_behind,
             "problems": self.problems,
             "errors": self.errors,
             "crash": self.crash,
@@ -306,44 +338,84 @@ class Run:
         }
 
 
-def run_schedule(
-    seed: int, index: int, spec: Spec, lab_dir: Path, timeout: float, soak_dir: Path = SOAK_DIR
-) -> Run:
-    """Run one schedule in a subprocess (`--one`) with a wall-clock timeout, and judge it."""
-    run = Run(seed, index, spec, experiment_id=f"soak{seed}-{index}-{uuid.uuid4().hex[:6]}")
-    folder = soak_dir / f"seed-{seed}" / str(index)
+def run_schedule(run: Run, lab: LabClient, timeout: float, soak_dir: Path = SOAK_DIR) -> Run:
+    """Run one schedule's conductor in a thread of its own (as the web runner does) with a
+    wall-clock timeout, recount it, and judge it; return `run`, filled in."""
+    run.experiment_id = f"soak{run.seed}-{run.index}-{uuid.uuid4().hex[:6]}"
+    folder = soak_dir / f"seed-{run.seed}" / str(run.index)
     shutil.rmtree(folder, ignore_errors=True)  # an earlier soak of the same seed
     folder.mkdir(parents=True)
     run.folder = str(folder)
-    (folder / "spec.json").write_text(json.dumps(spec.to_json(), indent=1))
-    command = [
-        sys.executable, "-m", "tests.soak", "--one", str(folder / "spec.json"),
-        "--experiment-dir", str(folder / run.experiment_id),
-        "--lab-dir", str(Path(lab_dir).resolve()), "--outcome", str(folder / "outcome.json"),
-    ]  # fmt: skip
+    (folder / "spec.json").write_text(json.dumps(run.spec.to_json(), indent=1))
+    experiment_dir = folder / run.experiment_id
     started = time.monotonic()
-    with open(folder / "soak.log", "wb") as log:
-        child = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    outcome: dict = {}
+    try:
+        target = Target.managed(lab)
+        conductor = Conductor(
+            run.spec,
+            experiment_id=run.experiment_id,
+            root=experiment_dir,
+            bootstrap_servers=target.bootstrap_servers,
+            direct_bootstrap_servers=target.direct_bootstrap_servers,
+            lab=target.lab,
+            on_snapshot=None,
         )
-        try:
-            code = child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            if child.poll() is None:  # hung, or the soak itself is interrupted (Ctrl-C)
-                os.killpg(child.pid, signal.SIGKILL)  # the conductor and its workers: one group
-                child.wait()
-    run.duration = time.monotonic() - started
-    if code is None:
-        run.outcomes.append(HUNG)
-        run.crash = f"no result within {timeout:.0f} s"
-    elif code != 0 or not (folder / "outcome.json").exists():
-        run.outcomes.append(CRASHED)
-        run.crash = _last_line(folder / "soak.log") or f"exit code {code}"
+    except Exception:  # noqa: BLE001 - a run that cannot even start is a crashed run
+        outcome["crash"] = traceback.format_exc()
     else:
-        judge(run, json.loads((folder / "outcome.json").read_text()))
+        conducting = threading.Thread(
+            target=_conduct,
+            args=(conductor, target.direct_bootstrap_servers, outcome),
+            name=f"conductor-{run.experiment_id}",
+            daemon=True,  # a hung one must not keep the soak alive
+        )
+        conducting.start()
+        conducting.join(timeout)
+        if conducting.is_alive():
+            outcome["hung"] = _stop_hung(conductor, conducting, timeout)
+    run.duration = time.monotonic() - started
+    if "hung" in outcome:
+        run.outcomes.append(HUNG)
+        run.crash = outcome["hung"]
+    elif "crash" in outcome:
+        (folder / "soak.log").write_text(outcome["crash"])
+        run.outcomes.append(CRASHED)
+        run.crash = outcome["crash"].strip().splitlines()[-1]
+    else:
+        (folder / "outcome.json").write_text(json.dumps(outcome, indent=1))
+        judge(run, outcome)
+        _check_left_behind(run, lab)
     return run
+
+
+def _conduct(conductor: Conductor, bootstrap: str, outcome: dict) -> None:
+    """The conductor's thread: run the experiment, then recount it from its raw records."""
+    try:
+        outcome["result"] = conductor.run()
+    except BaseException:  # noqa: BLE001 - whatever ends the thread is the run's crash
+        outcome["crash"] = traceback.format_exc()
+        return
+    try:
+        raw = read_raw_records(conductor.names.root, bootstrap)
+        outcome["recount"] = count(raw)
+        outcome["recount_uncommitted"] = count(raw, UNCOMMITTED_VIEW)
+    except Exception:  # noqa: BLE001 - any failure to recount is reported, not hidden
+        outcome["recount_error"] = traceback.format_exc(limit=3).strip().splitlines()[-1]
+
+
+def _stop_hung(conductor: Conductor, conducting: threading.Thread, timeout: float) -> str:
+    """Ask a run past its timeout to stop, as a person would press stop twice (the producer,
+    then the consumer); if it still has not ended after STOP_GRACE_SECONDS, kill its workers (its
+    thread cannot be killed: it is left behind, a daemon). Return the reason it is hung."""
+    conductor.request_stop()
+    conductor.request_stop()
+    conducting.join(STOP_GRACE_SECONDS)
+    if conducting.is_alive():
+        for worker in list(conductor.supervisor.workers.values()):
+            worker.process.kill()
+        return f"no result within {timeout:.0f} s, nor {STOP_GRACE_SECONDS:.0f} s after a stop"
+    return f"no result within {timeout:.0f} s (it ended when asked to stop)"
 
 
 def judge(run: Run, outcome: dict) -> None:
@@ -388,39 +460,170 @@ def judge(run: Run, outcome: dict) -> None:
         run.outcomes.append(PROMISE)
 
 
-def run_one(spec_file: Path, experiment_dir: Path, lab_dir: Path, outcome_file: Path) -> None:
-    """The child's side (`--one`): run the experiment, recount it, write both to outcome_file."""
-    spec = Spec.from_json(json.loads(spec_file.read_text()))
-    target = Target.managed(LabClient(lab_dir))
-    conductor = Conductor(
-        spec,
-        experiment_id=experiment_dir.name,
-        root=experiment_dir,
-        bootstrap_servers=target.bootstrap_servers,
-        direct_bootstrap_servers=target.direct_bootstrap_servers,
-        lab=target.lab,
-        on_snapshot=None,
+PRODUCE_FAULT_BUDGETS = ("drop_produce_responses_budgets", "reset_after_produce_budgets")
+
+
+def left_behind(lab: LabClient, prefix: str) -> list[str]:
+    """What the next run would meet of a run that ended: Produce faults still aimed within
+    `prefix` (its clients), nodes not up, proxies still blackholed or delaying responses."""
+    status = lab.status()
+    proxy = status["proxy"]
+    armed = sum(
+        budget["remaining"]
+        for faults in (proxy["any_broker"], *proxy["brokers"].values())
+        for kind in PRODUCE_FAULT_BUDGETS
+        for budget in faults[kind]
+        if any(aimed.startswith(prefix) for aimed in budget["clients"] or ())
     )
-    outcome: dict = {"result": conductor.run()}
+    found = [f"{armed} Produce faults still armed for its clients"] if armed else []
+    stopped = [f"{node['id']} {node['state']}" for node in status["nodes"] if node["state"] != "up"]
+    found += [f"nodes not up: {', '.join(stopped)}"] if stopped else []
+    brokers = proxy["brokers"]
+    cut_off = [node for node, faults in brokers.items() if faults["blackholed"]]
+    found += [f"brokers {', '.join(cut_off)} still blackholed"] if cut_off else []
+    delaying = [node for node, faults in brokers.items() if faults["delay_ms"]]
+    found += [f"brokers {', '.join(delaying)} still delay responses"] if delaying else []
+    return found
+
+
+def _check_left_behind(run: Run, lab: LabClient) -> None:
+    """An ended run hands the lab back as the next run must find it (before any restore)."""
     try:
-        raw = read_raw_records(experiment_dir, target.direct_bootstrap_servers)
-        outcome["recount"] = count(raw)
-        outcome["recount_uncommitted"] = count(raw, UNCOMMITTED_VIEW)
-    except Exception:  # noqa: BLE001 - any failure to recount is reported, not hidden
-        outcome["recount_error"] = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        traceback.print_exc()
-    outcome_file.write_text(json.dumps(outcome, indent=1))
+        run.left_behind = left_behind(lab, f"exp-{run.experiment_id}-")
+    except LabError as error:
+        run.errors.append(f"the lab's state could not be read: {error}")
+        return
+    if run.left_behind:
+        run.outcomes.append(LEFT_BEHIND)
 
 
 def restore_cluster(lab: LabClient) -> None:
-    """Every node up, no fault armed, every partition fully replicated (as tests' healthy_lab)."""
+    """Every node up, no fault armed, every partition fully replicated (as tests' healthy_lab).
+    Only while no run is going: it disarms every experiment's proxy faults."""
     lab.clear_faults()
     lab.restore_nodes(timeout=RESTORE_TIMEOUT_SECONDS)
 
 
-def _last_line(path: Path) -> str:
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
-    return next((line for line in reversed(lines) if line), "")
+# -- runs side by side ----------------------------------------------------------------------
+class Turns:
+    """Who may run on the lab now, by the rule the web runner holds: up to `parallel` runs whose
+    faults touch only their own clients side by side, or one run with a fault that touches the
+    cluster, alone. The soak asks for its runs one after another, in index order, so a run that
+    waits to be alone is never overtaken: nothing starts beside it while it waits."""
+
+    def __init__(self, parallel: int) -> None:
+        if parallel < 1:
+            raise ValueError(f"parallel is {parallel}; allowed: 1 or more")
+        self.parallel = parallel
+        self.running: dict[int, Run] = {}
+        self.peak = 0  # the most runs that ran at once
+        self._changed = threading.Condition()
+
+    def enter(self, run: Run) -> None:
+        """Wait until `run` may start, and count it in."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._may_start(run))
+            for other in self.running.values():
+                other.beside.add(run.index)
+                run.beside.add(other.index)
+            self.running[run.index] = run
+            self.peak = max(self.peak, len(self.running))
+
+    def leave(self, run: Run) -> None:
+        with self._changed:
+            del self.running[run.index]
+            self._changed.notify_all()
+
+    def _may_start(self, run: Run) -> bool:
+        if run.alone:
+            return not self.running
+        alone = any(other.alone for other in self.running.values())
+        return not alone and len(self.running) < self.parallel
+
+
+@dataclass
+class Together:
+    """How a set of runs shared the lab: at most `parallel` at once, `peak` of them did."""
+
+    parallel: int
+    peak: int = 0
+    wall_seconds: float = 0.0  # from the first run's start to the last run's end
+
+    def line(self, runs: list[Run]) -> str:
+        busy = sum(run.duration for run in runs)
+        alone = sum(run.alone for run in runs)
+        speedup = f" ({busy / self.wall_seconds:.2f}x)" if self.wall_seconds else ""
+        return (
+            f"up to {self.peak} at once (parallel {self.parallel}); {alone} of {len(runs)} had "
+            f"the cluster alone; wall {self.wall_seconds:.0f} s, sum of run times "
+            f"{busy:.0f} s{speedup}"
+        )
+
+    def to_json(self, runs: list[Run]) -> dict:
+        return {
+            "parallel": self.parallel,
+            "peak_at_once": self.peak,
+            "alone": sum(run.alone for run in runs),
+            "wall_seconds": round(self.wall_seconds, 1),
+            "sum_of_run_seconds": round(sum(run.duration for run in runs), 1),
+        }
+
+
+def run_together(
+    lab: LabClient,
+    runs: list[Run],
+    *,
+    parallel: int,
+    timeout: float,
+    soak_dir: Path = SOAK_DIR,
+    on_end: Callable[[Run, Together], None] = lambda run, together: None,
+) -> Together:
+    """Play `runs` in their order on the lab, each in a thread of its own, as many at once as
+    Turns allow; after a run that had the cluster alone, make the cluster whole again before
+    anything else starts (a cluster that cannot be restored ends the soak there: the runs after it
+    would only measure a broken cluster). `on_end` is called for each run as it ends, one at a
+    time. Return how they shared the lab."""
+    turns, together = Turns(parallel), Together(parallel)
+    ending = threading.Lock()
+    broken = threading.Event()
+    first_start = time.monotonic()
+
+    def play(run: Run) -> None:
+        try:
+            run_schedule(run, lab, timeout, soak_dir)
+            if run.alone:
+                _restore_after(run, lab, broken)
+        finally:
+            turns.leave(run)
+        with ending:
+            together.peak = turns.peak
+            together.wall_seconds = time.monotonic() - first_start
+            on_end(run, together)
+
+    threads = []
+    for run in runs:
+        turns.enter(run)
+        if broken.is_set():
+            turns.leave(run)
+            break
+        run.started_at = time.monotonic() - first_start
+        thread = threading.Thread(target=play, args=(run,), name=f"soak-run-{run.index}")
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    together.peak = turns.peak
+    together.wall_seconds = time.monotonic() - first_start
+    return together
+
+
+def _restore_after(run: Run, lab: LabClient, broken: threading.Event) -> None:
+    try:
+        restore_cluster(lab)
+    except LabError as error:
+        run.outcomes.append(CRASHED)
+        run.crash = f"cluster not restored afterwards: {error}"
+        broken.set()
 
 
 # -- the soak -------------------------------------------------------------------------------
@@ -430,57 +633,61 @@ def soak(
     indexes: list[int],
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     *,
+    parallel: int = 1,
     soak_dir: Path = SOAK_DIR,
     report: Path | None = None,
     out=sys.stdout,
 ) -> list[Run]:
-    """Run the schedules `indexes` of `seed` one after another, restoring the cluster after each;
-    print a line per run and write the report (if given) after each."""
+    """Run the schedules `indexes` of `seed`, up to `parallel` at once (run_together); print a
+    line per run as it ends and write the report (if given) after each."""
     refused: Counter = Counter()
-    specs = {index: schedule(seed, index, refused) for index in indexes}
-    runs: list[Run] = []
-    restore_cluster(lab)
-    for index in indexes:
-        run = run_schedule(seed, index, specs[index], lab.lab_dir, timeout, soak_dir)
-        runs.append(run)
+    planned = [Run(seed, index, schedule(seed, index, refused)) for index in indexes]
+    ended: list[Run] = []
+
+    def on_end(run: Run, together: Together) -> None:
+        ended.append(run)
         print(run.line(), file=out, flush=True)
         if report is not None:
-            write_report(report, seed, runs, refused, len(indexes))
-        try:
-            restore_cluster(lab)
-        except LabError as error:  # the next runs would only measure a broken cluster
-            print(f"the cluster could not be restored after #{index}: {error}", file=out)
-            run.outcomes.append(CRASHED)
-            run.crash = f"cluster not restored afterwards: {error}"
-            break
+            write_report(report, seed, ended, refused, len(indexes), together)
+
+    restore_cluster(lab)
+    together = run_together(
+        lab, planned, parallel=parallel, timeout=timeout, soak_dir=soak_dir, on_end=on_end
+    )
     if report is not None:
-        write_report(report, seed, runs, refused, len(indexes))
-    print_summary(seed, runs, refused, len(indexes), out)
-    return runs
+        write_report(report, seed, ended, refused, len(indexes), together)
+    print_summary(seed, ended, refused, len(indexes), together, out)
+    return ended
 
 
 def totals(runs: list[Run]) -> dict[str, int]:
     found = Counter(outcome for run in runs for outcome in run.outcomes or [OK])
-    return {name: found[name] for name in (MISMATCH, PROMISE, HUNG, CRASHED, INVALID, OK)}
+    return {name: found[name] for name in (*FAILING, INVALID, OK)}
 
 
-def write_report(path: Path, seed: int, runs: list[Run], refused: Counter, schedules: int) -> None:
+def write_report(
+    path: Path, seed: int, runs: list[Run], refused: Counter, schedules: int, together: Together
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "seed": seed,
         "schedules": schedules,
         "totals": totals(runs),
+        "together": together.to_json(runs),
         "refused_drafts": dict(refused.most_common()),
-        "runs": [run.to_json() for run in runs],
+        "runs": [run.to_json() for run in sorted(runs, key=lambda run: run.index)],
     }
     path.write_text(json.dumps(document, indent=1))
 
 
-def print_summary(seed: int, runs: list[Run], refused: Counter, schedules: int, out) -> None:
+def print_summary(
+    seed: int, runs: list[Run], refused: Counter, schedules: int, together: Together, out
+) -> None:
     found = totals(runs)
     rows = [
         ("mismatches (recount or invariants)", found[MISMATCH], "0"),
         ("promise violations", found[PROMISE], "0"),
+        ("left faults behind for the next run", found[LEFT_BEHIND], "0"),
         ("hung runs", found[HUNG], "0"),
         ("crashed runs (no result)", found[CRASHED], "0"),
         ("invalid runs", found[INVALID], "listed"),
@@ -497,11 +704,12 @@ def print_summary(seed: int, runs: list[Run], refused: Counter, schedules: int, 
         + (f" (first error at: {by_path})" if by_path else ""),
         file=out,
     )
-    for run in runs:
+    print(f"  together: {together.line(runs)}", file=out)
+    for run in sorted(runs, key=lambda run: run.index):
         if INVALID in run.outcomes:
             causes = "; ".join(p["message"] for p in run.problems)
-            print(f"  invalid #{run.index}: {causes}", file=out)
-    failing = [run.index for run in runs if set(run.outcomes) & set(FAILING)]
+            print(f"  invalid #{run.index} {run.company()}: {causes}", file=out)
+    failing = sorted(run.index for run in runs if set(run.outcomes) & set(FAILING))
     if failing:
         print(f"  failing schedules: {failing} (replay: --seed {seed} --only INDEX)", file=out)
     out.flush()
@@ -513,31 +721,55 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=200, help="schedules to run (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="the schedules' seed (default 1)")
-    parser.add_argument("--only", type=int, metavar="INDEX", help="run only this schedule")
+    parser.add_argument(
+        "--only",
+        type=int,
+        action="append",
+        metavar="INDEX",
+        help="run only this schedule (repeat it to replay several, e.g. side by side)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs at once on the lab, for those whose faults touch only their own clients "
+        "(default 1: one after another)",
+    )
+    parser.add_argument(
+        "--beside-only",
+        action="store_true",
+        help="of the schedules drawn, run only those that may run beside others (no fault "
+        "touches the cluster): the same specs, more of them at once",
+    )
     parser.add_argument("--lab-dir", type=Path, default=DEFAULT_LAB_DIR)
     parser.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE)
     parser.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT_SECONDS,
-        help="seconds a run may take before it counts as hung (default 300)",
+        help="seconds a run may take before it is stopped and counts as hung (default 300)",
     )
     parser.add_argument("--report", type=Path, help="default var/soak/report-SEED.json")
-    # The child's side of one run (see run_schedule).
-    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--experiment-dir", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--outcome", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        run_one(args.one, args.experiment_dir, args.lab_dir, args.outcome)
-        return 0
+    if args.parallel < 1:
+        parser.error(f"--parallel is {args.parallel}; allowed: 1 or more")
 
-    indexes = [args.only] if args.only is not None else list(range(args.runs))
-    name = f"report-{args.seed}" + (f"-only-{args.only}" if args.only is not None else "")
+    indexes = args.only if args.only else list(range(args.runs))
+    name = f"report-{args.seed}" + (f"-only-{'-'.join(map(str, args.only))}" if args.only else "")
+    if args.beside_only:
+        indexes = [i for i in indexes if not Run(args.seed, i, schedule(args.seed, i)).alone]
+        name += "-beside-only"
     report = args.report or SOAK_DIR / f"{name}.json"
     lab_process = start_lab(args.lab_dir, args.port_base)
     try:
-        runs = soak(LabClient(args.lab_dir), args.seed, indexes, args.timeout, report=report)
+        runs = soak(
+            LabClient(args.lab_dir),
+            args.seed,
+            indexes,
+            args.timeout,
+            parallel=args.parallel,
+            report=report,
+        )
     finally:
         if lab_process is not None:
             lab_process.stop()

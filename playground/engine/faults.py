@@ -86,6 +86,7 @@ class Faults:
         self.armed: dict[int, Crash] = {}  # consumer crashes waiting for their point
         self.touched_cluster = False
         self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
+        self.blackholes: set[int] = set()  # brokers this experiment cut off (clear() ends them)
         # Until when the run may stand still because a fault with an end is still playing out
         # (a blackhole, a timed pause, a broker coming back): the conductor's stall watch waits.
         self.quiet_until = 0.0
@@ -276,6 +277,7 @@ class Faults:
             broker = self._broker(fault.broker)
             self._quiet_for(fault.seconds + BROKER_RECOVERY_SECONDS)
             lab.blackhole(fault.seconds, node=broker)
+            self.blackholes.add(broker)
             return f"broker {broker} blackholed for {fault.seconds:g} s"
         if fault.kind == FaultKind.PAUSE_BROKER:
             broker = self._broker(fault.broker)
@@ -379,6 +381,11 @@ class Faults:
         return problems
 
     def clear(self) -> None:
-        """Disarm what this experiment armed on the proxies (only its own clients' faults)."""
+        """Disarm what this experiment armed on the proxies: its own clients' faults, and the
+        blackholes it started, which would otherwise outlive a run that ends first (a blackhole
+        of 0 s ends one now). Other experiments' faults stay armed: the next experiments, side by
+        side, must find every broker reachable, and their neighbours' faults untouched."""
         if self.lab is not None:
             self.lab.clear_client_faults([self.names.client_prefix()])
+            for broker in sorted(self.blackholes):
+                self.lab.blackhole(0, node=broker)

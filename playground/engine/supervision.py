@@ -96,7 +96,9 @@ class Supervisor:
 
     # -- starting ---------------------------------------------------------------------------
     def start(self, role: str, why: str = "") -> None:
-        """Start a new session of `role` (its crashes and strikes from the fault schedule)."""
+        """Start a new session of `role` (its crashes and strikes from the fault schedule).
+        Only from the thread that runs the conductor to its end: the worker's parent-death
+        signal (orphan_proof) follows the thread that forked it, not the process."""
         session = self.sessions[role]
         self.sessions[role] += 1
         orders = Orders(

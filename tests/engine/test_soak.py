@@ -1,6 +1,6 @@
 """The soak's first schedules in CI: random settings under random faults against the real cluster,
 each run checked against an independent recount and against its promise, by the very code of
-`python -m tests.soak` (a subprocess per run, with a wall-clock timeout).
+`python -m tests.soak` (the conductor in a thread of its own, with a wall-clock timeout).
 
 PLAYGROUND_SOAK_RUNS (default 4) and PLAYGROUND_SOAK_SEED (default 1, the soak's own default)
 override; a failing schedule is replayed with `python -m tests.soak --seed SEED --only INDEX`.
@@ -19,9 +19,11 @@ from tests.soak import (
     CRASHED,
     HUNG,
     INVALID,
+    LEFT_BEHIND,
     MISMATCH,
     PROMISE,
     RESTORE_TIMEOUT_SECONDS,
+    STOP_GRACE_SECONDS,
     Run,
     judge,
     restore_cluster,
@@ -35,18 +37,18 @@ RUN_TIMEOUT_SECONDS = 240.0
 SOAK_DIR = PROJECT_ROOT / "var" / "test-soak"
 
 
-@pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 2 * RESTORE_TIMEOUT_SECONDS + 30)
+@pytest.mark.timeout(RUN_TIMEOUT_SECONDS + STOP_GRACE_SECONDS + 2 * RESTORE_TIMEOUT_SECONDS + 30)
 @pytest.mark.parametrize("index", range(RUNS))
 def test_random_schedule_matches_its_recount_and_keeps_its_promise(healthy_lab, index):
     restore_cluster(healthy_lab)  # whatever an earlier test left behind
-    spec = schedule(SEED, index)
-    lab_dir = healthy_lab.lab_dir
-    run = run_schedule(SEED, index, spec, lab_dir, RUN_TIMEOUT_SECONDS, soak_dir=SOAK_DIR)
+    run = Run(SEED, index, schedule(SEED, index))
+    run_schedule(run, healthy_lab, RUN_TIMEOUT_SECONDS, soak_dir=SOAK_DIR)
     context = f"{run.line()}\nreplay: python -m tests.soak --seed {SEED} --only {index}"
     assert HUNG not in run.outcomes, context
     assert CRASHED not in run.outcomes, context
     assert run.mismatches == [], context
     assert run.promise_violations == [], context
+    assert LEFT_BEHIND not in run.outcomes, context
 
 
 # -- the checks themselves, on records made up by hand --------------------------------------
