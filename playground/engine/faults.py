@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from confluent_kafka import KafkaException
+
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
@@ -177,7 +179,8 @@ class Faults:
         label = describe_fault(fault)
         try:
             struck = self._strike(fault, index)
-        except (LabError, KeyError, ValueError) as error:
+        # KafkaException: the cluster's metadata could not be read (every broker paused).
+        except (LabError, KafkaException, KeyError, ValueError) as error:
             self._tries[index] += 1
             waited = self._tries[index] * CLUSTER_RETRY_INTERVAL_SECONDS
             if not live and fault.touches_cluster and waited < CLUSTER_RETRY_SECONDS:
