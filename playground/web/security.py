@@ -22,6 +22,7 @@ from playground.secret_key import ENVIRONMENT_VARIABLE, KEY_FILE_NAME, is_strong
 
 HEADER = "Content-Security-Policy"
 LOCAL_HOST_NAMES = {"localhost"}
+TECHNICAL_DEBUG_STATUSES = {404, 500}
 
 
 def content_security_policy(request: HttpRequest) -> str:
@@ -48,18 +49,22 @@ def content_security_policy_middleware(get_response: Callable) -> Callable:
     if iscoroutinefunction(get_response):
 
         async def middleware(request: HttpRequest) -> HttpResponseBase:
-            response = await get_response(request)
-            response.setdefault(HEADER, content_security_policy(request))
-            return response
+            return _with_policy(request, await get_response(request))
 
     else:
 
         def middleware(request: HttpRequest) -> HttpResponseBase:
-            response = get_response(request)
-            response.setdefault(HEADER, content_security_policy(request))
-            return response
+            return _with_policy(request, get_response(request))
 
     return middleware
+
+
+def _with_policy(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    # Django's DEBUG pages (a traceback, the URL patterns) are built of inline script and style;
+    # DEBUG serves this machine only (see refusal_to_serve), so they keep working there.
+    if not (settings.DEBUG and response.status_code in TECHNICAL_DEBUG_STATUSES):
+        response.setdefault(HEADER, content_security_policy(request))
+    return response
 
 
 def is_local(host: str) -> bool:

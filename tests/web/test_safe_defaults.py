@@ -280,6 +280,13 @@ def test_a_request_for_a_host_not_allowed_gets_a_400_with_the_policy(client):
     assert "connect-src 'self';" in response[HEADER]
 
 
+@pytest.mark.django_db
+def test_django_s_own_debug_pages_keep_their_inline_code_when_debug_is_on(client, settings):
+    settings.DEBUG = True
+    assert HEADER not in client.get("/no/such/page")
+    assert HEADER in client.get("/api/presets")
+
+
 # -- check --deploy --------------------------------------------------------------------------------
 
 
