@@ -41,7 +41,6 @@ from playground.web.models import Action, Experiment, QueueLock
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_SECONDS = 1.0  # how often an idle runner looks at the queue without being woken
-HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this long is abandoned
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 ACTION_POLL_SECONDS = 0.1  # how often a running experiment looks for crash-button actions
@@ -136,6 +135,7 @@ def target() -> Target:
 # -- the runner thread ----------------------------------------------------------------------------
 def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=_poll_actions, name="experiment-actions", daemon=True).start()
     while not _stop.is_set():
         _wake.clear()
         _housekeeping()
@@ -217,35 +217,49 @@ def _claim_next() -> Experiment | None:
     return experiment
 
 
-def _beat(experiment: Experiment, stop: threading.Event) -> None:
-    while not stop.wait(HEARTBEAT_SECONDS):
-        Experiment.objects.filter(pk=experiment.pk).update(heartbeat_at=timezone.now())
+def _keep(experiment: Experiment, latest: dict, stop: threading.Event) -> None:
+    """Beat the heartbeat and store the latest snapshot (for late viewers), every
+    SNAPSHOT_SAVE_SECONDS, in a thread of its own: the conductor never waits for the database,
+    which many runs and requests share."""
+    saved = None
+    while not stop.wait(SNAPSHOT_SAVE_SECONDS):
+        snapshot = latest.get("snapshot")
+        fields = {"heartbeat_at": timezone.now()}
+        if snapshot is not saved:
+            fields["snapshot"] = saved = snapshot
+        try:
+            Experiment.objects.filter(pk=experiment.pk).update(**fields)
+        except Exception:  # a busy database: the next beat tries again
+            log.exception("saving the heartbeat of %s failed", experiment.share_id)
     close_old_connections()
 
 
-def _poll_actions(experiment: Experiment, conductor: Conductor, stop: threading.Event) -> None:
-    while not stop.wait(ACTION_POLL_SECONDS):
+def _poll_actions() -> None:
+    """One thread per runner process hands the crash buttons' actions to the running
+    conductors, every ACTION_POLL_SECONDS, with one query for all of them."""
+    while not _stop.is_set() or running_here():
+        time.sleep(ACTION_POLL_SECONDS)
+        with _runs_lock:
+            conductors = {pk: run.conductor for pk, run in _runs.items() if run.conductor}
+        if not conductors:
+            continue
         try:
-            _take_actions(experiment, conductor)
+            _take_actions(conductors)
         except Exception:  # a database hiccup must not end the polling
-            log.exception("taking actions of %s failed", experiment.share_id)
+            log.exception("taking actions failed")
     close_old_connections()
 
 
 def _run(experiment: Experiment) -> None:
     share_id = experiment.share_id
     publisher = live.Publisher(experiment)
-    saved_at = 0.0
+    latest: dict = {}
     beating = threading.Event()
-    threading.Thread(target=_beat, args=(experiment, beating), daemon=True).start()
+    threading.Thread(target=_keep, args=(experiment, latest, beating), daemon=True).start()
 
     def on_snapshot(snapshot: dict) -> None:
-        nonlocal saved_at
-        publisher.snapshot(snapshot)  # first: the viewers' latency does not wait for the database
-        now = time.monotonic()
-        if now - saved_at >= SNAPSHOT_SAVE_SECONDS:
-            saved_at = now
-            Experiment.objects.filter(pk=experiment.pk).update(snapshot=snapshot)
+        publisher.snapshot(snapshot)
+        latest["snapshot"] = snapshot
 
     cluster: Target | None = None
     try:
@@ -264,9 +278,6 @@ def _run(experiment: Experiment) -> None:
             if experiment.pk in _runs:
                 _runs[experiment.pk].conductor = conductor
         publisher.watch_cluster(cluster)
-        threading.Thread(
-            target=_poll_actions, args=(experiment, conductor, beating), daemon=True
-        ).start()
         result = conductor.run()
         _write_stories(experiment, conductor)
         experiment.status, experiment.result = Experiment.DONE, result
@@ -286,13 +297,16 @@ def _run(experiment: Experiment) -> None:
             log.warning("experiment %s: %s", share_id, problem)
 
 
-def _take_actions(experiment: Experiment, conductor: Conductor) -> None:
-    """Hand the crash buttons' pending actions to the conductor, oldest first."""
-    pending = list(Action.objects.filter(experiment=experiment, taken=False).order_by("id"))
-    if not pending:
-        return
-    Action.objects.filter(pk__in=[a.pk for a in pending]).update(taken=True)
+def _take_actions(conductors: dict[int, Conductor]) -> None:
+    """Hand the crash buttons' pending actions to the conductors of their experiments, oldest
+    first."""
+    pending = list(
+        Action.objects.filter(experiment_id__in=list(conductors), taken=False).order_by("id")
+    )
     for action in pending:
+        if not Action.objects.filter(pk=action.pk, taken=False).update(taken=True):
+            continue  # another poller (of a runner restarted a moment ago) took it
+        conductor = conductors[action.experiment_id]
         if action.action == actions.STOP:
             conductor.request_stop()
         else:
