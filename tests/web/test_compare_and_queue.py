@@ -82,10 +82,10 @@ def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
     assert response.status_code == 302, response.content
     comparison = Comparison.objects.get()
     first, second = comparison.experiments.all()
-    # One at a time: while the first runs, the second waits in the queue and says so.
+    # A comparison runs alone: while the first runs, the second waits in the queue and says so.
     page = client.get(second.get_absolute_url()).content.decode()
     if Experiment.objects.get(pk=second.pk).status == Experiment.QUEUED:
-        assert "Waiting for the cluster" in page
+        assert "comparison" in page and "runs alone" in page
     for run in (first, second):
         wait_until_finished(run)
     first.refresh_from_db()

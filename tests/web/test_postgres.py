@@ -89,7 +89,7 @@ def test_experiments_run_and_queue_on_postgres(lab, postgres_url):
     with app:
         spec = {"workload": {"records": 100, "rate": 0}, "consumer": {"batch_size": 10}}
         created = []
-        for _ in range(2):  # the second waits for the first: one at a time
+        for _ in range(2):  # both run on PostgreSQL, claimed through its queue lock row
             request = urllib.request.Request(
                 f"{app.url}/api/experiments",
                 data=json.dumps(spec).encode(),

@@ -11,6 +11,7 @@ import threading
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from playground.lab.control import LabClient, LabError
@@ -33,6 +34,8 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_runner: bool = False, **options) -> None:
         if refusal := refusal_to_serve(host):
             raise CommandError(refusal)
+        if not settings.DEBUG:  # WhiteNoise serves the hashed files: they must be collected
+            call_command("collectstatic", interactive=False, verbosity=0)
         lab = self._start_lab()
         try:
             self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
