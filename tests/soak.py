@@ -607,7 +607,10 @@ def run_together(
             turns.leave(run)
             break
         run.started_at = time.monotonic() - first_start
-        thread = threading.Thread(target=play, args=(run,), name=f"soak-run-{run.index}")
+        # A daemon: Ctrl-C ends the soak at once (the workers die with their conductor's thread).
+        thread = threading.Thread(
+            target=play, args=(run,), name=f"soak-run-{run.index}", daemon=True
+        )
         thread.start()
         threads.append(thread)
     for thread in threads:
