@@ -155,7 +155,7 @@ def _serve() -> None:
         with _runs_lock:
             _runs[experiment.pk] = _Run(thread)
         thread.start()
-    close_old_connections()
+    connections.close_all()
 
 
 _pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of this runner's last prune
@@ -231,7 +231,7 @@ def _keep(experiment: Experiment, latest: dict, stop: threading.Event) -> None:
             Experiment.objects.filter(pk=experiment.pk).update(**fields)
         except Exception:  # a busy database: the next beat tries again
             log.exception("saving the heartbeat of %s failed", experiment.share_id)
-    close_old_connections()
+    connections.close_all()
 
 
 def _poll_actions() -> None:
@@ -247,7 +247,7 @@ def _poll_actions() -> None:
             _take_actions(conductors)
         except Exception:  # a database hiccup must not end the polling
             log.exception("taking actions failed")
-    close_old_connections()
+    connections.close_all()  # this thread's own connections, if it ever opened one
 
 
 def _run(experiment: Experiment) -> None:
