@@ -85,7 +85,7 @@ def test_a_comparison_measures_each_spec_under_the_same_faults(playground):
     # A comparison runs alone: while the first runs, the second waits in the queue and says so.
     page = client.get(second.get_absolute_url()).content.decode()
     if 'data-status="queued"' in page:
-        assert "comparison" in page and "runs alone" in page
+        assert "waits for a comparison" in page and "the cluster to itself" in page
     for run in (first, second):
         wait_until_finished(run)
     first.refresh_from_db()
