@@ -288,7 +288,12 @@ def _run(experiment: Experiment) -> None:
         beating.set()
         publisher.close()
     experiment.finished_at = timezone.now()
-    experiment.save(update_fields=["status", "result", "error", "finished_at"])
+    Experiment.objects.filter(pk=experiment.pk).update(  # a row gone meanwhile is no crash
+        status=experiment.status,
+        result=experiment.result,
+        error=experiment.error,
+        finished_at=experiment.finished_at,
+    )
     Action.objects.filter(experiment=experiment, taken=False).update(taken=True)
     publisher.finished()
     live.publish_queue()
