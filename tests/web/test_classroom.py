@@ -58,7 +58,9 @@ def test_a_queued_experiment_says_why_it_waits_and_how_many_are_ahead():
     assert places[4].summary.endswith("(2 ahead)")
     full = scheduling.places([Run(1), Run(2)], [Run(3)], max_parallel=2)
     assert "2 of 2 experiments" in full[3].waits_for
-    behind = scheduling.places([Run(1)], [Run(2, exclusive=True, comparison_id=7), Run(3)], max_parallel=4)
+    behind = scheduling.places(
+        [Run(1)], [Run(2, exclusive=True, comparison_id=7), Run(3)], max_parallel=4
+    )
     assert "comparison" in behind[2].waits_for and "runs alone" in behind[2].waits_for
     assert "queued ahead" in behind[3].waits_for
     assert scheduling.places([], [Run(5)], max_parallel=2)[5].waits_for == ""
