@@ -64,7 +64,16 @@ def assert_tappable(page: Page, selector: str) -> None:
 
 
 def font_size(page: Page, selector: str) -> float:
-    return page.locator(selector).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    """The element's font size in px. The live page swaps its fragments ten times a second: an
+    element caught the moment it is swapped out has no computed style (NaN), so read again."""
+    for _ in range(50):
+        size = page.locator(selector).first.evaluate(
+            "e => parseFloat(getComputedStyle(e).fontSize)"
+        )
+        if size == size:  # not NaN
+            return size
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{selector} never had a computed font size")
 
 
 def assert_chart_legend_readable(page: Page) -> None:
