@@ -64,7 +64,7 @@ def _queue(
                 owner_session=session,
                 client=client,
                 comparison=group,
-                exclusive=scheduling.needs_cluster_alone(spec.to_json(), comparison),
+                exclusive=scheduling.needs_cluster_alone(spec, comparison),
             )
             for spec in specs
         ]

@@ -98,11 +98,6 @@ class Experiment(models.Model):
         """Where this queued experiment stands in the queue (None once it is not queued)."""
         return queue_places().get(self.pk)
 
-    def ahead(self) -> int:
-        """How many queued experiments start before this one."""
-        place = self.place()
-        return place.ahead if place else 0
-
     @property
     def finished(self) -> bool:
         return self.status in (self.DONE, self.FAILED)

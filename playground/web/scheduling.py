@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from playground.engine.spec import Spec, SpecError
+from playground.engine.spec import Spec
 
 
 class Scheduled(Protocol):
@@ -26,15 +26,9 @@ class Scheduled(Protocol):
     comparison_id: int | None
 
 
-def needs_cluster_alone(spec: dict, in_comparison: bool) -> bool:
-    """Whether an experiment of this stored spec must run with nothing beside it."""
-    if in_comparison:
-        return True
-    try:
-        faults = Spec.from_json(spec).faults
-    except SpecError:
-        return True  # it will fail at once; alone it cannot disturb anyone
-    return any(fault.touches_cluster for fault in faults)
+def needs_cluster_alone(spec: Spec, in_comparison: bool) -> bool:
+    """Whether an experiment of `spec` must run with nothing beside it."""
+    return in_comparison or any(fault.touches_cluster for fault in spec.faults)
 
 
 def may_start(head: Scheduled, running: Sequence[Scheduled], max_parallel: int) -> bool:

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from playground.engine.presets import preset
+from playground.engine.spec import Spec
 from playground.lab.launcher import PROJECT_ROOT
 from playground.web import runner, scheduling
 from playground.web.models import Action, Comparison, Experiment
@@ -43,11 +44,12 @@ def test_an_experiment_that_needs_the_cluster_alone_waits_and_nothing_starts_bes
 
 def test_broker_faults_and_comparisons_need_the_cluster_alone_and_client_faults_do_not():
     kills = preset("notification-service").spec.to_json()
+    leader = kills | {"faults": [{"kind": "kill-leader", "at": {"records": 50}}]}
+    acks = kills | {"faults": [{"kind": "drop-acks", "at": {"records": 50}, "count": 2}]}
+    kills, leader, acks = (Spec.from_json(document) for document in (kills, leader, acks))
     assert not scheduling.needs_cluster_alone(kills, in_comparison=False)
     assert scheduling.needs_cluster_alone(kills, in_comparison=True)
-    leader = kills | {"faults": [{"kind": "kill-leader", "at": {"records": 50}}]}
     assert scheduling.needs_cluster_alone(leader, in_comparison=False)
-    acks = kills | {"faults": [{"kind": "drop-acks", "at": {"records": 50}, "count": 2}]}
     assert not scheduling.needs_cluster_alone(acks, in_comparison=False)
 
 

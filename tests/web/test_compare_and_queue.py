@@ -108,7 +108,7 @@ def test_a_queued_experiment_counts_the_older_queued_ones_ahead_and_says_why_it_
     Experiment.objects.create(spec={}, status=Experiment.RUNNING, exclusive=True)
     first = Experiment.objects.create(spec={"name": "first"})
     second = Experiment.objects.create(spec={"name": "second"})
-    assert (first.ahead(), second.ahead()) == (0, 1)
+    assert (first.place().ahead, second.place().ahead) == (0, 1)
     answer = client.get(f"/api/experiments/{second.share_id}").json()
     assert answer["ahead"] == 1
     assert "waits for a broker-fault experiment" in answer["waits_for"]

@@ -5,14 +5,18 @@ from django.db import migrations, models
 
 def fill_in(apps, schema_editor):
     """The queue's lock row, and what the scheduling and the limits need of older experiments."""
+    from playground.engine.spec import Spec, SpecError
     from playground.web.scheduling import needs_cluster_alone
 
     apps.get_model("web", "QueueLock").objects.get_or_create(pk=1)
     Experiment = apps.get_model("web", "Experiment")
     for experiment in Experiment.objects.filter(status__in=("queued", "running")):
-        experiment.exclusive = needs_cluster_alone(
-            experiment.spec, experiment.comparison_id is not None
-        )
+        try:
+            spec = Spec.from_json(experiment.spec)
+        except SpecError:  # it will fail at once; alone it disturbs nobody
+            experiment.exclusive = True
+        else:
+            experiment.exclusive = needs_cluster_alone(spec, experiment.comparison_id is not None)
         if experiment.owner_session:
             experiment.client = f"session:{experiment.owner_session}"
         experiment.save(update_fields=["exclusive", "client"])
