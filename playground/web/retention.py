@@ -35,6 +35,7 @@ from django.utils import timezone
 from playground.engine.naming import ExperimentNames
 from playground.lab.admin import admin_client
 from playground.lab.control import LabClient, LabError, Phase
+from playground.web.folders import STORIES_FILE_NAME, experiment_dir, experiments_dir
 from playground.web.models import Experiment
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def raw_records_pruned(experiment: Experiment) -> datetime | None:
     """When the raw records of `experiment` were pruned, or None if they were not."""
     if not experiment.run_id:
         return None
-    marker = _experiments_dir() / experiment.run_id / PRUNED_MARKER
+    marker = experiment_dir(experiment.run_id) / PRUNED_MARKER
     try:
         text = marker.read_text().strip()
         return datetime.fromisoformat(text)
@@ -282,7 +283,7 @@ def prune(
             "run_id", "status", "created_at", "finished_at"
         )
     }
-    root = _experiments_dir()
+    root = experiments_dir()
     folders = _prunable_folders(root, owners, now) if root.is_dir() else []
     report.before_bytes = _bytes_under(root) if root.is_dir() else 0
     for folder in folders:
@@ -307,7 +308,7 @@ def prune(
 def _prunable_folders(root: Path, owners: dict[str, Experiment], now: datetime) -> list[_Folder]:
     """Folders with raw records that a pass may remove: never a queued or running experiment's,
     nor one no experiment owns that changed within UNKNOWN_IDLE."""
-    kept = {_stories_name(), PRUNED_MARKER}
+    kept = {STORIES_FILE_NAME, PRUNED_MARKER}
     found = []
     for path in sorted(p for p in root.iterdir() if p.is_dir()):
         experiment = owners.get(path.name)
@@ -332,7 +333,7 @@ def _prunable_folders(root: Path, owners: dict[str, Experiment], now: datetime) 
 def _prune_folder(folder: _Folder, reason: str, now: datetime, report: PruneReport) -> int:
     """Remove the raw records of `folder` (in a dry run, only count them); return bytes freed.
     A folder no experiment owns and with no stories goes whole: nothing would ever show it."""
-    whole = folder.experiment is None and not (folder.path / _stories_name()).exists()
+    whole = folder.experiment is None and not (folder.path / STORIES_FILE_NAME).exists()
     freed = folder.size if whole else sum(_bytes_under(p) for p in folder.raw)
     if not report.dry_run:
         try:
@@ -380,18 +381,6 @@ def _last_change(path: Path) -> datetime:
             except OSError:
                 continue
     return datetime.fromtimestamp(newest, tz=UTC)
-
-
-def _experiments_dir() -> Path:
-    from playground.web.runner import experiments_dir  # the runner imports this module
-
-    return experiments_dir()
-
-
-def _stories_name() -> str:
-    from playground.web.runner import stories_file  # the runner imports this module
-
-    return stories_file(Experiment(run_id="any")).name
 
 
 # -- orphans in the cluster ---------------------------------------------------------------------

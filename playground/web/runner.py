@@ -36,6 +36,7 @@ from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
 from playground.web import actions, live, retention, scheduling
+from playground.web.folders import experiment_dir, experiments_dir, stories_file
 from playground.web.models import Action, Experiment, QueueLock
 
 log = logging.getLogger(__name__)
@@ -106,15 +107,6 @@ def running_here() -> int:
     """How many experiments this process is running now."""
     with _runs_lock:
         return len(_runs)
-
-
-def experiments_dir() -> Path:
-    return Path(settings.VAR_DIR) / "experiments"
-
-
-def stories_file(experiment: Experiment) -> Path:
-    """Where the per-order stories of a finished experiment are kept (one JSON line each)."""
-    return experiments_dir() / experiment.run_id / "stories.jsonl"
 
 
 def target() -> Target:
@@ -267,7 +259,7 @@ def _run(experiment: Experiment) -> None:
         conductor = Conductor(
             Spec.from_json(experiment.spec),
             experiment_id=experiment.run_id,
-            root=experiments_dir() / experiment.run_id,
+            root=experiment_dir(experiment.run_id),
             bootstrap_servers=cluster.bootstrap_servers,
             direct_bootstrap_servers=cluster.direct_bootstrap_servers,
             lab=cluster.lab,
@@ -321,7 +313,7 @@ def _take_actions(conductors: dict[int, Conductor]) -> None:
 def _write_stories(experiment: Experiment, conductor: Conductor) -> None:
     """Keep every order's story (sorted by order id) for the verdict's audit table."""
     stories = conductor.audit_result.orders
-    with stories_file(experiment).open("w") as out:
+    with stories_file(experiment.run_id).open("w") as out:
         for order_id in sorted(stories):
             story = stories[order_id]
             out.write(json.dumps(story.to_json() | {"kinds": list(story.anomaly_kinds)}) + "\n")

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from playground.web.folders import stories_file
 from playground.web.models import Experiment
 
 PAGE_SIZE = 50
@@ -52,9 +53,7 @@ def page(experiment: Experiment, filter_name: str, page_text: str) -> Page:
         number = int(page_text)
     except ValueError:
         raise BadQuery(f"page: {page_text!r} is not a page number") from None
-    from playground.web.runner import stories_file
-
-    lines, index = _load(stories_file(experiment))
+    lines, index = _load(stories_file(experiment.run_id))
     chosen = index[filter_name]
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
     if not 1 <= number <= pages:
