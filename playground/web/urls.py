@@ -1,10 +1,12 @@
 from django.urls import path
 
-from playground.web import api, builder, compare, experiment_views, views
+from playground.web import api, builder, compare, experiment_views, lesson_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("guide", views.guide, name="guide"),
+    path("lessons/", lesson_views.index, name="lessons"),
+    path("lessons/<int:number>/", lesson_views.lesson, name="lesson"),
     path("lab/cluster", views.cluster_panel, name="cluster-panel"),
     path("lab/nodes/<int:node_id>/log", views.node_log, name="node-log"),
     path("builder/", builder.builder, name="builder"),
