@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from playground.engine import spec_fields
 from playground.engine.spec import Acks, Commit, IsolationLevel, Pipeline, Spec
 
 
@@ -55,8 +56,13 @@ class Semantic(StrEnum):
 class Risk(NamedTuple):
     """One way a setting lets a record be lost or duplicated, said in one sentence."""
 
-    setting: str  # the spec field's dotted path, as in FieldError
+    setting: str  # the spec field's dotted path, as in FieldError and spec_fields
     explanation: str
+
+    @property
+    def label(self) -> str:
+        """The setting's name on the page ("Acks" for producer.acks), from spec_fields."""
+        return spec_fields.setting(self.setting).label
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,495 @@
+"""Every setting of the experiment spec, described once: path, label, explanation, values, section.
+
+The builder's form, its sections and help, the promise's risks, the lessons and docs/spec.md all
+take a setting's words from here, so a new spec field is described in one place
+(tests/engine/test_spec_fields.py checks that every field of the spec is here and that docs/spec.md
+says the same). What a setting accepts stays `Spec.from_json`'s: a choice lists the values of the
+spec's own enum, and the ranges of numbers live only in the reader.
+
+Use `setting(path)` for one setting ("producer.acks", "faults.kind"); `SPEC_SETTINGS` and
+`FAULT_SETTINGS` list them in page order, grouped by `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from playground.engine.spec import (
+    ALL_BROKERS,
+    DEFAULT_TRANSACTIONAL_ID,
+    LEADER,
+    Acks,
+    Commit,
+    DropTarget,
+    FaultKind,
+    IsolationLevel,
+    KillPoint,
+    Pipeline,
+)
+from playground.lab.topology import BROKER_IDS
+
+FAULTS_PATH = "faults"  # a fault field's path is "faults.<field>" for every fault of the list
+
+
+class Kind(StrEnum):
+    """What sort of value a setting takes, which decides the field that edits it."""
+
+    INTEGER = "integer"
+    NUMBER = "number"
+    FLAG = "flag"
+    CHOICE = "choice"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A group of settings that belong together on the page and in the docs."""
+
+    title: str
+    intro: str
+
+
+WORKLOAD = Section("Workload", "What is sent, and what the consumer does with it.")
+PRODUCER = Section(
+    "Producer",
+    "How the source producer writes: acknowledgements, retries, idempotence, transactions.",
+)
+CONSUMER = Section(
+    "Consumer", "When the consumer commits, how much it handles per commit, and what it reads."
+)
+FAULTS = Section(
+    "Faults",
+    "Faults test the promise; they never change it. Leave a row's kind blank for no fault.",
+)
+RESTARTS = Section("Restarts", "Whether a killed worker is started again, and after how long.")
+SECTIONS = (WORKLOAD, PRODUCER, CONSUMER, FAULTS, RESTARTS)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One value a choice accepts, as the page shows it, and what it does to the guarantee."""
+
+    value: str
+    label: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of the spec, in the words every page uses for it."""
+
+    path: str  # the dotted path FieldError names; "faults.<field>" for a field of each fault
+    name: str  # short and unique among its own kind (spec or fault): the form field's name
+    label: str
+    kind: Kind
+    section: Section
+    explanation: str  # what the setting changes in the guarantee
+    values: tuple[Value, ...] = ()  # a choice's values, in the spec enum's order
+    blank: str = ""  # what an empty field stands for, where it may be left empty
+
+    @property
+    def choices(self) -> dict[str, str]:
+        """Each value of a choice and what it does ({} for other kinds)."""
+        return {value.value: value.explanation for value in self.values}
+
+    @property
+    def per_fault(self) -> bool:
+        """Whether each fault of the list has its own value of this setting."""
+        return self.path.startswith(FAULTS_PATH + ".")
+
+
+def _values(
+    enum: type[StrEnum], explanations: Mapping[str, str], labels: Mapping[str, str] | None = None
+) -> tuple[Value, ...]:
+    """The enum's values with their words; a value without an explanation fails at import."""
+    return tuple(
+        Value(member.value, (labels or {}).get(member.value, member.value), explanations[member])
+        for member in enum
+    )
+
+
+def _setting(
+    path: str,
+    label: str,
+    kind: Kind,
+    section: Section,
+    explanation: str,
+    *,
+    name: str = "",
+    values: tuple[Value, ...] = (),
+    blank: str = "",
+) -> Setting:
+    # The name is the path's last part unless that is ambiguous (two restarts have "enabled").
+    short = name or path.rsplit(".", 1)[-1]
+    return Setting(path, short, label, kind, section, explanation, values, blank)
+
+
+SPEC_SETTINGS: tuple[Setting, ...] = (
+    _setting(
+        "name",
+        "Name",
+        Kind.TEXT,
+        WORKLOAD,
+        "A label for the experiment page. No effect on the guarantee.",
+        blank="experiment",
+    ),
+    _setting(
+        "workload.records",
+        "Records",
+        Kind.INTEGER,
+        WORKLOAD,
+        "Orders the producer sends, each with its own order id. No effect on the guarantee.",
+    ),
+    _setting(
+        "workload.rate",
+        "Rate (records/s)",
+        Kind.INTEGER,
+        WORKLOAD,
+        "Orders per second; 0 sends as fast as possible. No effect on the guarantee.",
+    ),
+    _setting(
+        "workload.partitions",
+        "Partitions",
+        Kind.INTEGER,
+        WORKLOAD,
+        "Partitions of the orders topic. No effect on the guarantee; leader faults pick one of "
+        "them.",
+    ),
+    _setting(
+        "pipeline",
+        "Pipeline",
+        Kind.CHOICE,
+        WORKLOAD,
+        "What the consumer does with each order, which decides what a Kafka transaction can cover.",
+        values=_values(
+            Pipeline,
+            {
+                Pipeline.SIDE_EFFECT: "the consumer charges each order outside Kafka. No Kafka "
+                "transaction reaches that charge; only an idempotent consumer makes it happen "
+                "once.",
+                Pipeline.KAFKA_TO_KAFKA: "the consumer writes a running total back to Kafka, so "
+                "its output and its offsets can share one transaction: exactly-once is possible.",
+            },
+        ),
+    ),
+    _setting(
+        "producer.acks",
+        "Acks",
+        Kind.CHOICE,
+        PRODUCER,
+        "When the broker confirms a write to the producer.",
+        values=_values(
+            Acks,
+            {
+                Acks.NONE: "the producer does not wait for the broker, so a failed write goes "
+                "unnoticed (loss).",
+                Acks.LEADER: "the leader acknowledges alone; a leader that dies before a "
+                "follower copies the record loses an acknowledged write (loss).",
+                Acks.ALL: "every in-sync replica holds the record before it is acknowledged.",
+            },
+            labels={
+                Acks.NONE: "0: none",
+                Acks.LEADER: "1: leader only",
+                Acks.ALL: "all: in-sync replicas",
+            },
+        ),
+    ),
+    _setting(
+        "producer.enable_idempotence",
+        "Idempotent producer",
+        Kind.FLAG,
+        PRODUCER,
+        "The broker recognises a retried batch by producer id and sequence number and writes it "
+        "once. Off, a retry after a lost acknowledgement stores the record twice. Needs "
+        "acks=all, retries of at least 1 and at most 5 in flight; it only holds within one "
+        "producer session.",
+    ),
+    _setting(
+        "producer.retries",
+        "Retries",
+        Kind.INTEGER,
+        PRODUCER,
+        "How often a failed send is tried again. 0: one transient error, such as a leader "
+        "change, loses the record. 1 or more without idempotence: a retry can store it twice.",
+    ),
+    _setting(
+        "producer.max_in_flight",
+        "Max requests in flight",
+        Kind.INTEGER,
+        PRODUCER,
+        "Unacknowledged requests per broker connection. No direct effect; idempotence allows at "
+        "most 5.",
+    ),
+    _setting(
+        "producer.linger_ms",
+        "Linger (ms)",
+        Kind.INTEGER,
+        PRODUCER,
+        "How long the producer waits to fill a batch: latency against throughput. No effect on "
+        "the guarantee.",
+    ),
+    _setting(
+        "producer.request_timeout_ms",
+        "Request timeout (ms)",
+        Kind.INTEGER,
+        PRODUCER,
+        "How long the producer waits for a broker's answer before it retries. No effect on the "
+        "guarantee by itself.",
+    ),
+    _setting(
+        "producer.message_timeout_ms",
+        "Message timeout (ms)",
+        Kind.INTEGER,
+        PRODUCER,
+        "How long a record may stay unacknowledged before the producer gives up on it. At least "
+        "the request timeout.",
+    ),
+    _setting(
+        "producer.transactional",
+        "Transactional producer",
+        Kind.FLAG,
+        PRODUCER,
+        "Writes go in transactions. A restarted producer aborts what the dead one left open, so "
+        "read_committed consumers never see a re-sent record twice: this removes the duplicate "
+        "risk of a producer restart. Needs idempotence.",
+    ),
+    _setting(
+        "producer.transactional_id",
+        "Transactional id",
+        Kind.TEXT,
+        PRODUCER,
+        "Names the producer across restarts, so a new session fences the old one. Blank: "
+        f"{DEFAULT_TRANSACTIONAL_ID}.",
+        blank=DEFAULT_TRANSACTIONAL_ID,
+    ),
+    _setting(
+        "consumer.commit",
+        "Commit",
+        Kind.CHOICE,
+        CONSUMER,
+        "When the consumer commits its offsets: the sharpest lever on the guarantee.",
+        values=_values(
+            Commit,
+            {
+                Commit.BEFORE_PROCESSING: "commit, then process; a crash in between skips the "
+                "batch (loss, never a duplicate).",
+                Commit.AFTER_PROCESSING: "process, then commit; a crash in between processes the "
+                "batch again (duplicates, never a loss).",
+                Commit.AUTO: "librdkafka commits in the background, including offsets of records "
+                "handed over but not yet processed (loss and duplicates).",
+                Commit.TRANSACTIONAL: "offsets are committed in a producer transaction. In "
+                "kafka-to-kafka with read_committed, nothing is lost or repeated; an external "
+                "charge stays outside the transaction (duplicates).",
+            },
+        ),
+    ),
+    _setting(
+        "consumer.auto_commit_interval_ms",
+        "Auto-commit interval (ms)",
+        Kind.INTEGER,
+        CONSUMER,
+        "How often auto-commit runs; only used with commit=auto. A crash repeats everything "
+        "processed since the last auto-commit.",
+    ),
+    _setting(
+        "consumer.batch_size",
+        "Batch size",
+        Kind.INTEGER,
+        CONSUMER,
+        "Records handled between two commits. No effect on the semantic; a crash loses or "
+        "repeats up to one batch.",
+    ),
+    _setting(
+        "consumer.isolation_level",
+        "Isolation level",
+        Kind.CHOICE,
+        CONSUMER,
+        "Which records of a transactional producer the consumer sees.",
+        values=_values(
+            IsolationLevel,
+            {
+                IsolationLevel.READ_COMMITTED: "only records of committed transactions.",
+                IsolationLevel.READ_UNCOMMITTED: "also records of aborted transactions, which a "
+                "transactional producer sends again after the abort (duplicates).",
+            },
+        ),
+    ),
+    _setting(
+        "consumer.idempotent",
+        "Idempotent consumer",
+        Kind.FLAG,
+        CONSUMER,
+        "The consumer records each order id in the same atomic write as the charge and skips "
+        "ids it has charged: removes every duplicate risk. Side-effect pipeline only; in "
+        "kafka-to-kafka, transactions do that job.",
+    ),
+    _setting(
+        "restarts.consumer.enabled",
+        "Restart a killed consumer",
+        Kind.FLAG,
+        RESTARTS,
+        "A killed consumer starts again from the last committed offset. Off: the rest of the "
+        "log is never processed (loss). On: commit timing decides whether records are processed "
+        "twice.",
+        name="consumer_restart",
+    ),
+    _setting(
+        "restarts.consumer.delay_ms",
+        "Consumer restart delay (ms)",
+        Kind.INTEGER,
+        RESTARTS,
+        "Wait before the restart. No effect on the guarantee.",
+        name="consumer_restart_delay_ms",
+    ),
+    _setting(
+        "restarts.producer.enabled",
+        "Restart a killed producer",
+        Kind.FLAG,
+        RESTARTS,
+        "A killed producer starts again and re-sends what it never saw acknowledged. Off: those "
+        "records are lost. On without transactions: the re-sent copies are duplicates, since "
+        "idempotence does not span sessions.",
+        name="producer_restart",
+    ),
+    _setting(
+        "restarts.producer.delay_ms",
+        "Producer restart delay (ms)",
+        Kind.INTEGER,
+        RESTARTS,
+        "Wait before the restart. No effect on the guarantee.",
+        name="producer_restart_delay_ms",
+    ),
+)
+
+# The fields of one fault, in the order of a fault row; FAULT_FIELDS (spec) says which kind
+# takes which.
+FAULT_SETTINGS: tuple[Setting, ...] = (
+    _setting(
+        "faults.kind",
+        "Kind",
+        Kind.CHOICE,
+        FAULTS,
+        "What breaks; each kind takes the fields listed with it.",
+        blank="none",
+        values=_values(
+            FaultKind,
+            {
+                FaultKind.KILL_CONSUMER: "the consumer kills itself (SIGKILL) at the chosen point.",
+                FaultKind.KILL_PRODUCER: "the producer kills itself; what it sent without an "
+                "acknowledgement is re-sent only if it restarts.",
+                FaultKind.KILL_LEADER: "the broker leading the partition is killed; a follower "
+                "takes over and the producer retries what was in flight.",
+                FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: "the followers are paused so the leader "
+                "takes writes alone, then the leader is killed: how acks=1 loses acknowledged "
+                "records.",
+                FaultKind.DROP_ACKS: "the next produce requests reach the broker but their "
+                "responses are dropped, so the producer retries records already written. Needs "
+                "acks 1 or all.",
+                FaultKind.BLACKHOLE_BROKER: "every frame to and from the broker vanishes for a "
+                "while, as in a network partition.",
+                FaultKind.PAUSE_BROKER: "the broker is frozen (SIGSTOP) for a while, or until a "
+                "resume-broker: alive to the cluster's eyes, answering nobody.",
+                FaultKind.RESUME_BROKER: "a paused broker (or every one) carries on where it "
+                "stopped.",
+            },
+        ),
+    ),
+    _setting(
+        "faults.at",
+        "After",
+        Kind.NUMBER,
+        FAULTS,
+        "For kill-consumer, records the consumer has processed; for the others, records the "
+        "producer has sent. Or seconds since the start.",
+    ),
+    _setting(
+        "faults.point",
+        "Point",
+        Kind.CHOICE,
+        FAULTS,
+        "Where in the consumer's loop a kill-consumer strikes; only points its commit mode and "
+        "batch size pass.",
+        values=_values(
+            KillPoint,
+            {
+                KillPoint.AFTER_PROCESSING_BEFORE_COMMIT: "the batch is processed, its offsets "
+                "are not committed yet. Not with before-processing commits.",
+                KillPoint.AFTER_COMMIT_BEFORE_PROCESSING: "the offsets are committed, the batch "
+                "is not processed yet. Only with before-processing and auto commits.",
+                KillPoint.MID_BATCH: "part of the batch is processed. Needs a batch size of at "
+                "least 2.",
+                KillPoint.MID_TRANSACTION: "inside an open transaction, before it commits. Needs "
+                "transactional commits.",
+                KillPoint.NEXT_COMMIT_POINT: "the next point between processing and committing, "
+                "whatever the commit mode: where that mode is most exposed.",
+                KillPoint.ANYWHERE: "wherever the consumer happens to be: killed from outside "
+                "once it has processed that many records.",
+            },
+        ),
+    ),
+    _setting(
+        "faults.partition",
+        "Partition",
+        Kind.INTEGER,
+        FAULTS,
+        "The partition whose leader is hit; below the number of partitions.",
+    ),
+    _setting(
+        "faults.count",
+        "Responses dropped",
+        Kind.INTEGER,
+        FAULTS,
+        "How many produce responses are dropped.",
+    ),
+    _setting(
+        "faults.target",
+        "Acks of",
+        Kind.CHOICE,
+        FAULTS,
+        "Whose produce responses are dropped; only this experiment's clients.",
+        values=_values(
+            DropTarget,
+            {
+                DropTarget.SOURCE_PRODUCER: "the producer that sends the orders. Needs acks 1 or "
+                "all.",
+                DropTarget.OUTPUT_PRODUCER: "the consumer's own producer, which exists only in "
+                "kafka-to-kafka or with transactional commits.",
+                DropTarget.ALL: "every client of this experiment.",
+            },
+        ),
+    ),
+    _setting(
+        "faults.seconds",
+        "For (seconds)",
+        Kind.NUMBER,
+        FAULTS,
+        "How long the broker is cut off or paused. Blank for pause-broker: paused until a "
+        "resume-broker or the end of the run.",
+    ),
+    _setting(
+        "faults.broker",
+        "Broker",
+        Kind.CHOICE,
+        FAULTS,
+        "The leader of partition 0 when the fault fires, or a fixed broker; resume-broker takes "
+        "a broker or all of them. Default: leader, or all for resume-broker.",
+        blank="default",
+        values=(
+            Value(LEADER, "leader", ""),
+            *(Value(str(broker), f"broker {broker}", "") for broker in BROKER_IDS),
+            Value(ALL_BROKERS, "all", ""),
+        ),
+    ),
+)
+
+_BY_PATH = {entry.path: entry for entry in SPEC_SETTINGS + FAULT_SETTINGS}
+
+
+def setting(path: str) -> Setting:
+    """The setting at a dotted spec path ("producer.acks", "faults.kind"); KeyError if none."""
+    try:
+        return _BY_PATH[path]
+    except KeyError:
+        raise KeyError(f"no setting at {path!r}; expected one of {', '.join(_BY_PATH)}") from None
