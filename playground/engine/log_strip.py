@@ -1,0 +1,534 @@
+"""The log strip: every partition of an experiment's topics as a row of offsets, live.
+
+For each offset of the input topic it holds what the producer heard (acknowledged, and by which
+producer session, or never) and what the consumer did with the record there (processed once,
+processed again, a second effect, or not yet / never). Three markers stand on each partition, each
+read from Kafka or from the sink, never from a worker's opinion of itself:
+- the log end: the partition's high watermark, asked of Kafka;
+- the committed offset: the consumer group's committed offset, asked of Kafka (OffsetFetch);
+- the position: where the consumer reads next. Kafka does not keep it, so it is taken from what
+  the consumer did: one past the last record the current consumer session processed, as the sink
+  (the ledger, or the output topic) records it. A new consumer session starts at the committed
+  offset, which is where the marker goes back to when the consumer is replaced.
+
+For kafka-to-kafka runs the output topic gets a strip too, in transaction terms: records of
+committed transactions, of aborted ones, and of the transaction still open (at or beyond the
+last stable offset).
+
+States are kept per offset in bytearrays (one byte each), so a million records cost a few
+megabytes, and a strip is summarised into ranges with C-speed scans (regular expressions and
+bytes.find), never a Python loop over every offset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from playground.engine.journal import Follower
+from playground.engine.naming import ExperimentNames
+from playground.engine.spec import IsolationLevel, Pipeline, Spec
+
+# What the consumer did with the record at an offset (the consumer lane), by name.
+PROCESSED_ONCE = "processed_once"  # one handling, one effect
+PROCESSED_AGAIN = "processed_again"  # handled again, one effect (deduplicated, rolled back)
+DUPLICATED = "duplicated"  # more than one effect from this one log copy
+NO_EFFECT = "no_effect"  # handled, no effect counted yet (deduplicated, or output not committed)
+NEVER_PROCESSED = "never_processed"  # the group moved past it, or the run ended, unprocessed
+WAITING = "waiting"  # in the log, not processed yet
+INVISIBLE = "invisible"  # never visible to a read_committed consumer: aborted, or a marker
+CONSUMER_STATES = (
+    PROCESSED_ONCE, PROCESSED_AGAIN, DUPLICATED, NO_EFFECT, NEVER_PROCESSED, WAITING, INVISIBLE,
+)  # fmt: skip
+# What the producer heard about the record at an offset (the producer lane).
+UNACKED = "unacked"  # in the log, never acknowledged to the producer (acks=0, a lost response)
+# What a record of the output topic belongs to (kafka-to-kafka).
+TXN_COMMITTED, TXN_OPEN, TXN_ABORTED = "committed", "open", "aborted"
+OUTPUT_STATES = (TXN_COMMITTED, TXN_OPEN, TXN_ABORTED)
+
+MAX_RANGES = 500  # ranges per state and partition in the JSON form (the rest: "truncated")
+MAX_COMMITS = 2000  # commit changes kept per partition
+KAFKA_TIMEOUT_SECONDS = 2.0
+READ_BATCH = 5000  # output records taken per consume() call
+FINAL_READ_SECONDS = 15.0  # how long the last read may wait for the output topic's end
+
+# Consumer-lane codes, one byte per offset.
+_UNPROCESSED, _UNPROCESSED_ACKED, _ONCE, _NO_EFFECT, _AGAIN, _DUP = range(6)
+_CODE_NAMES = {_ONCE: PROCESSED_ONCE, _NO_EFFECT: NO_EFFECT, _AGAIN: PROCESSED_AGAIN,
+               _DUP: DUPLICATED}  # fmt: skip
+# Output-lane codes: seen by the read_uncommitted reader only, or by the read_committed one too.
+_OUT_SEEN, _OUT_COMMITTED = 1, 3
+
+# The lines the producer log's ack_line, the ledger's charge() and the transformer write.
+_ACK = re.compile(rb'"kind":"ack","order_id":"[^"]*","session":(\d+),"partition":(\d+),'
+                  rb'"offset":(\d+)\}')  # fmt: skip
+_LEDGER = re.compile(rb'"partition":(\d+),"offset":(\d+),"session":(\d+),"charged":(true|false)')
+_SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
+_SESSION = re.compile(rb'"session": ?(\d+)')
+_RUNS = re.compile(rb"(.)\1*", re.DOTALL)
+
+
+def _grow(array: bytearray, size: int) -> None:
+    if len(array) < size:
+        array.extend(bytes(size - len(array)))
+
+
+@dataclass
+class PartitionStrip:
+    """One input partition: per-offset bytes and the three markers."""
+
+    partition: int
+    acked: bytearray = field(default_factory=bytearray)  # 0, or the acking session + 1
+    runs: bytearray = field(default_factory=bytearray)  # handlings of the record (max 255)
+    effects: bytearray = field(default_factory=bytearray)  # effects counted from it (max 255)
+    codes: bytearray = field(default_factory=bytearray)  # the consumer lane, see _code
+    log_end: int = 0
+    committed: int | None = None  # None until the group commits
+    position: int = 0
+    commits: list[list] = field(default_factory=list)  # [seconds since start, offset]
+
+    @property
+    def size(self) -> int:
+        """Offsets this strip covers: the log end, or further where acks ran ahead of it."""
+        return max(self.log_end, len(self.codes))
+
+    def ack(self, offset: int, session: int) -> None:
+        self._cover(offset + 1)
+        self.acked[offset] = min(session + 1, 255)
+        if self.codes[offset] == _UNPROCESSED:
+            self.codes[offset] = _UNPROCESSED_ACKED
+
+    def handled(self, offset: int, runs: int, effects: int) -> None:
+        self._cover(offset + 1)
+        self.runs[offset] = min(self.runs[offset] + runs, 255)
+        self.effects[offset] = min(self.effects[offset] + effects, 255)
+        self.codes[offset] = _code(self.runs[offset], self.effects[offset], self.acked[offset])
+
+    def _cover(self, size: int) -> None:
+        for array in (self.acked, self.runs, self.effects, self.codes):
+            _grow(array, size)
+
+    def lost_below(self, final: bool) -> int:
+        """Unprocessed records below this offset are never processed: the whole log once the run
+        has ended; during it, what lies below both the committed offset (the group moved past
+        it) and the position (the consumer moved past it)."""
+        if final:
+            return self.size
+        if self.committed is None:
+            return 0
+        return min(self.committed, self.position)
+
+
+def _code(runs: int, effects: int, acked: int) -> int:
+    runs = max(runs, effects)  # the committed reader may see a copy before the other one
+    if effects >= 2:
+        return _DUP
+    if runs >= 2:
+        return _AGAIN
+    if runs == 1:
+        return _ONCE if effects == 1 else _NO_EFFECT
+    return _UNPROCESSED_ACKED if acked else _UNPROCESSED
+
+
+@dataclass
+class OutputStrip:
+    """One output partition (kafka-to-kafka): which transaction state each record is in."""
+
+    partition: int
+    codes: bytearray = field(default_factory=bytearray)
+    log_end: int = 0
+    last_stable: int = 0
+
+    def seen(self, offset: int, code: int) -> None:
+        _grow(self.codes, offset + 1)
+        self.codes[offset] = max(self.codes[offset], code)
+
+
+class LogStripWatch:
+    """Follows one experiment's raw records and asks Kafka for its markers. `read()` is called
+    from one thread (the live page's watcher); `consumer_session()` and `sync_clock()` from
+    another (the snapshot callback)."""
+
+    def __init__(self, names: ExperimentNames, spec: Spec, bootstrap: str) -> None:
+        self.names = names
+        self.spec = spec
+        self.bootstrap = bootstrap
+        self.kafka_to_kafka = spec.pipeline == Pipeline.KAFKA_TO_KAFKA
+        # Records never acknowledged count as lost only when a consumer could have seen them:
+        # a transactional producer's unacknowledged records are aborted ones, or markers.
+        self.hidden_unacked = (
+            spec.producer.transactional
+            and spec.consumer.isolation_level == IsolationLevel.READ_COMMITTED
+        )
+        partitions = spec.workload.partitions
+        self.partitions = [PartitionStrip(p) for p in range(partitions)]
+        self.outputs = [OutputStrip(p) for p in range(partitions)] if self.kafka_to_kafka else []
+        self._producer_log = Follower(names.producer_log)
+        self._ledger = Follower(names.sink)
+        self._lock = threading.Lock()
+        self._session = 0  # the newest consumer session the sink or the conductor has shown
+        # Partitions a new consumer session has processed nothing of yet: it reads them on from
+        # the group's committed offset, where their position marker goes back to.
+        self._reset: set[int] = set()
+        self.handlings = 0  # handlings seen, over every partition
+        self.sessions_acked: set[int] = set()  # producer sessions that had acknowledgements
+        self._started = time.monotonic()
+        self._ends: Consumer | None = None
+        self._group: Consumer | None = None
+        self._stable: Consumer | None = None
+        self._readers: list[Consumer] = []
+
+    # -- told by the snapshots ----------------------------------------------------------------
+    def consumer_session(self, session: int) -> None:
+        """The conductor started consumer session `session`: it reads from the committed offset."""
+        with self._lock:
+            if session > self._session:
+                self._new_session(session)
+
+    def sync_clock(self, elapsed: float) -> None:
+        """Align the commit times with the run's clock (`elapsed` seconds since its start)."""
+        self._started = time.monotonic() - elapsed
+
+    # -- reading ------------------------------------------------------------------------------
+    def read(self, final: bool = False) -> None:
+        """Catch up with the raw records and ask Kafka for the markers. With `final` (the run is
+        over), read the output topic to its end first."""
+        self._follow_acks()
+        if self.kafka_to_kafka:
+            self._follow_output(final)
+        else:
+            self._follow_ledger()
+        self._read_markers()
+
+    def _follow_acks(self) -> None:
+        data = self._producer_log.new_data()
+        if not data:
+            return
+        found = _ACK.findall(data)
+        if len(found) != data.count(b'"kind":"ack"'):  # a line the fast form does not match
+            found = []
+            for line in data.splitlines():
+                event = json.loads(line)
+                if event.get("kind") == "ack":
+                    found.append((event["session"], event["partition"], event["offset"]))
+        strips = self.partitions
+        for session, partition, offset in found:
+            partition = int(partition)
+            if 0 <= partition < len(strips):
+                strips[partition].ack(int(offset), int(session))
+                self.sessions_acked.add(int(session))
+
+    def _follow_ledger(self) -> None:
+        data = self._ledger.new_data()
+        if not data:
+            return
+        found = _LEDGER.findall(data)
+        if len(found) != data.count(b"\n"):
+            found = [
+                (run["partition"], run["offset"], run["session"],
+                 b"true" if run["charged"] else b"false")
+                for run in map(json.loads, data.splitlines())
+            ]  # fmt: skip
+        for partition, offset, session, charged in found:
+            self._handled(int(partition), int(offset), int(session), 1, charged == b"true")
+
+    def _handled(self, partition: int, offset: int, session: int | None, runs: int, effects: int):
+        if not 0 <= partition < len(self.partitions):
+            return
+        strip = self.partitions[partition]
+        strip.handled(offset, runs, effects)
+        if not runs:
+            return
+        self.handlings += runs
+        with self._lock:
+            if session is not None and session < self._session:
+                return  # a late line of a replaced session: the position has moved on
+            if session is not None and session > self._session:
+                self._new_session(session)
+            self._reset.discard(partition)  # its processing shows where it reads
+        strip.position = offset + 1
+
+    def _new_session(self, session: int) -> None:
+        self._session = session
+        self._reset = set(range(len(self.partitions)))
+
+    def _follow_output(self, final: bool) -> None:
+        if not self._readers:
+            self._readers = [self._reader("read_uncommitted"), self._reader("read_committed")]
+        deadline = time.monotonic() + (FINAL_READ_SECONDS if final else 0)
+        while True:
+            taken = self._take_output(self._readers[0], _OUT_SEEN)
+            taken += self._take_output(self._readers[1], _OUT_COMMITTED)
+            if not final or time.monotonic() > deadline:
+                return
+            if not taken and self._output_read_to_end():
+                return
+
+    def _reader(self, isolation: str) -> Consumer:
+        reader = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"log-strip-{uuid.uuid4().hex[:8]}",  # never joins, never commits
+                "enable.auto.commit": False,
+                "isolation.level": isolation,
+                "log_level": 3,
+            }
+        )
+        topic = self.names.output_topic
+        reader.assign([TopicPartition(topic, o.partition, OFFSET_BEGINNING) for o in self.outputs])
+        return reader
+
+    def _take_output(self, reader: Consumer, code: int) -> int:
+        messages = reader.consume(READ_BATCH, timeout=0.05)
+        for message in messages:
+            if message.error() is not None:
+                continue
+            value = message.value() or b""
+            partition = message.partition()
+            if not 0 <= partition < len(self.outputs):
+                continue
+            self.outputs[partition].seen(message.offset(), code)
+            source = _SOURCE.search(value)
+            if source is None:
+                continue
+            session = _SESSION.search(value)
+            self._handled(
+                int(source[1]),
+                int(source[2]),
+                int(session[1]) if session else None,
+                1 if code == _OUT_SEEN else 0,
+                1 if code == _OUT_COMMITTED else 0,
+            )
+        return len(messages)
+
+    def _output_read_to_end(self) -> bool:
+        for reader in self._readers:
+            try:
+                positions = reader.position(reader.assignment())
+            except Exception:  # noqa: BLE001 - not known yet: not at the end
+                return False
+            for tp in positions:
+                end = self.outputs[tp.partition]
+                limit = end.log_end if reader is self._readers[0] else end.last_stable
+                if tp.offset < limit:
+                    return False
+        return True
+
+    def _read_markers(self) -> None:
+        if self._ends is None:
+            self._ends = self._client("read_uncommitted")
+            self._group = self._client("read_uncommitted", group=self.names.group_id)
+            if self.kafka_to_kafka:
+                self._stable = self._client("read_committed")
+        topic = self.names.input_topic
+        for strip in self.partitions:
+            end = self._high(self._ends, topic, strip.partition)
+            if end is not None:
+                strip.log_end = end
+        if self.kafka_to_kafka:
+            for out in self.outputs:
+                end = self._high(self._ends, self.names.output_topic, out.partition)
+                stable = self._high(self._stable, self.names.output_topic, out.partition)
+                if end is not None:
+                    out.log_end = end
+                if stable is not None:
+                    out.last_stable = stable
+        self._read_committed()
+
+    def _read_committed(self) -> None:
+        asked = [TopicPartition(self.names.input_topic, s.partition) for s in self.partitions]
+        try:
+            found = self._group.committed(asked, timeout=KAFKA_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - a paused broker: the markers stay where they were
+            return
+        now = round(time.monotonic() - self._started, 3)
+        with self._lock:
+            reset, self._reset = self._reset, set()
+        for tp in found:
+            if tp.error is not None or not 0 <= tp.partition < len(self.partitions):
+                continue
+            strip = self.partitions[tp.partition]
+            committed = tp.offset if tp.offset >= 0 else None
+            changed = committed is not None and committed != strip.committed
+            if changed and len(strip.commits) < MAX_COMMITS:
+                strip.commits.append([now, committed])
+            strip.committed = committed
+            if tp.partition in reset:  # a new consumer session reads on from the commit
+                strip.position = committed or 0
+
+    def _client(self, isolation: str, group: str = "log-strip") -> Consumer:
+        return Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,  # only asked for offsets: never joins the group
+                "enable.auto.commit": False,
+                "isolation.level": isolation,
+                "log_level": 3,
+            }
+        )
+
+    def _high(self, client: Consumer, topic: str, partition: int) -> int | None:
+        try:
+            _, high = client.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_SECONDS, cached=False
+            )
+        except Exception:  # noqa: BLE001 - unknown this time; the last value stands
+            return None
+        return high if high >= 0 else None
+
+    def close(self) -> None:
+        for client in (self._ends, self._group, self._stable, *self._readers):
+            if client is not None:
+                client.close()
+        self._ends = self._group = self._stable = None
+        self._readers = []
+
+    # -- what it shows ------------------------------------------------------------------------
+    def view(self, final: bool = False) -> StripView:
+        """Everything the picture and the API need, as of the last read()."""
+        return StripView(self, final)
+
+
+class StripView:
+    """The strips summarised: per partition the markers, the consumer and producer lanes as
+    ranges by state, and the state of any offset range (for drawing buckets)."""
+
+    def __init__(self, watch: LogStripWatch, final: bool) -> None:
+        self.final = final
+        self.hidden_unacked = watch.hidden_unacked
+        self.partitions = watch.partitions
+        self.outputs = watch.outputs
+        self.handled = watch.handlings  # handlings seen so far (the live benchmark reads it)
+        self._sessions = sorted(watch.sessions_acked, reverse=True)
+
+    # The state of offsets [start, end) of a partition, the most telling state first: an
+    # anomaly before a redelivery, before a clean handling, before what is still to come.
+    def consumer_state(self, strip: PartitionStrip, start: int, end: int) -> str:
+        codes = strip.codes
+        end = min(end, len(codes))
+        if codes.find(_DUP, start, end) >= 0:
+            return DUPLICATED
+        lost_end = min(end, strip.lost_below(self.final))
+        if start < lost_end and (
+            codes.find(_UNPROCESSED_ACKED, start, lost_end) >= 0
+            or (not self.hidden_unacked and codes.find(_UNPROCESSED, start, lost_end) >= 0)
+        ):
+            return NEVER_PROCESSED
+        for code in (_AGAIN, _NO_EFFECT, _ONCE):
+            if codes.find(code, start, end) >= 0:
+                return _CODE_NAMES[code]
+        if self.final and self.hidden_unacked:
+            return INVISIBLE
+        return WAITING
+
+    def producer_state(self, strip: PartitionStrip, start: int, end: int) -> str | int:
+        """UNACKED, or the newest producer session that had records here acknowledged."""
+        acked = strip.acked
+        end = min(end, len(acked))
+        if start >= end or acked.find(0, start, end) >= 0:
+            return UNACKED
+        for session in self._sessions:
+            if acked.find(min(session + 1, 255), start, end) >= 0:
+                return session
+        return UNACKED
+
+    def output_state(self, out: OutputStrip, start: int, end: int) -> str | None:
+        codes = out.codes
+        end = min(end, len(codes))
+        below = min(end, out.last_stable)
+        if start < below and codes.find(_OUT_SEEN, start, below) >= 0:
+            return TXN_ABORTED
+        if max(start, out.last_stable) < end and (
+            codes.find(_OUT_SEEN, max(start, out.last_stable), end) >= 0
+        ):
+            return TXN_OPEN
+        if codes.find(_OUT_COMMITTED, start, end) >= 0:
+            return TXN_COMMITTED
+        return None  # transaction markers only
+
+    def to_json(self) -> dict:
+        """The API's form: `partitions` (and `output_partitions` for kafka-to-kafka)."""
+        data: dict = {"partitions": [self._partition_json(s) for s in self.partitions]}
+        if self.outputs:
+            data["output_partitions"] = [self._output_json(o) for o in self.outputs]
+        return data
+
+    def _partition_json(self, strip: PartitionStrip) -> dict:
+        ranges: dict[str, list[list[int]]] = {name: [] for name in CONSUMER_STATES}
+        lost_end = strip.lost_below(self.final)
+        for match in _RUNS.finditer(strip.codes):
+            code, start, end = match.group()[0], match.start(), match.end()
+            if code in _CODE_NAMES:
+                _add(ranges[_CODE_NAMES[code]], start, end)
+                continue
+            hidden = code == _UNPROCESSED and self.hidden_unacked
+            if start < lost_end and not hidden:
+                _add(ranges[NEVER_PROCESSED], start, min(end, lost_end))
+            rest = max(start, lost_end) if not hidden else start
+            if rest < end:
+                _add(ranges[INVISIBLE if hidden and self.final else WAITING], rest, end)
+        if len(strip.codes) < strip.log_end:  # beyond what any record mentions yet
+            _add(ranges[WAITING], len(strip.codes), strip.log_end)
+        acked: dict[str, list[list[int]]] = {}
+        unacked: list[list[int]] = []
+        for match in _RUNS.finditer(strip.acked):
+            code, start, end = match.group()[0], match.start(), match.end()
+            _add(acked.setdefault(str(code - 1), []) if code else unacked, start, end)
+        if len(strip.acked) < strip.log_end:
+            _add(unacked, len(strip.acked), strip.log_end)
+        truncated = any(len(r) >= MAX_RANGES for r in (*ranges.values(), *acked.values()))
+        return {
+            "partition": strip.partition,
+            "log_end": strip.log_end,
+            "committed": strip.committed,
+            "position": strip.position,
+            "ranges": {name: found for name, found in ranges.items() if found},
+            "acked_by_session": acked,
+            UNACKED: unacked,
+            "commits": strip.commits,
+            "finished": self._finished(strip),
+            "truncated": truncated,
+        }
+
+    def _finished(self, strip: PartitionStrip) -> bool:
+        """Whether the group's commit covers every record the consumer could read: the whole log,
+        or all of it but what a read_committed consumer never receives (a transaction's closing
+        marker takes the last offset, and a consumer commits one past the last record it got)."""
+        if strip.committed is None:
+            return strip.log_end == 0
+        rest = strip.codes[strip.committed : strip.log_end]
+        return strip.committed >= strip.log_end or (
+            self.hidden_unacked and not rest.strip(bytes([_UNPROCESSED]))
+        )
+
+    def _output_json(self, out: OutputStrip) -> dict:
+        ranges: dict[str, list[list[int]]] = {name: [] for name in OUTPUT_STATES}
+        for match in _RUNS.finditer(out.codes):
+            code, start, end = match.group()[0], match.start(), match.end()
+            if code == _OUT_COMMITTED:
+                _add(ranges[TXN_COMMITTED], start, end)
+            elif code == _OUT_SEEN:
+                if start < out.last_stable:
+                    _add(ranges[TXN_ABORTED], start, min(end, out.last_stable))
+                if end > out.last_stable:
+                    _add(ranges[TXN_OPEN], max(start, out.last_stable), end)
+        return {
+            "partition": out.partition,
+            "log_end": out.log_end,
+            "last_stable": out.last_stable,
+            "ranges": {name: found for name, found in ranges.items() if found},
+        }
+
+
+def _add(ranges: list[list[int]], start: int, end: int) -> None:
+    """Append [start, end) to `ranges`, joined to the last range when they touch."""
+    if ranges and ranges[-1][1] == start:
+        ranges[-1][1] = end
+    elif len(ranges) < MAX_RANGES:
+        ranges.append([start, end])
