@@ -48,13 +48,15 @@ LAB_PORT_BASE = 29350
 CHROMIUM = "/usr/bin/chromium"
 RUN_TIMEOUT_SECONDS = 300.0
 DELIVERED = re.compile(r'id="count-delivered"[^>]*>\s*(\d+)\s*<')
+HANDLED = re.compile(r'data-handled="(\d+)"')  # the log strip: handlings it has drawn
 
 # Records [Date.now(), delivered] each time the text of #count-delivered changes, and each
 # websocket message htmx receives that carries a delivered count, with the number of messages
 # received so far (the first one is the catch-up a viewer gets on connecting, not an update).
 OBSERVER_SCRIPT = r"""
 (() => {
-  const seen = {changes: [], messages: []};
+  const seen = {changes: [], messages: [], strip: []};
+  let handled = null;
   let messages = 0;
   let last = null;
   window.__benchLive = seen;
@@ -72,8 +74,15 @@ OBSERVER_SCRIPT = r"""
       seen.changes.push([Date.now(), Number(text), messages]);
     }
   };
+  const checkStrip = () => {
+    const svg = document.querySelector("#log-strip svg[data-handled]");
+    const value = svg ? svg.getAttribute("data-handled") : null;
+    if (value === handled) return;
+    handled = value;
+    if (value !== null) seen.strip.push([Date.now(), Number(value), messages]);
+  };
   // document, not document.body: this runs before the body exists.
-  new MutationObserver(check).observe(
+  new MutationObserver(() => { check(); checkStrip(); }).observe(
     document, {subtree: true, childList: true, characterData: true});
 })();
 """
@@ -92,6 +101,12 @@ def reached_times(ledger_lines: Iterable[str | dict]) -> list[int]:
             seen.add(run["order_id"])
             times.append(run["processed_at_ms"])
     return times
+
+
+def handled_times(ledger_lines: Iterable[str]) -> list[int]:
+    """processed_at_ms of every handling, in file order: element k - 1 is when the log strip's
+    count of handlings reached k."""
+    return [json.loads(line)["processed_at_ms"] for line in ledger_lines if line.strip()]
 
 
 def first_shown(observations: Iterable[Sequence]) -> list[tuple[float, int]]:
@@ -164,6 +179,8 @@ class Viewers:
     def __init__(self, ws_url: str, origin: str, count: int) -> None:
         self.ws_url, self.origin, self.count = ws_url, origin, count
         self.seen: list[list[tuple[float, int, int]]] = [[] for _ in range(count)]
+        self.strip_seen: list[list[tuple[float, int, int]]] = [[] for _ in range(count)]
+        self.strip_bytes: list[int] = []  # size of each log strip fragment
         self.connected = threading.Event()
         self.update_bytes = 0  # characters of the messages that carry a delivered count
         self.update_messages = 0
@@ -217,7 +234,7 @@ class Viewers:
             await asyncio.gather(*readers, return_exceptions=True)
 
     async def _read(self, websocket, index: int) -> None:
-        seen = self.seen[index]
+        seen, strip_seen = self.seen[index], self.strip_seen[index]
         number = 0
         async for message in websocket:
             now = time.time() * 1000
@@ -227,10 +244,19 @@ class Viewers:
                 seen.append((now, int(found.group(1)), number))
                 self.update_bytes += len(message)
                 self.update_messages += 1
+            handled = HANDLED.search(message) if isinstance(message, str) else None
+            if handled:
+                strip_seen.append((now, int(handled.group(1)), number))
+                if index == 0:
+                    self.strip_bytes.append(len(message.encode()))
 
     def updates(self) -> list[list[tuple[float, int]]]:
         """Per viewer, the counts first shown by an update (the catch-up message left out)."""
         return [first_shown(o for o in seen if o[2] > 1) for seen in self.seen]
+
+    def strip_updates(self) -> list[list[tuple[float, int]]]:
+        """Per viewer, the log strip's handlings first shown by an update."""
+        return [first_shown(o for o in seen if o[2] > 1) for seen in self.strip_seen]
 
 
 # -- one measurement ---------------------------------------------------------------------------
@@ -306,7 +332,11 @@ def measure(server, browser, viewers: int, records: int, rate: int) -> dict:
         raise RuntimeError(f"the experiment failed: {state.get('error')}")
     run_id = state["result"]["experiment_id"]
     names = ExperimentNames(run_id, VAR_DIR / "experiments" / run_id)
-    reached = reached_times(names.sink.read_text().splitlines())
+    ledger = names.sink.read_text().splitlines()
+    reached = reached_times(ledger)
+    handlings = handled_times(ledger)
+    strip_shown = first_shown(c for c in browser_seen["strip"] if c[2] > 1)
+    strip_ws = load.strip_updates()
 
     shown = first_shown(c for c in browser_seen["changes"] if c[2] > 1)
     arrived: dict[int, float] = {}  # k -> when the first message showing k arrived
@@ -332,6 +362,10 @@ def measure(server, browser, viewers: int, records: int, rate: int) -> dict:
         "ws_viewers_with_updates": sum(1 for seen in ws_updates if seen),
         "ws_first_viewer": summary(latencies(earliest(ws_updates), reached)),
         "ws_fanout_spread": summary(fanout_spreads(ws_updates) if viewers > 1 else []),
+        # The log strip: from a handling written to the ledger to the strip showing it.
+        "strip_browser": summary(latencies(strip_shown, handlings)),
+        "strip_ws": summary([x for seen in strip_ws for x in latencies(seen, handlings)]),
+        "strip_fragment_bytes_max": max(load.strip_bytes, default=None),
         "ws_update_message_bytes": (
             round(load.update_bytes / load.update_messages) if load.update_messages else None
         ),
@@ -358,9 +392,22 @@ def report(results: list[dict]) -> str:
         "viewers | browser  p50     p95     max      n | ws       p50     p95     max      n "
         "| browser msg->DOM p95 | per-record browser p50/p95 | fan-out p95 | server CPU",
     ]
+    strips = [
+        f"the log strip: latency from a handling in the ledger to the strip showing it, ms "
+        f"(target: browser p95 <= {TARGET_P95_MS:.0f} ms)",
+        "viewers | browser p50   p95      n | ws      p50     p95      n | fragment bytes max",
+    ]
     for r in results:
         b, w, s, pr = r["browser"], r["ws"], r["browser_message_to_dom"], r["browser_per_record"]
         verdict = "ok" if b["p95_ms"] is not None and b["p95_ms"] <= TARGET_P95_MS else "OVER"
+        strip_b, strip_w = r["strip_browser"], r["strip_ws"]
+        strip_ok = strip_b["p95_ms"] is not None and strip_b["p95_ms"] <= TARGET_P95_MS
+        strips.append(
+            f"{r['viewers']:>7} | {_ms(strip_b['p50_ms'])} {_ms(strip_b['p95_ms'])} "
+            f"{strip_b['samples']:>6} | {_ms(strip_w['p50_ms'])} {_ms(strip_w['p95_ms'])} "
+            f"{strip_w['samples']:>6} | {r['strip_fragment_bytes_max'] or '-':>8}   "
+            f"{'ok' if strip_ok else 'OVER'}"
+        )
         lines.append(
             f"{r['viewers']:>7} |      {_ms(b['p50_ms'])} {_ms(b['p95_ms'])} {_ms(b['max_ms'])} "
             f"{b['samples']:>6} |      {_ms(w['p50_ms'])} {_ms(w['p95_ms'])} {_ms(w['max_ms'])} "
@@ -369,7 +416,7 @@ def report(results: list[dict]) -> str:
             f"| {_ms(r['ws_fanout_spread']['p95_ms'])}     "
             f"| {r['server_process_cpu_percent']:>4} %   {verdict}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + strips)
 
 
 def main() -> None:
@@ -406,7 +453,8 @@ def main() -> None:
                     result = measure(server, browser, viewers, args.records, args.rate)
                     result["round"] = round_number
                     results.append(result)
-                    print(report([result]).splitlines()[-1], flush=True)
+                    shown = report([result]).splitlines()
+                    print(shown[2], shown[-1], sep="\n", flush=True)
         finally:
             browser.close()
     (VAR_DIR / "result.json").write_text(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from playground.web import api, builder, compare, experiment_views, lesson_views, views
+from playground.web import api, builder, compare, experiment_views, lesson_views, story_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("experiments/queue", experiment_views.queue_panel, name="queue"),
     path("e/<str:share_id>/", experiment_views.experiment, name="experiment"),
     path("e/<str:share_id>/orders", experiment_views.orders, name="experiment-orders"),
+    path("e/<str:share_id>/orders/<str:order_id>", story_views.order, name="order-story"),
     path("e/<str:share_id>/act", experiment_views.act, name="experiment-act"),
     path("e/<str:share_id>/cancel", experiment_views.cancel, name="experiment-cancel"),
     path("e/<str:share_id>/rerun", experiment_views.rerun, name="experiment-rerun"),
