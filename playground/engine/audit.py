@@ -61,6 +61,12 @@ ANOMALY_ABORTED = "aborted"
 ANOMALY_UNEXPLAINED = "unexplained"
 ANOMALY_KINDS = (ANOMALY_LOST, ANOMALY_DUPLICATED, ANOMALY_ABORTED, ANOMALY_UNEXPLAINED)
 
+# How one processing of an input copy ended (OrderStory.processings).
+PROCESSING_COUNTED = "counted"  # it left an effect this view counts
+PROCESSING_DEDUPLICATED = "deduplicated"  # the idempotent consumer skipped the charge
+PROCESSING_ABORTED = "aborted"  # its effect is uncommitted: this view does not count it
+PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORTED)
+
 _SENT_BIT = 1
 _FAIL_BIT = 2
 
@@ -91,8 +97,13 @@ COUNT_FIELDS = (
 class OrderStory(NamedTuple):
     """Everything the three records say about one order id, and the outcome that follows.
 
-    acked_at holds (partition, offset) pairs, log_copies (partition, offset, committed) triples and
-    effect_sources (source partition, source offset, counted effects) triples, each sorted.
+    acked_at holds (partition, offset, producer session) triples, log_copies (partition, offset,
+    committed) triples and effect_sources (source partition, source offset, counted effects)
+    triples, each sorted. processings holds (source partition, source offset, consumer session,
+    how it ended: PROCESSING_ENDS) for every effect and every skipped handler run, by consumer
+    session; the session is None when the record did not carry one. They are what an order's
+    story draws: which session sent it, which heard the ack, which consumer session processed
+    which copy and whether that processing counted.
 
     A NamedTuple rather than a frozen dataclass: just as immutable, but built several times faster
     (a frozen dataclass sets each field through object.__setattr__), and an audit builds one per
@@ -102,7 +113,7 @@ class OrderStory(NamedTuple):
     order_id: str
     attempts: int
     sessions: tuple[int, ...]
-    acked_at: tuple[tuple[int, int], ...]
+    acked_at: tuple[tuple[int, int, int], ...]
     producer_outcome: str
     log_copies: tuple[tuple[int, int, bool], ...]
     visible_copies: int
@@ -112,6 +123,7 @@ class OrderStory(NamedTuple):
     deduplicated: int
     aborted_reads: int
     outcome: str
+    processings: tuple[tuple[int, int, int | None, str], ...]
 
     @property
     def anomaly_kinds(self) -> tuple[str, ...]:
@@ -133,7 +145,7 @@ class OrderStory(NamedTuple):
             "order_id": self.order_id,
             "attempts": self.attempts,
             "sessions": list(self.sessions),
-            "acked_at": [list(pair) for pair in self.acked_at],
+            "acked_at": [list(ack) for ack in self.acked_at],
             "producer_outcome": self.producer_outcome,
             "log_copies": [list(copy) for copy in self.log_copies],
             "visible_copies": self.visible_copies,
@@ -143,6 +155,7 @@ class OrderStory(NamedTuple):
             "deduplicated": self.deduplicated,
             "aborted_reads": self.aborted_reads,
             "outcome": self.outcome,
+            "processings": [list(processing) for processing in self.processings],
         }
 
 
@@ -328,13 +341,15 @@ def _check(result: AuditResult, story_totals: dict[str, int]) -> None:
 
 # What the records say about one order id while they are read: a list, indexed by these.
 _SESSIONS = 0  # the session of every attempt, in log order (its length is the attempt count)
-_ACKED_AT = 1  # (partition, offset) of every ack
+_ACKED_AT = 1  # (partition, offset, session) of every ack
 _REPORTS = 2  # _SENT_BIT | _FAIL_BIT
 _COPIES = 3  # (partition, offset, committed) of every copy in the input topic
-_SOURCES = 4  # (source partition, source offset) of every counted effect
+_SOURCES = 4  # (source partition, source offset, session, PROCESSING_COUNTED) of counted effects
 _RUNS = 5  # handler runs
 _DEDUPLICATED = 6  # handler runs that skipped the charge
-_EMPTY_TALLY = ((), (), 0, (), (), 0, 0)
+_UNCOUNTED = 7  # (source partition, source offset, session, how) of processings with no counted
+# effect: skipped handler runs and effects this view does not count
+_EMPTY_TALLY = ((), (), 0, (), (), 0, 0, ())
 
 
 class _Tallies:
@@ -377,9 +392,9 @@ class _Tallies:
             elif kind == ACK:
                 seen = tally[_ACKED_AT]
                 if seen:
-                    tally[_ACKED_AT] = (*seen, (event.partition, event.offset))
+                    tally[_ACKED_AT] = (*seen, (event.partition, event.offset, event.session))
                 else:
-                    tally[_ACKED_AT] = ((event.partition, event.offset),)
+                    tally[_ACKED_AT] = ((event.partition, event.offset, event.session),)
                     self.acked += 1
             elif kind == SENT:
                 tally[_REPORTS] |= _SENT_BIT
@@ -424,16 +439,21 @@ class _Tallies:
             if tally is None:
                 # Even an effect this view does not count gives its order id a story.
                 tally = orders[effect.order_id] = [*_EMPTY_TALLY]
+            source = (
+                effect.source_partition, effect.source_offset, effect.session, PROCESSING_COUNTED,
+            )  # fmt: skip
             if effect.committed or count_uncommitted:
                 seen = tally[_SOURCES]
                 self.counted_effects += 1
                 if seen:
-                    tally[_SOURCES] = (*seen, (effect.source_partition, effect.source_offset))
+                    tally[_SOURCES] = (*seen, source)
                 else:
-                    tally[_SOURCES] = ((effect.source_partition, effect.source_offset),)
+                    tally[_SOURCES] = (source,)
                     self.delivered += 1
                     if tally[_SESSIONS]:
                         self.delivered_attempted += 1
+            else:
+                tally[_UNCOUNTED] = (*tally[_UNCOUNTED], (*source[:3], PROCESSING_ABORTED))
 
     def add_handler_runs(self, handler_runs: Iterable[HandlerRun]) -> None:
         orders = self.orders
@@ -448,6 +468,8 @@ class _Tallies:
             if run.deduplicated:
                 tally[_DEDUPLICATED] += 1
                 self.deduplicated += 1
+                skipped = (run.source_partition, run.source_offset, run.session)
+                tally[_UNCOUNTED] = (*tally[_UNCOUNTED], (*skipped, PROCESSING_DEDUPLICATED))
 
 
 def _tell_stories(orders: dict[str, list[Any]], *, see_all: bool) -> dict[str, OrderStory]:
@@ -460,7 +482,7 @@ def _tell_stories(orders: dict[str, list[Any]], *, see_all: bool) -> dict[str, O
     """
     stories: dict[str, Any] = orders
     for order_id, tally in orders.items():
-        sessions, acked_at, reports, log_copies, effect_keys, runs, deduplicated = tally
+        sessions, acked_at, reports, log_copies, effect_keys, runs, deduplicated, uncounted = tally
         attempts = len(sessions)
         if attempts > 1:
             sessions = tuple(sorted(set(sessions)))
@@ -488,15 +510,19 @@ def _tell_stories(orders: dict[str, list[Any]], *, see_all: bool) -> dict[str, O
         # alone: a truncated partition can reuse an offset for another order id.
         effects = len(effect_keys)
         if effects == 1:
-            partition, offset = effect_keys[0]
+            partition, offset, _, _ = effect_keys[0]
             effect_sources: tuple[tuple[int, int, int], ...] = ((partition, offset, 1),)
             aborted_reads = 1 if (partition, offset, False) in log_copies else 0
         elif effects == 0:
             effect_sources, aborted_reads = (), 0
         else:
-            per_copy = Counter(effect_keys)
+            per_copy = Counter((p, o) for p, o, _, _ in effect_keys)
             effect_sources = tuple(sorted((p, o, n) for (p, o), n in per_copy.items()))
             aborted_reads = sum(n for (p, o), n in per_copy.items() if (p, o, False) in log_copies)
+        # The counted effects are the processings themselves: no new tuple unless there is more.
+        processings = effect_keys
+        if uncounted or effects > 1:
+            processings = tuple(sorted(effect_keys + uncounted, key=_by_consumer_session))
 
         if not attempts:
             outcome = UNEXPLAINED
@@ -525,8 +551,16 @@ def _tell_stories(orders: dict[str, list[Any]], *, see_all: bool) -> dict[str, O
             deduplicated,
             aborted_reads,
             outcome,
+            processings,
         )
     return stories
+
+
+def _by_consumer_session(processing: tuple[int, int, int | None, str]) -> tuple[int, int, int]:
+    """Processings in the order they happened: by consumer session (one at a time), then by
+    copy; a processing whose session was not recorded comes first."""
+    partition, offset, session, _ = processing
+    return (-1 if session is None else session, partition, offset)
 
 
 def _recount(stories: Iterable[OrderStory]) -> dict[str, int]:
@@ -551,6 +585,7 @@ def _recount(stories: Iterable[OrderStory]) -> dict[str, int]:
             story_deduplicated,
             story_aborted_reads,
             outcome,
+            _,
         ) = story
         if attempts:
             attempted += 1

@@ -76,8 +76,9 @@ def read_output_effects(bootstrap: str, topic: str) -> list[Effect]:
 
 
 def read_output(bootstrap: str, topic: str) -> tuple[list[Effect], list[tuple[int, int]]]:
-    """The output topic's effects, and for each committed one (source_timestamp_ms, its own
-    timestamp), for latency and throughput."""
+    """The output topic's effects (each with the consumer session that produced it, None for a
+    record written before the value carried one), and for each committed one
+    (source_timestamp_ms, its own timestamp), for latency and throughput."""
     committed = {
         (m.partition(), m.offset()) for m in read_topic(bootstrap, topic, "read_committed")
     }
@@ -90,7 +91,8 @@ def read_output(bootstrap: str, topic: str) -> tuple[list[Effect], list[tuple[in
                 value["order_id"],
                 value["source_partition"],
                 value["source_offset"],
-                committed=is_committed,
+                is_committed,
+                value.get("session"),
             )
         )
         if is_committed:

@@ -107,6 +107,7 @@ class Effect:
     source_partition: int
     source_offset: int
     committed: bool = True
+    session: int | None = None  # the consumer session that performed it; None: not recorded
 
     def to_json(self) -> str:
         """This effect as one JSON line (without the newline)."""
@@ -116,6 +117,7 @@ class Effect:
                 "source_partition": self.source_partition,
                 "source_offset": self.source_offset,
                 "committed": self.committed,
+                "session": self.session,
             }
         )
 
@@ -137,6 +139,7 @@ class HandlerRun:
     source_partition: int
     source_offset: int
     deduplicated: bool
+    session: int | None = None  # the consumer session that ran it; None: not recorded
 
     def to_json(self) -> str:
         """This run as one JSON line (without the newline)."""
@@ -146,6 +149,7 @@ class HandlerRun:
                 "source_partition": self.source_partition,
                 "source_offset": self.source_offset,
                 "deduplicated": self.deduplicated,
+                "session": self.session,
             }
         )
 

@@ -90,20 +90,21 @@ def read_effects(path: Path) -> Iterator[Effect]:
     """Every charge in the ledger."""
     for run in _runs(path):
         if run["charged"]:
-            yield Effect(run["order_id"], run["partition"], run["offset"], committed=True)
+            yield Effect(run["order_id"], run["partition"], run["offset"], True, run.get("session"))
 
 
 def read_ledger(path: Path) -> tuple[list[Effect], list[HandlerRun], list[tuple[int, int]]]:
-    """The whole ledger in one pass: the charges, the handler runs, and for every run its
-    (produced_at_ms, processed_at_ms), for latency and throughput."""
+    """The whole ledger in one pass: the charges, the handler runs (each with the consumer
+    session that ran it), and for every run its (produced_at_ms, processed_at_ms), for latency
+    and throughput."""
     effects, runs, timings = [], [], []
     for run in _runs(path):
-        order_id, partition, offset, charged = (
-            run["order_id"], run["partition"], run["offset"], run["charged"],
+        order_id, partition, offset, charged, session = (
+            run["order_id"], run["partition"], run["offset"], run["charged"], run.get("session"),
         )  # fmt: skip
         if charged:
-            effects.append(Effect(order_id, partition, offset, committed=True))
-        runs.append(HandlerRun(order_id, partition, offset, not charged))
+            effects.append(Effect(order_id, partition, offset, True, session))
+        runs.append(HandlerRun(order_id, partition, offset, not charged, session))
         timings.append((run["produced_at_ms"], run["processed_at_ms"]))
     return effects, runs, timings
 

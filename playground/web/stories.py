@@ -1,9 +1,12 @@
-"""The verdict's per-order audit table: every order's story, paged, filtered to an anomaly."""
+"""The verdict's per-order audit table: every order's story, paged, filtered to an anomaly; and
+one order's story, found by its id, for the picture of its sequence."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +14,9 @@ from playground.web.folders import stories_file
 from playground.web.models import Experiment
 
 PAGE_SIZE = 50
+# What an order id may look like in a link: the characters the workload's ids are made of, as
+# orders.ORDER_VALUE reads them (printable ASCII, no quote or backslash), and not too long.
+ORDER_ID = re.compile(r"[!#-\[\]-~]{1,120}")
 FILTERS = {
     "": "all orders",
     "anomalies": "every anomaly",
@@ -21,7 +27,11 @@ FILTERS = {
 
 
 class BadQuery(ValueError):
-    """A filter or page the table does not have; the message names the parameter."""
+    """A filter, page or order id the table does not have; the message names the parameter."""
+
+
+class UnknownOrder(LookupError):
+    """An order id that is well formed but has no story in this experiment."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,24 @@ def page(experiment: Experiment, filter_name: str, page_text: str) -> Page:
     return Page(rows, number, pages, len(chosen), filter_name)
 
 
+def story(experiment: Experiment, order_id: str) -> dict:
+    """The stored story of one order id (the stories are sorted by order id: a binary search)."""
+    if not ORDER_ID.fullmatch(order_id):
+        raise BadQuery(
+            f"order: {order_id[:40]!r} is not an order id; it is 1 to 120 printable ASCII "
+            "characters without spaces, quotes or backslashes, such as 'order-0000042'"
+        )
+    lines, _ = _load(stories_file(experiment.run_id))
+    at = bisect.bisect_left(lines, order_id, key=_order_id_of)
+    if at < len(lines) and _order_id_of(lines[at]) == order_id:
+        return json.loads(lines[at])
+    raise UnknownOrder(f"order: {order_id!r} has no story in this experiment")
+
+
+def _order_id_of(line: str) -> str:
+    return json.loads(line)["order_id"]
+
+
 @functools.lru_cache(maxsize=2)
 def _load(path: Path) -> tuple[list[str], dict[str, list[int]]]:
     """The story lines of one experiment and, per filter, the lines it shows."""
@@ -83,7 +111,8 @@ def _row(story: dict) -> dict:
     """A story as the table tells it: sent, acked where, in the log how often, processed how
     often, and the outcome."""
     return story | {
-        "acked": ", ".join(f"p{p}@{o}" for p, o in story["acked_at"]) or "-",
+        # An ack is [partition, offset, session]; stories kept before sessions were a pair.
+        "acked": ", ".join(f"p{ack[0]}@{ack[1]}" for ack in story["acked_at"]) or "-",
         "copies": ", ".join(
             f"p{p}@{o}{'' if committed else ' (aborted)'}"
             for p, o, committed in story["log_copies"]

@@ -166,7 +166,7 @@ def test_acked_write_lost_with_its_leader_is_lost_at_the_broker():
     assert result.lost == 1
     assert result.lost_at_broker == 1
     assert result.orders["a"].outcome == "lost_at_broker"
-    assert result.orders["a"].acked_at == ((0, 5),)
+    assert result.orders["a"].acked_at == ((0, 5, 0),)  # partition, offset, session
 
 
 def test_acks_0_write_into_a_blackhole_is_lost_at_the_producer_and_counted_as_sent():

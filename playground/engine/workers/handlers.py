@@ -74,11 +74,17 @@ class ChargeHandler(Handler):
 
 
 class RunningTotalHandler(Handler):
-    """Adds each payment to its partition's running total and produces the total downstream."""
+    """Adds each payment to its partition's running total and produces the total downstream.
 
-    def __init__(self, names: ExperimentNames, producer: Producer, bootstrap: str) -> None:
+    Each output record names the input copy it came from and the consumer session that produced
+    it, so the audit can tell which session processed a copy (an order's story shows it)."""
+
+    def __init__(
+        self, names: ExperimentNames, producer: Producer, bootstrap: str, *, session: int
+    ) -> None:
         self.names = names
         self.producer = producer
+        self.session = session
         self.totals = restore_totals(names.output_topic, bootstrap)
         self._saved = dict(self.totals)
         self._failed: list[str] = []  # delivery errors of output records not yet acted on
@@ -100,6 +106,7 @@ class RunningTotalHandler(Handler):
             "source_partition": partition,
             "source_offset": message.offset(),
             "source_timestamp_ms": message.timestamp()[1],
+            "session": self.session,
         }
         while True:
             try:
@@ -190,6 +197,8 @@ def handler_for(
 ) -> Handler:
     if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
         assert producer is not None
-        return RunningTotalHandler(names, producer, runtime.orders.bootstrap_servers)
+        return RunningTotalHandler(
+            names, producer, runtime.orders.bootstrap_servers, session=runtime.orders.session
+        )
     idempotent = spec.consumer.idempotent
     return ChargeHandler(Sink(names.sink, session=runtime.orders.session, idempotent=idempotent))
