@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
 from playground.web import experiments as starting
-from playground.web import user_json
+from playground.web import class_predictions, user_json
 from playground.web.actions import ActionError
 from playground.web.models import Experiment
 
@@ -112,6 +112,8 @@ def describe(request: HttpRequest, experiment: Experiment, with_control: bool = 
     if place is not None:
         data["ahead"] = place.ahead  # queued experiments that start before this one
         data["waits_for"] = place.waits_for or None
+    if experiment.tally_revealed_at is not None:  # the class's predictions, once revealed
+        data["predictions"] = class_predictions.tally_of(experiment)
     if with_control:
         data["control_url"] = request.build_absolute_uri(
             f"{url}control?token={experiment.control_token}"

@@ -57,8 +57,8 @@ def _run(request: HttpRequest) -> HttpResponse:
 
 
 def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
-    try:
-        experiment = experiments.start(spec, request)
+    try:  # "hold for predictions": it waits for its controller's Start (teacher mode)
+        experiment = experiments.start(spec, request, hold=request.POST.get("hold") == "on")
     except experiments.Refused as refusal:
         from playground.web.experiment_views import refused
 

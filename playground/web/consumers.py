@@ -6,7 +6,9 @@ backlog of stale counters: fragments wait in `pending`, one per kind, in the ord
 a sender task sends what is there whenever it gets to run.
 
 The socket takes no commands (the crash buttons POST, where the session decides who controls the
-experiment); a message sent to it gets an error fragment back, and the socket stays open.
+experiment); a message sent to it gets an error fragment back, and the socket stays open. A viewer
+whose session controls the experiment also joins its controllers' group, which alone receives the
+class's prediction tally before it is revealed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from playground.web import live
+from playground.web import experiments, live
 from playground.web.models import Experiment
 
 CLOSE_UNKNOWN_EXPERIMENT = 4404
@@ -37,6 +39,11 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
         self.ready = asyncio.Event()
         self.group = live.group_name(self.share_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        if await database_sync_to_async(experiments.session_controls)(
+            self.scope.get("session"), self.share_id
+        ):
+            self.controllers = live.controllers_group(self.share_id)
+            await self.channel_layer.group_add(self.controllers, self.channel_name)
         await self.accept()
         latest = live.current(self.share_id)
         if latest:
@@ -48,6 +55,8 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
             self.sender.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "controllers"):
+            await self.channel_layer.group_discard(self.controllers, self.channel_name)
 
     async def _send_pending(self) -> None:
         while True:

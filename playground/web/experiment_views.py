@@ -11,7 +11,16 @@ from playground.engine import presets
 from playground.engine.semantics import promise
 from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
 from playground.lab.topology import BROKER_IDS
-from playground.web import actions, experiments, retention, stories, user_json, verdict, views
+from playground.web import (
+    actions,
+    class_predictions,
+    experiments,
+    retention,
+    stories,
+    user_json,
+    verdict,
+    views,
+)
 from playground.web.models import Experiment
 from playground.web.spec_links import spec_url
 
@@ -77,6 +86,9 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "actions": actions.available(found),
         "brokers": BROKER_IDS,
         "dropped_acks": FAULT_DEFAULTS["count"],
+        "board": class_predictions.board(
+            found, session_key=request.session.session_key, controls=controls
+        ),
     }
     if controls:
         context["control_url"] = request.build_absolute_uri(

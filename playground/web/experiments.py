@@ -4,23 +4,34 @@
 Fair use: a client (a browser session, or an IP address for the API) may have at most
 PLAYGROUND_MAX_ACTIVE_PER_CLIENT experiments queued or running (a comparison counts once), and
 no spec may be expected to run longer than PLAYGROUND_MAX_RUN_SECONDS.
+
+Held for predictions: a teacher may start an experiment held, so that the class predicts before it
+runs. A held experiment takes no place in the queue and holds nobody up, but it counts toward its
+owner's limit (nobody parks unlimited holds). Its controller's Start queues it at the back; one not
+started within HOLD_SECONDS of its creation is removed (`expire_holds`, run by every runner).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
 
 from playground.engine.spec import FieldError, Spec
 from playground.web import actions, scheduling
 from playground.web.models import Comparison, Experiment, QueueLock
 
 CONTROL_SESSION_KEY = "controls"  # share ids this browser session may control
+HOLD_SECONDS = 3600  # a held experiment nobody started within an hour is removed
+ACTIVE = (Experiment.HELD, Experiment.QUEUED, Experiment.RUNNING)  # count toward the limit
 
 
 class Refused(Exception):
@@ -33,9 +44,10 @@ class Refused(Exception):
         self.error = error
 
 
-def start(spec: Spec, request: HttpRequest, *, api: bool = False) -> Experiment:
-    """Queue an experiment of `spec`, owned by whoever asked, and wake the runner."""
-    return _queue([spec], request, api=api)[0]
+def start(spec: Spec, request: HttpRequest, *, api: bool = False, hold: bool = False) -> Experiment:
+    """Queue an experiment of `spec`, owned by whoever asked, and wake the runner; with `hold`,
+    keep it out of the queue until its controller presses Start (`release`)."""
+    return _queue([spec], request, api=api, hold=hold)[0]
 
 
 def start_comparison(specs: Sequence[Spec], request: HttpRequest) -> Comparison:
@@ -44,7 +56,12 @@ def start_comparison(specs: Sequence[Spec], request: HttpRequest) -> Comparison:
 
 
 def _queue(
-    specs: Sequence[Spec], request: HttpRequest, *, api: bool = False, comparison: bool = False
+    specs: Sequence[Spec],
+    request: HttpRequest,
+    *,
+    api: bool = False,
+    comparison: bool = False,
+    hold: bool = False,
 ) -> list[Experiment]:
     from playground.web import live, runner  # the runner imports this module's models
 
@@ -65,6 +82,7 @@ def _queue(
                 client=client,
                 comparison=group,
                 exclusive=scheduling.needs_cluster_alone(spec, comparison),
+                status=Experiment.HELD if hold else Experiment.QUEUED,
             )
             for spec in specs
         ]
@@ -98,9 +116,7 @@ def _duration(seconds: float) -> str:
 
 def _check_limit(client: str) -> None:
     limit = settings.PLAYGROUND_MAX_ACTIVE_PER_CLIENT
-    active = Experiment.objects.filter(
-        client=client, status__in=(Experiment.QUEUED, Experiment.RUNNING)
-    )
+    active = Experiment.objects.filter(client=client, status__in=ACTIVE)
     counted = active.filter(comparison=None).count() + (
         active.exclude(comparison=None).values("comparison").distinct().count()
     )
@@ -112,20 +128,20 @@ def _check_limit(client: str) -> None:
                 f"you already have {counted} experiment{'s' if counted != 1 else ''} queued or "
                 f"running, the most one person may have at once on this shared server "
                 f"(PLAYGROUND_MAX_ACTIVE_PER_CLIENT={limit}): wait for one to finish, or "
-                "cancel one you queued",
+                "cancel one you queued or held",
             ),
         )
 
 
 def cancel(experiment: Experiment) -> str:
-    """The owner's cancel: a queued experiment is removed; a running one is stopped (the
+    """The owner's cancel: a queued or held experiment is removed; a running one is stopped (the
     producer stops, the consumer finishes the log, and the run is audited as far as it ran)."""
     from playground.web import live
 
     with transaction.atomic():
         QueueLock.hold()  # a runner claiming it now either has it already or never will
         removed, _ = Experiment.objects.filter(
-            Q(pk=experiment.pk), status=Experiment.QUEUED
+            Q(pk=experiment.pk), status__in=(Experiment.HELD, Experiment.QUEUED)
         ).delete()
     if removed:
         live.publish_queue()
@@ -134,6 +150,55 @@ def cancel(experiment: Experiment) -> str:
     if experiment.status == Experiment.RUNNING:
         return actions.request(experiment, {"action": actions.STOP})
     return "nothing to cancel: the experiment has already finished"
+
+
+class NotHeld(Exception):
+    """Start pressed on an experiment that is not held (any more); the message says why."""
+
+
+def release(experiment: Experiment) -> None:
+    """The controller's Start: a held experiment joins the queue, at the back (its created_at
+    becomes now, since the queue is oldest first), and the runner is woken."""
+    from playground.web import live, runner
+
+    with transaction.atomic():
+        QueueLock.hold()
+        expire_holds()
+        released = Experiment.objects.filter(pk=experiment.pk, status=Experiment.HELD).update(
+            status=Experiment.QUEUED, created_at=timezone.now()
+        )
+    if not released:
+        gone = not Experiment.objects.filter(pk=experiment.pk).exists()
+        raise NotHeld(
+            f"start: the hold expired ({HOLD_SECONDS // 60} minutes) and the experiment was "
+            "removed; run it again"
+            if gone
+            else "start: this experiment is not held; it is already on the queue or has run"
+        )
+    experiment.refresh_from_db()
+    live.send(experiment.share_id, live.reload_fragment(experiment))
+    live.publish_queue()
+    runner.wake()
+
+
+def hold_expires_at(experiment: Experiment):
+    """When a held experiment is removed if nobody starts it."""
+    return experiment.created_at + timedelta(seconds=HOLD_SECONDS)
+
+
+def expire_holds() -> list[str]:
+    """Remove the held experiments nobody started within HOLD_SECONDS, telling their viewers;
+    the share ids that went."""
+    from playground.web import live
+
+    cutoff = timezone.now() - timedelta(seconds=HOLD_SECONDS)
+    expired = Experiment.objects.filter(status=Experiment.HELD, created_at__lt=cutoff)
+    share_ids = list(expired.values_list("share_id", flat=True))
+    if share_ids:
+        Experiment.objects.filter(share_id__in=share_ids, status=Experiment.HELD).delete()
+        for share_id in share_ids:
+            live.send(share_id, render_to_string("_class_predictions.html#hold_expired"))
+    return share_ids
 
 
 def grant_control(request: HttpRequest, experiment: Experiment) -> None:
@@ -147,7 +212,12 @@ def grant_control(request: HttpRequest, experiment: Experiment) -> None:
 def can_control(request: HttpRequest, experiment: Experiment) -> bool:
     """The owner's session, or a session that presented the control token, controls an
     experiment; the share link alone never does."""
-    return experiment.share_id in request.session.get(CONTROL_SESSION_KEY, [])
+    return session_controls(request.session, experiment.share_id)
+
+
+def session_controls(session: SessionBase | None, share_id: str) -> bool:
+    """Whether a browser session (a request's, or a websocket's scope) controls `share_id`."""
+    return session is not None and share_id in session.get(CONTROL_SESSION_KEY, [])
 
 
 def token_matches(token: str, experiment: Experiment) -> bool:

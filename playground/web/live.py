@@ -28,6 +28,7 @@ CLUSTER_INTERVAL_SECONDS = 1.0
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
 # Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
 COUNTERS, TIMELINE, CLUSTER, PAGE = "counters", "timeline", "cluster", "page"
+TALLY = "tally"  # the class's prediction tally (class_predictions)
 MESSAGE_TYPE = "experiment.html"  # handled by ExperimentConsumer.experiment_html
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -48,12 +49,26 @@ def current(share_id: str) -> str:
     return "".join(_current.get(share_id, {}).values())
 
 
+def controllers_group(share_id: str) -> str:
+    """The viewers of `share_id` whose session controls it (consumers.py adds them)."""
+    return f"{group_name(share_id)}-controllers"
+
+
+def send_to_controllers(share_id: str, html: str, kind: str) -> None:
+    """Send `html` only to the viewers who control experiment `share_id` (the class's prediction
+    tally before it is revealed), from any thread."""
+    _send_to_group(controllers_group(share_id), html, kind)
+
+
 def send(share_id: str, html: str, kind: str = PAGE) -> None:
     """Send `html`, a fragment of `kind`, to every viewer of experiment `share_id` (from any
     thread)."""
+    _send_to_group(group_name(share_id), html, kind)
+
+
+def _send_to_group(group: str, html: str, kind: str) -> None:
     layer = get_channel_layer()
     message = {"type": MESSAGE_TYPE, "html": html, "kind": kind}
-    group = group_name(share_id)
     if _loop is not None and not _loop.is_closed():
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _loop)
     elif not isinstance(layer, InMemoryChannelLayer):

@@ -57,10 +57,14 @@ class Comparison(models.Model):
 
 class Experiment(models.Model):
     """One run of one spec. Anyone with `share_id` may watch it; only the owner's session or a
-    holder of `control_token` may act on it."""
+    holder of `control_token` may act on it.
 
-    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-    STATUSES = tuple((s, s) for s in (QUEUED, RUNNING, DONE, FAILED))
+    A teacher may hold an experiment for the class's predictions: HELD is outside the queue (the
+    runner never claims it, it has no place) until its controller presses Start, which queues it
+    at the back, as if it had just been created (see experiments.release)."""
+
+    HELD, QUEUED, RUNNING, DONE, FAILED = "held", "queued", "running", "done", "failed"
+    STATUSES = tuple((s, s) for s in (HELD, QUEUED, RUNNING, DONE, FAILED))
 
     share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
     control_token = models.CharField(max_length=64, default=new_control_token)
@@ -79,11 +83,14 @@ class Experiment(models.Model):
     comparison = models.ForeignKey(
         Comparison, null=True, blank=True, on_delete=models.CASCADE, related_name="experiments"
     )
+    # When it was created; for a held experiment, when Start queued it (the queue is oldest first).
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # the runner is alive
     runner = models.CharField(max_length=120, blank=True, default="")  # host:pid that runs it
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the controller showed the class's prediction tally to everyone (None: only to them).
+    tally_revealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("created_at", "id")
@@ -142,3 +149,20 @@ class Action(models.Model):
     params = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
     taken = models.BooleanField(default=False)
+
+
+class Prediction(models.Model):
+    """One viewer's prediction of a shared experiment's outcome (a key of predictions.CHOICES),
+    made while it is held or queued. One per browser session: a second one replaces the first."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="predictions")
+    session_key = models.CharField(max_length=64)
+    choice = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=("experiment", "session_key"), name="one_prediction_per_session"
+            ),
+        )

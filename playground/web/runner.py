@@ -35,7 +35,7 @@ from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
-from playground.web import actions, live, retention, scheduling
+from playground.web import actions, experiments, live, retention, scheduling
 from playground.web.folders import experiment_dir, experiments_dir, stories_file
 from playground.web.models import Action, Experiment, QueueLock
 
@@ -154,8 +154,13 @@ _pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of this runner's last prune
 
 
 def _housekeeping() -> None:
-    """Every PRUNE_EVERY_SECONDS, prune old experiment folders (see `retention`)."""
+    """Remove held experiments nobody started in time (`experiments.expire_holds`) and, every
+    PRUNE_EVERY_SECONDS, prune old experiment folders (see `retention`)."""
     global _pruned_at
+    try:
+        experiments.expire_holds()
+    except Exception:  # housekeeping must never end the runner
+        log.exception("expiring held experiments failed")
     if time.monotonic() - _pruned_at < PRUNE_EVERY_SECONDS:
         return
     _pruned_at = time.monotonic()

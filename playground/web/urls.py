@@ -1,6 +1,15 @@
 from django.urls import path
 
-from playground.web import api, builder, compare, experiment_views, lesson_views, story_views, views
+from playground.web import (
+    api,
+    builder,
+    compare,
+    experiment_views,
+    lesson_views,
+    prediction_views,
+    story_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +29,9 @@ urlpatterns = [
     path("e/<str:share_id>/cancel", experiment_views.cancel, name="experiment-cancel"),
     path("e/<str:share_id>/rerun", experiment_views.rerun, name="experiment-rerun"),
     path("e/<str:share_id>/control", experiment_views.claim_control, name="experiment-control"),
+    path("e/<str:share_id>/predict", prediction_views.predict, name="experiment-predict"),
+    path("e/<str:share_id>/reveal", prediction_views.reveal, name="experiment-reveal"),
+    path("e/<str:share_id>/start", prediction_views.start_held, name="experiment-start"),
     path("compare/", compare.compare, name="compare"),
     path("c/<str:share_id>/", compare.comparison, name="comparison"),
     path("api/presets", api.presets, name="api-presets"),
