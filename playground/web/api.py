@@ -9,8 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
-from playground.web import experiments as starting
 from playground.web import class_predictions, user_json
+from playground.web import experiments as starting
 from playground.web.actions import ActionError
 from playground.web.models import Experiment
 
@@ -96,18 +96,28 @@ def _cancel(request: HttpRequest, found: Experiment) -> JsonResponse:
     return JsonResponse({"id": found.share_id, "removed": removed, "message": message})
 
 
+STRIP_KEYS = ("partitions", "output_partitions", "strip")
+
+
 def describe(request: HttpRequest, experiment: Experiment, with_control: bool = False) -> dict:
     url = experiment.get_absolute_url()
+    snapshot = experiment.snapshot or {}
     data = {
         "id": experiment.share_id,
         "status": experiment.status,
         "url": request.build_absolute_uri(url),
         "api_url": request.build_absolute_uri(f"/api/experiments/{experiment.share_id}"),
         "spec": experiment.spec,
-        "snapshot": experiment.snapshot,
+        # The log strip's data stands on its own (below); its pictures are the page's business.
+        "snapshot": {k: v for k, v in snapshot.items() if k not in STRIP_KEYS} or None,
         "result": experiment.result,
         "error": experiment.error or None,
     }
+    # Each input partition's log end, committed offset, position and ranges by state
+    # (engine/log_strip.py), live while it runs and final once it is audited.
+    data["partitions"] = snapshot.get("partitions", [])
+    if "output_partitions" in snapshot:
+        data["output_partitions"] = snapshot["output_partitions"]
     place = experiment.place() if experiment.status == Experiment.QUEUED else None
     if place is not None:
         data["ahead"] = place.ahead  # queued experiments that start before this one

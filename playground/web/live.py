@@ -9,6 +9,7 @@ event loop, which the websocket consumer binds the first time a viewer connects.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
@@ -18,16 +19,24 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.template.loader import render_to_string
 
 from playground.engine.clusters import Target
+from playground.engine.log_strip import LogStripWatch, StripView
 from playground.engine.naming import ExperimentNames
+from playground.engine.spec import Spec
+from playground.engine.supervision import CONSUMER
 from playground.lab.admin import admin_client
 from playground.lab.control import LabError
-from playground.web import chart
+from playground.web import chart, strip
+from playground.web.folders import experiment_dir
 from playground.web.models import Experiment, queue_places
 
+log = logging.getLogger(__name__)
+
 CLUSTER_INTERVAL_SECONDS = 1.0
+STRIP_INTERVAL_SECONDS = 0.1  # the log strip follows the raw records this often
+STRIP_DATA_SECONDS = 1.0  # and summarises them for the API (saved with the snapshot) this often
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
 # Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
-COUNTERS, TIMELINE, CLUSTER, PAGE = "counters", "timeline", "cluster", "page"
+COUNTERS, TIMELINE, CLUSTER, STRIP, PAGE = "counters", "timeline", "cluster", "strip", "page"
 TALLY = "tally"  # the class's prediction tally (class_predictions)
 MESSAGE_TYPE = "experiment.html"  # handled by ExperimentConsumer.experiment_html
 
@@ -103,6 +112,12 @@ class Publisher:
         self._fragments = _current.setdefault(self.share_id, {})
         self._timeline_at = -TIMELINE_INTERVAL_SECONDS
         self._events = 0
+        self._strip: LogStripWatch | None = None
+        self._strip_lock = threading.Lock()  # one read of the raw records at a time
+        self._strip_unsent = ""  # a strip drawn since the last counters were sent
+        self._unsent_lock = threading.Lock()
+        self._strip_thread: threading.Thread | None = None
+        self.strip_data: dict = {}  # the strip as the API gives it (partitions), every second
         send(self.share_id, reload_fragment(experiment))  # queued pages become live pages
 
     def snapshot(self, snapshot: dict) -> None:
@@ -114,8 +129,20 @@ class Publisher:
                 "duplicated": snapshot.get("duplicated_so_far", 0),
             }
         )
+        if self._strip is not None:
+            self._strip.sync_clock(snapshot["elapsed"])
+            consumer = snapshot.get("workers", {}).get(CONSUMER)
+            if consumer:
+                self._strip.consumer_session(consumer["session"])
         context = {"experiment": self.experiment, "snapshot": snapshot}
-        self._publish(COUNTERS, render_to_string("experiment.html#live_update", context))
+        counters = render_to_string("experiment.html#live_update", context)
+        self._fragments[COUNTERS] = counters
+        # A new log strip rides on the counters' message: one message per snapshot, not two,
+        # because the messages a server can push to a hundred viewers, not their bytes, are
+        # what runs out.
+        with self._unsent_lock:  # never the strip's own lock: a read may wait on Kafka
+            strip_html, self._strip_unsent = self._strip_unsent, ""
+        send(self.share_id, counters + strip_html, COUNTERS)
         events = snapshot.get("timeline", [])
         now = time.monotonic()
         if len(events) != self._events or now - self._timeline_at >= TIMELINE_INTERVAL_SECONDS:
@@ -146,15 +173,75 @@ class Publisher:
             self._publish(CLUSTER, html)
             self._stop.wait(max(0.0, CLUSTER_INTERVAL_SECONDS - (time.monotonic() - started)))
 
+    def watch_log(self, target: Target) -> None:
+        """Follow the log strip (log_strip.LogStripWatch) in a thread of its own, and send it to
+        the viewers whenever it changes."""
+        names = ExperimentNames(self.experiment.run_id, experiment_dir(self.experiment.run_id))
+        spec = Spec.from_json(self.experiment.spec)
+        self._strip = LogStripWatch(names, spec, target.direct_bootstrap_servers)
+        self._strip_thread = threading.Thread(target=self._follow_log, daemon=True)
+        self._strip_thread.start()
+
+    def _follow_log(self) -> None:
+        shown, summarised_at = "", 0.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            with self._strip_lock:
+                if self._stop.is_set():
+                    break
+                try:
+                    self._strip.read()
+                    view = self._strip.view()
+                    html = render_to_string("log_strip.html#strip", strip_context(view))
+                    if started - summarised_at >= STRIP_DATA_SECONDS:
+                        self.strip_data, summarised_at = view.to_json(), started
+                except Exception:  # the picture misses a beat; the run and its audit do not
+                    log.exception("the log strip of %s failed", self.share_id)
+                    html = shown
+            if html != shown:  # sent with the next counters (see snapshot)
+                with self._unsent_lock:
+                    shown = self._fragments[STRIP] = self._strip_unsent = html
+            self._stop.wait(max(0.0, STRIP_INTERVAL_SECONDS - (time.monotonic() - started)))
+
     def close(self) -> None:
         self._stop.set()
 
+    def _final_strip(self) -> dict:
+        """The strip once the run is over (before its topics and group are deleted): the
+        partitions for the API, and the pictures for the verdict."""
+        if self._strip is None:
+            return {}
+        if self._strip_thread is not None:
+            self._strip_thread.join(timeout=30)
+        with self._strip_lock:
+            try:
+                self._strip.read(final=True)
+                view = self._strip.view(final=True)
+                return view.to_json() | {"strip": strip_context(view)}
+            except Exception:  # the verdict stands without its picture
+                log.exception("the final log strip of %s failed", self.share_id)
+                return {}
+            finally:
+                self._strip.close()
+
+    def final_snapshot(self, latest: dict | None) -> dict:
+        """The snapshot to keep with the result: the last one, the chart's samples, and the
+        final log strip."""
+        return (latest or {}) | {"samples": self.samples} | self._final_strip()
+
     def finished(self) -> None:
+        """Tell every viewer the run is over (its final snapshot is stored)."""
         self.experiment.refresh_from_db()
-        self.experiment.snapshot = (self.experiment.snapshot or {}) | {"samples": self.samples}
-        self.experiment.save(update_fields=["snapshot"])
         _current.pop(self.share_id, None)
         send(self.share_id, reload_fragment(self.experiment))
+
+
+def strip_context(view: StripView) -> dict:
+    """The log strip's pictures: the input topic, and the output topic of kafka-to-kafka."""
+    return {
+        "input_svg": strip.render_input(view),
+        "output_svg": strip.render_output(view) if view.outputs else "",
+    }
 
 
 def cluster_state(target: Target, admin, topic: str) -> dict:

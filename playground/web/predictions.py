@@ -73,7 +73,7 @@ class Check:
 
 def check(predicted: str, result: dict | None) -> Check:
     """Check `predicted` against a stored result (None while the run has none)."""
-    if not result:
+    if not isinstance(result, dict) or not result:
         return Check(predicted, None, "The run has not finished; the check comes with its verdict.")
     shown = result_outcome(result)
     if not shown.valid:
@@ -83,8 +83,9 @@ def check(predicted: str, result: dict | None) -> Check:
             "No check: the run did not run its spec faithfully "
             f"({shown.first_problem}), so it shows no semantic.",
         )
-    audit = result.get("audit") or {}
-    lost, duplicated = int(audit.get("lost") or 0), int(audit.get("duplicated") or 0)
+    audit = result.get("audit")
+    audit = audit if isinstance(audit, dict) else {}
+    lost, duplicated = _count(audit.get("lost")), _count(audit.get("duplicated"))
     happened = of_counts(lost, duplicated)
     counts = f"{lost} lost, {duplicated} duplicated"
     if happened == predicted:
@@ -92,6 +93,11 @@ def check(predicted: str, result: dict | None) -> Check:
     else:
         sentence = f"Not this time: {CHOICES[happened]} ({counts})."
     return Check(predicted, happened, sentence)
+
+
+def _count(value: object) -> int:
+    """A count from a stored result, which may be older or odder than this code."""
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def tally(predictions: Iterable[str]) -> dict[str, int]:

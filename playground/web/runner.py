@@ -252,11 +252,12 @@ def _run(experiment: Experiment) -> None:
     publisher = live.Publisher(experiment)
     latest: dict = {}
     beating = threading.Event()
-    threading.Thread(target=_keep, args=(experiment, latest, beating), daemon=True).start()
+    keeper = threading.Thread(target=_keep, args=(experiment, latest, beating), daemon=True)
+    keeper.start()
 
     def on_snapshot(snapshot: dict) -> None:
         publisher.snapshot(snapshot)
-        latest["snapshot"] = snapshot
+        latest["snapshot"] = snapshot | publisher.strip_data  # the API's partitions, too
 
     cluster: Target | None = None
     try:
@@ -275,6 +276,7 @@ def _run(experiment: Experiment) -> None:
             if experiment.pk in _runs:
                 _runs[experiment.pk].conductor = conductor
         publisher.watch_cluster(cluster)
+        publisher.watch_log(cluster)
         result = conductor.run()
         _write_stories(experiment, conductor)
         experiment.status, experiment.result = Experiment.DONE, result
@@ -284,8 +286,10 @@ def _run(experiment: Experiment) -> None:
     finally:
         beating.set()
         publisher.close()
+    keeper.join(timeout=10)  # its last save must not land after the final snapshot
     experiment.finished_at = timezone.now()
     Experiment.objects.filter(pk=experiment.pk).update(  # a row gone meanwhile is no crash
+        snapshot=publisher.final_snapshot(latest.get("snapshot")),
         status=experiment.status,
         result=experiment.result,
         error=experiment.error,
