@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom
+.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench-live: setup
 # 30 students start a preset at once: time to the last verdict, live latency, audit invariants
 bench-classroom: setup
 	$(PY) -m bench.classroom
+
+# The log strip of a 1,000,000-record, 12-partition run: fragment size, updates, agreement
+bench-strip: setup
+	$(PY) -m bench.strip
 
 # Random experiments under random faults, each checked against a recount: make soak RUNS=20 SEED=7
 RUNS ?= 200

@@ -55,6 +55,9 @@ OUTPUT_STATES = (TXN_COMMITTED, TXN_OPEN, TXN_ABORTED)
 MAX_RANGES = 500  # ranges per state and partition in the JSON form (the rest: "truncated")
 MAX_COMMITS = 2000  # commit changes kept per partition
 KAFKA_TIMEOUT_SECONDS = 2.0
+# Kafka is asked for the markers at most this often (a request per partition each time, for every
+# running experiment), while the raw records are followed at every read.
+MARKERS_SECONDS = 0.2
 READ_BATCH = 5000  # output records taken per consume() call
 FINAL_READ_SECONDS = 15.0  # how long the last read may wait for the output topic's end
 
@@ -179,6 +182,7 @@ class LogStripWatch:
         self.handlings = 0  # handlings seen, over every partition
         self.sessions_acked: set[int] = set()  # producer sessions that had acknowledgements
         self._started = time.monotonic()
+        self._markers_at = -MARKERS_SECONDS
         self._ends: Consumer | None = None
         self._group: Consumer | None = None
         self._stable: Consumer | None = None
@@ -204,7 +208,10 @@ class LogStripWatch:
             self._follow_output(final)
         else:
             self._follow_ledger()
-        self._read_markers()
+        now = time.monotonic()
+        if final or self._reset or now - self._markers_at >= MARKERS_SECONDS:
+            self._markers_at = now
+            self._read_markers()
 
     def _follow_acks(self) -> None:
         data = self._producer_log.new_data()

@@ -28,6 +28,9 @@ STATIC_PAGES = {
     "builder-preset": "/builder/?preset=payment-service",
     "builder-bad-link": "/builder/?spec=not-a-spec",
     "compare": "/compare/",
+    "lessons": "/lessons/",
+    "lesson-2": "/lessons/2/",
+    "lesson-6": "/lessons/6/",
     "not-found": "/e/no-such-experiment/",
 }
 SHORT_PRESET = "metrics"  # 200 orders at 30/s: the shortest run

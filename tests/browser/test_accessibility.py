@@ -83,3 +83,31 @@ def test_an_experiment_passes_wcag_a_and_aa_queued_live_and_done(app_server, ope
         viewers[size].goto(share_link + "control?token=wrong")
         expect(viewers[size].locator("#error-message")).to_be_visible()
         assert_accessible(viewers[size])
+    for size in SIZES:  # an order's story, drawn
+        viewers[size].goto(share_link)
+        wait_for_audit_table(viewers[size])
+        viewers[size].locator("a.order-link").first.click()
+        expect(viewers[size].locator("svg").first).to_be_visible()
+        assert_accessible(viewers[size])
+
+
+def test_a_held_experiment_and_the_class_predictions_pass_wcag_a_and_aa(app_server, open_page):
+    teacher = open_page("desktop")
+    teacher.goto(f"{app_server.url}/builder/?preset=metrics")
+    teacher.check("#hold-for-predictions")
+    teacher.click(".run-experiment")
+    expect(teacher.locator("#start-held")).to_be_visible()
+    share_link = teacher.locator("#share-url").input_value()
+    for size in SIZES:
+        student = open_page(size)
+        student.goto(share_link)
+        student.check("#predict-loss")
+        student.click("#send-prediction")
+        expect(student.locator("#own-prediction")).to_be_visible()
+        assert_accessible(student)
+    expect(teacher.locator("#prediction-count")).to_have_text(str(len(SIZES)), timeout=15_000)
+    assert_accessible(teacher)
+    teacher.click("#reveal-tally")
+    expect(teacher.locator("#tally-revealed")).to_be_visible()
+    assert_accessible(teacher)
+    teacher.locator("#held [data-action=cancel]").click()  # leaves nothing queued behind it

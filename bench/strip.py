@@ -1,0 +1,159 @@
+"""Benchmark of the log strip at volume: a million-record, twelve-partition experiment, watched.
+
+`python -m bench.strip` (or `make bench-strip`) serves the app (DEBUG off, var/bench-strip, its
+own cluster at port base 32700), starts an at-least-once experiment of 1,000,000 records over 12
+partitions at full speed with a consumer kill half-way (between processing and commit, so the
+strip has a rewind and a duplicated range to draw), and watches it over one websocket. It prints,
+each next to its target: the largest strip fragment sent (target 20 KB), how many strip updates
+arrived per second of the run, and whether the final strip agrees with the audit (committed equal
+to the log end on every partition, duplicated offsets equal to the audit's duplicates by the
+consumer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import socket
+import time
+import urllib.request
+
+from playground.lab.launcher import PROJECT_ROOT
+from playground.web.appserver import AppServer
+
+VAR_DIR = PROJECT_ROOT / "var" / "bench-strip"
+LAB_PORT_BASE = 32700
+TARGET_FRAGMENT_BYTES = 20_000
+STRIP = re.compile(r'<div id="log-strip".*?</div>', re.DOTALL)
+RUN_TIMEOUT_SECONDS = 900.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _request(url: str, document: dict | None = None) -> dict:
+    data = None if document is None else json.dumps(document).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def spec(records: int, partitions: int) -> dict:
+    return {
+        "name": f"bench-strip: {records:,} records, {partitions} partitions",
+        "workload": {"records": records, "rate": 0, "partitions": partitions},
+        "producer": {"acks": "all", "enable_idempotence": True},
+        "consumer": {"commit": "after-processing", "batch_size": 500},
+        "faults": [
+            {
+                "kind": "kill-consumer",
+                "at": {"records": records // 2},
+                "point": "after-processing-before-commit",
+            }
+        ],
+    }
+
+
+async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[float, int]]:
+    """(time, bytes) of every strip fragment received until `stop`."""
+    from websockets.asyncio.client import connect
+
+    seen = []
+    async with connect(ws_url, origin=origin, max_size=None, open_timeout=30) as websocket:
+        while not stop.is_set():
+            try:
+                message = await asyncio.wait_for(websocket.recv(), timeout=0.5)
+            except TimeoutError:
+                continue
+            found = STRIP.search(message) if isinstance(message, str) else None
+            if found:
+                seen.append((time.monotonic(), len(found.group().encode())))
+    return seen
+
+
+async def measure(server: AppServer, records: int, partitions: int) -> dict:
+    created = await asyncio.to_thread(
+        _request, f"{server.url}/api/experiments", spec(records, partitions)
+    )
+    ws_url = server.url.replace("http://", "ws://") + f"/ws/e/{created['id']}/"
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(ws_url, server.url, stop))
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    running_since = None
+    while time.monotonic() < deadline:
+        state = await asyncio.to_thread(_request, created["api_url"])
+        if state["status"] == "running" and running_since is None:
+            running_since = time.monotonic()
+        if state["status"] in ("done", "failed"):
+            break
+        await asyncio.sleep(1)
+    stop.set()
+    fragments = await watcher
+    if state["status"] != "done":
+        raise RuntimeError(f"the experiment did not finish: {state.get('error')}")
+    audit = state["result"]["audit"]
+    partitions_data = state["partitions"]
+    duplicated = sum(
+        end - start for p in partitions_data for start, end in p["ranges"].get("duplicated", [])
+    )
+    live_seconds = (fragments[-1][0] - fragments[0][0]) if len(fragments) > 1 else 0.0
+    return {
+        "records": records,
+        "partitions": partitions,
+        "fragments": len(fragments),
+        "fragment_bytes_max": max((size for _, size in fragments), default=0),
+        "updates_per_second": round(len(fragments) / live_seconds, 1) if live_seconds else None,
+        "all_committed_to_log_end": all(p["committed"] == p["log_end"] for p in partitions_data),
+        "duplicated_offsets": duplicated,
+        "audit_duplicated_by_consumer": audit["duplicated_by_consumer"],
+        "audit_lost": audit["lost"],
+        "duration_seconds": state["result"]["duration_seconds"],
+    }
+
+
+def report(result: dict) -> str:
+    size = result["fragment_bytes_max"]
+    agrees = (
+        result["all_committed_to_log_end"]
+        and result["duplicated_offsets"] == result["audit_duplicated_by_consumer"]
+    )
+    return "\n".join(
+        [
+            f"{result['records']:,} records over {result['partitions']} partitions, "
+            f"{result['duration_seconds']:.0f} s run",
+            f"largest strip fragment: {size:,} bytes (target: {TARGET_FRAGMENT_BYTES:,} or less) "
+            f"{'ok' if size <= TARGET_FRAGMENT_BYTES else 'OVER'}",
+            f"strip updates received: {result['fragments']} "
+            f"({result['updates_per_second']} a second while it ran)",
+            f"final strip agrees with the audit: {'yes' if agrees else 'NO'} (duplicated offsets "
+            f"{result['duplicated_offsets']:,}, audit's duplicates by the consumer "
+            f"{result['audit_duplicated_by_consumer']:,}; committed = log end everywhere: "
+            f"{result['all_committed_to_log_end']})",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=12)
+    args = parser.parse_args()
+    for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"):
+        (VAR_DIR / name).unlink(missing_ok=True)
+    server = AppServer(
+        port=_free_port(), var_dir=VAR_DIR, lab_dir=VAR_DIR / "lab", lab_port_base=LAB_PORT_BASE
+    )
+    print(f"starting the app and the cluster (log: {server.log_path}) ...", flush=True)
+    with server:
+        result = asyncio.run(measure(server, args.records, args.partitions))
+    (VAR_DIR / "result.json").write_text(json.dumps(result, indent=1))
+    print(report(result))
+
+
+if __name__ == "__main__":
+    main()
