@@ -84,8 +84,10 @@ def check(predicted: str, result: dict | None) -> Check:
             f"({shown.first_problem}), so it shows no semantic.",
         )
     audit = result.get("audit")
-    audit = audit if isinstance(audit, dict) else {}
-    lost, duplicated = _count(audit.get("lost")), _count(audit.get("duplicated"))
+    lost, duplicated = (_count(audit.get(n)) if isinstance(audit, dict) else None
+                        for n in ("lost", "duplicated"))  # fmt: skip
+    if lost is None or duplicated is None:
+        return Check(predicted, None, "No check: the stored result has no counts to check.")
     happened = of_counts(lost, duplicated)
     counts = f"{lost} lost, {duplicated} duplicated"
     if happened == predicted:
@@ -95,9 +97,9 @@ def check(predicted: str, result: dict | None) -> Check:
     return Check(predicted, happened, sentence)
 
 
-def _count(value: object) -> int:
-    """A count from a stored result, which may be older or odder than this code."""
-    return value if isinstance(value, int) and value >= 0 else 0
+def _count(value: object) -> int | None:
+    """A count from a stored result, which may be older or odder than this code (None)."""
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def tally(predictions: Iterable[str]) -> dict[str, int]:

@@ -259,7 +259,7 @@ def test_a_step_2_prediction_is_checked_beside_the_verdict_of_its_run(playground
     learner = Client()
     started = learner.post("/lessons/2/", {"prediction": predictions.DUPLICATES})
     assert started.status_code == 302
-    share_id = re.fullmatch(r"/e/(\w+)/", started.url).group(1)
+    share_id = re.fullmatch(r"/e/([^/]+)/", started.url).group(1)
     assert session_progress(learner).prediction_for(share_id) == (2, predictions.DUPLICATES)
 
     experiment = wait_until_finished(Experiment.objects.get(share_id=share_id), timeout=180)

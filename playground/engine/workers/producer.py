@@ -174,10 +174,12 @@ class SourceProducer:
             # client. The run ends where something is scheduled (see chunk_end), so a
             # transaction ends with a run.
             self.serve_reports()
+            if runtime.stop_requested:
+                break
+            # From here the run is sent whole, even if a stop comes meanwhile: an attempt in the
+            # log is a record handed to the client, or the audit would count it lost.
             self.log_attempts(index, self.chunk_end(index, transaction_start))
             for key, value in zip(self._keys, self._values, strict=True):
-                if runtime.stop_requested:
-                    break
                 if rate:
                     # Wait out the whole interval: poll() returns at the first delivery report.
                     while (ahead := next_send - time.monotonic()) > 0:
