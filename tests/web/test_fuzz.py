@@ -239,7 +239,7 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
     compare_fields = {"spec1": "custom", "spec2": "metrics", "spec3": "", "spec4": "custom"}
     while True:
         share = rng.choice(share_ids)
-        kind = rng.randrange(16)
+        kind = rng.randrange(20)
         if kind == 0:
             pairs = [(key, odd_text(rng, rng.choice(["yes", "no"]))) for key in QUESTIONS]
             fuzz.get(rng.choice(["/guide", "/"]), rng.sample(pairs, rng.randrange(len(pairs) + 1)))
@@ -276,6 +276,19 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.post(f"/e/{share}/rerun", mutated_fields(rng, {}))
         elif kind == 14:
             fuzz.post_json("/api/experiments", spec_text(rng))
+        elif kind == 16:  # the lessons: a step, a prediction, the picks of step 6
+            step = rng.choice(["1", "2", "6", "0", "7", "9" * 30])
+            fuzz.get(f"/lessons/{step}/")
+            fields = {"prediction": "duplicates", "service-metrics": "metrics"}
+            fuzz.post(f"/lessons/{step}/", mutated_fields(rng, fields))
+        elif kind == 17:  # the class's predictions, the reveal and the start of a hold
+            action = rng.choice(["predict", "reveal", "start"])
+            fuzz.post(f"/e/{share}/{action}", mutated_fields(rng, {"prediction": "loss"}))
+        elif kind == 18:  # an order's story
+            order = odd_text(rng, "order-0000001").decode(errors="replace")
+            fuzz.get(f"/e/{share}/orders/{quote(order, safe='')}")
+        elif kind == 19:
+            fuzz.get(rng.choice(["/lessons/", "/guide"]))
         else:
             method = rng.choice(["put", "delete", "patch", "get"])
             fuzz.post_json(
