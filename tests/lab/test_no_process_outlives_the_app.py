@@ -60,7 +60,15 @@ def test_app_leaves_no_jvm_or_proxy_behind(ending):
         assert proxy_ports_open(status)
 
         app.send_signal(ending)
-        app.wait(timeout=30)
+        try:
+            app.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            app.send_signal(signal.SIGUSR1)  # serve prints every thread's stack to its log
+            time.sleep(2)
+            output.flush()
+            stacks = (APP_LAB_DIR / f"serve-{ending.name}.log").read_text(errors="replace")
+            message = f"serve did not exit within 30 s; its threads:\n{stacks}"
+            raise AssertionError(message) from None
 
         assert wait_until_gone(pids, timeout=10) == []
         assert kafka_jvms_under(APP_LAB_DIR) == []

@@ -6,6 +6,10 @@ or proxy outlives it. A lab already started with `manage.py cluster up` is used 
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import signal
+import sys
 import threading
 
 from daphne.endpoints import build_endpoint_description_strings
@@ -34,6 +38,8 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_runner: bool = False, **options) -> None:
         if refusal := refusal_to_serve(host):
             raise CommandError(refusal)
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck server is doing.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         if not settings.DEBUG:  # WhiteNoise serves the hashed files: they must be collected
             call_command("collectstatic", interactive=False, verbosity=0)
         lab = self._start_lab()
@@ -53,6 +59,12 @@ class Command(BaseCommand):
             if lab is not None:
                 self.stdout.write("stopping the cluster ...")
                 lab.stop()
+        # Served and stopped: end here. Daemon threads (the runner, the live watchers) may be
+        # inside a Kafka client call, and a librdkafka client finalised at interpreter exit can
+        # wait on its broker threads for a long time; nothing is left that needs an orderly exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _start_lab(self) -> LabProcess | None:
         if settings.KAFKA_BOOTSTRAP_SERVERS:
