@@ -19,6 +19,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.template.loader import render_to_string
 
 from playground.engine.clusters import Target
+from playground.engine.conductor import SNAPSHOT_INTERVAL_SECONDS
 from playground.engine.log_strip import LogStripWatch, StripView
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Spec
@@ -32,7 +33,9 @@ from playground.web.models import Experiment, queue_places
 log = logging.getLogger(__name__)
 
 CLUSTER_INTERVAL_SECONDS = 1.0
-STRIP_INTERVAL_SECONDS = 0.1  # the log strip follows the raw records this often
+# The log strip is read once per snapshot, this long before the next one is due, so that the
+# strip the counters' message carries is as fresh as the counters themselves.
+STRIP_LEAD_SECONDS = 0.03
 STRIP_DATA_SECONDS = 1.0  # and summarises them for the API (saved with the snapshot) this often
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
 # Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
@@ -116,6 +119,7 @@ class Publisher:
         self._strip_lock = threading.Lock()  # one read of the raw records at a time
         self._strip_unsent = ""  # a strip drawn since the last counters were sent
         self._unsent_lock = threading.Lock()
+        self._snapshot_at = time.monotonic()  # when the last counters were sent
         self._strip_thread: threading.Thread | None = None
         self.strip_data: dict = {}  # the strip as the API gives it (partitions), every second
         send(self.share_id, reload_fragment(experiment))  # queued pages become live pages
@@ -142,6 +146,7 @@ class Publisher:
         # what runs out.
         with self._unsent_lock:  # never the strip's own lock: a read may wait on Kafka
             strip_html, self._strip_unsent = self._strip_unsent, ""
+            self._snapshot_at = time.monotonic()
         send(self.share_id, counters + strip_html, COUNTERS)
         events = snapshot.get("timeline", [])
         now = time.monotonic()
@@ -201,7 +206,15 @@ class Publisher:
             if html != shown:  # sent with the next counters (see snapshot)
                 with self._unsent_lock:
                     shown = self._fragments[STRIP] = self._strip_unsent = html
-            self._stop.wait(max(0.0, STRIP_INTERVAL_SECONDS - (time.monotonic() - started)))
+            self._stop.wait(self._until_next_read())
+
+    def _until_next_read(self) -> float:
+        """Seconds until STRIP_LEAD_SECONDS before the next snapshot is due."""
+        now = time.monotonic()
+        wake = self._snapshot_at + SNAPSHOT_INTERVAL_SECONDS - STRIP_LEAD_SECONDS
+        while wake <= now + 0.005:
+            wake += SNAPSHOT_INTERVAL_SECONDS
+        return wake - now
 
     def close(self) -> None:
         self._stop.set()
