@@ -143,7 +143,8 @@ def test_kafka_to_kafka_draws_the_output_topic_by_transaction(playground):
 
 
 def test_twelve_partitions_of_a_million_records_fit_in_twenty_kilobytes():
-    """Every state scattered at random over every offset: the worst case for the ranges."""
+    """Every state scattered at random over every offset, then a different state in every bucket:
+    the worst cases for the ranges and for the segments drawn."""
     document = default_spec().to_json()
     document["workload"]["partitions"] = 12
     spec = Spec.from_json(document)
@@ -158,3 +159,13 @@ def test_twelve_partitions_of_a_million_records_fit_in_twenty_kilobytes():
     svg = strip.render_input(watch.view())
     assert len(svg.encode()) <= MAX_FRAGMENT_BYTES
     assert svg.count('class="row"') == 12
+    # The most segments there can be: every bucket in another state than its neighbours, in both
+    # lanes of every partition.
+    span = -(-per_partition // strip.BUCKETS)
+    for strip_ in watch.partitions:
+        strip_.codes = bytearray(b"".join(bytes([2 + i % 4]) * span for i in range(64)))
+        strip_.acked = bytearray(b"".join(bytes([i % 3]) * span for i in range(64)))
+    svg = strip.render_input(watch.view())
+    # One segment per bucket and lane:
+    assert len(re.findall(r"M\d+ \d+h1(?!\d)", svg)) == 12 * 2 * strip.BUCKETS
+    assert len(svg.encode()) <= MAX_FRAGMENT_BYTES
