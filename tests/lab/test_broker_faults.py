@@ -106,7 +106,13 @@ def test_paused_broker_is_fenced_and_the_cluster_recovers_after_resume(healthy_l
     lab.resume(paused)
     lab.wait_healthy(timeout=60)
     assert paused in admin.visible_broker_ids(bootstrap)
-    assert set(lab.leadership(topic_name).isr) == {1, 2, 3}
+    # The resumed follower rejoins the in-sync replicas once it has caught up with the leader,
+    # which may be a moment after the cluster reports healthy.
+    wait_for(
+        lambda: set(lab.leadership(topic_name).isr) == {1, 2, 3},
+        timeout=30,
+        what=f"broker {paused} back in the in-sync replicas",
+    )
     producer = Producer({"bootstrap.servers": lab.bootstrap_servers(), "acks": "all"})
     producer.produce(topic_name, value=b"after resume")
     assert producer.flush(30) == 0

@@ -40,6 +40,10 @@ class Command(BaseCommand):
             raise CommandError(refusal)
         # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck server is doing.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+        # Ctrl-C stops everything, even when this process was started with SIGINT ignored (as a
+        # shell starts background jobs): Twisted only takes over SIGINT when it is at its default,
+        # and would otherwise leave the server running.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if not settings.DEBUG:  # WhiteNoise serves the hashed files: they must be collected
             call_command("collectstatic", interactive=False, verbosity=0)
         lab = self._start_lab()
