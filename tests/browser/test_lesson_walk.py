@@ -5,14 +5,18 @@ checked beside the verdict. The time it took is kept in var/test-browser/lesson-
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from playwright.sync_api import expect
 
+from playground.lab.launcher import PROJECT_ROOT
 from tests.browser.conftest import BROWSER_VAR_DIR, screenshot
 
 VERDICT_TIMEOUT_MS = 90_000
 TIMINGS_FILE = BROWSER_VAR_DIR / "lesson-walk.json"
+# The README's picture of the strip, refreshed only when asked (as test_walkthrough's).
+DOCS_SCREENSHOT = PROJECT_ROOT / "docs" / "screenshot-strip.png"
 
 # Every change of a strip row's markers, as [partition, position, committed], in order.
 MARKER_WATCH = """
@@ -75,6 +79,8 @@ def test_a_new_learner_predicts_runs_and_sees_lesson_two_checked(app_server, new
     check = page.locator("#prediction-check")
     assert check.get_attribute("data-right") == "yes", check.inner_text()
     assert "duplicated" in page.locator("#log-strip").inner_html()  # the final strip shows them
+    if os.environ.get("PLAYGROUND_UPDATE_README_SCREENSHOT") == "1":
+        page.locator(".log-strips").screenshot(path=str(DOCS_SCREENSHOT))
     TIMINGS_FILE.write_text(
         json.dumps(
             {
