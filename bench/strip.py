@@ -16,31 +16,17 @@ import argparse
 import asyncio
 import json
 import re
-import socket
 import time
-import urllib.request
 
 from playground.lab.launcher import PROJECT_ROOT
 from playground.web.appserver import AppServer
+from playground.web.bench_live import _free_port, _request
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-strip"
 LAB_PORT_BASE = 32700
 TARGET_FRAGMENT_BYTES = 20_000
 STRIP = re.compile(r'<div id="log-strip".*?</div>', re.DOTALL)
 RUN_TIMEOUT_SECONDS = 900.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _request(url: str, document: dict | None = None) -> dict:
-    data = None if document is None else json.dumps(document).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def spec(records: int, partitions: int) -> dict:
