@@ -188,6 +188,9 @@ class Producer:
     message_timeout_ms: int = 300_000
     transactional: bool = False
     transactional_id: str | None = None
+    # Records per transaction. Like transactional_id, kept (and ignored) when the producer is not
+    # transactional, so switching transactions off and on again keeps the chosen size.
+    transaction_records: int = 50
 
     def __post_init__(self) -> None:
         # A transactional producer always has an id, so every spec shows the one it will use.
@@ -205,6 +208,7 @@ class Producer:
             "message_timeout_ms": self.message_timeout_ms,
             "transactional": self.transactional,
             "transactional_id": self.transactional_id,
+            "transaction_records": self.transaction_records,
         }
 
 
@@ -635,6 +639,7 @@ def _read_producer(r: _Reader, value: Any) -> Producer:
         message_timeout_ms=fields.integer("message_timeout_ms", 1000, 900_000),
         transactional=fields.boolean("transactional"),
         transactional_id=_read_transactional_id(fields),
+        transaction_records=fields.integer("transaction_records", 1, 10_000),
     )
     _check_producer(r, producer)
     return producer

@@ -265,6 +265,16 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         blank=DEFAULT_TRANSACTIONAL_ID,
     ),
     _setting(
+        "producer.transaction_records",
+        "Records per transaction",
+        Kind.INTEGER,
+        PRODUCER,
+        "How many records the source producer puts in one transaction before committing it; "
+        "only with producer.transactional. Larger transactions commit less often: more "
+        "throughput, more records redone after an abort, and a read_committed consumer waits "
+        "longer to see them.",
+    ),
+    _setting(
         "consumer.commit",
         "Commit",
         Kind.CHOICE,

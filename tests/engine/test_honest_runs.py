@@ -10,8 +10,9 @@ import threading
 import time
 from collections import Counter
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
+from playground.engine import orders
 from playground.engine.clients import output_producer
 from playground.engine.conductor import Conductor
 from playground.engine.producer_log import read_producer_log
@@ -166,6 +167,31 @@ def test_the_workload_rate_is_honoured_within_ten_percent_every_second(healthy_l
         per_second = rate_per_second(read_producer_log(conductor.names.producer_log))
         assert len(per_second) >= 4
         assert all(abs(count - rate) <= rate * 0.1 for count in per_second), (rate, per_second)
+
+
+def partition_end(bootstrap: str, topic: str) -> int:
+    """The high watermark of the topic's partition 0: one past its last offset, markers included."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "partition-end"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+    finally:
+        consumer.close()
+
+
+def test_a_transactional_producer_commits_in_transactions_of_transaction_records(lab):
+    # 30 records in transactions of 7 are 5 commits (7, 7, 7, 7, 2). Each commit writes a marker
+    # that takes an offset of its own, so record i lands i // 7 offsets after i.
+    _, conductor = run_experiment(
+        lab,
+        build_spec(
+            workload={"records": 30},
+            producer={"enable_idempotence": True, "transactional": True, "transaction_records": 7},
+        ),
+    )
+    log = read_producer_log(conductor.names.producer_log)
+    acked_at = {orders.order_index(e.order_id): e.offset for e in log if e.kind == "ack"}
+    assert acked_at == {index: index + index // 7 for index in range(30)}
+    assert partition_end(conductor.direct_bootstrap, conductor.names.input_topic) == 30 + 5
 
 
 def test_orders_never_sent_are_counted_and_named(healthy_lab):

@@ -97,6 +97,7 @@ def test_to_json_fills_every_default():
         "message_timeout_ms": 300000,
         "transactional": False,
         "transactional_id": None,
+        "transaction_records": 50,
     }
     assert document["consumer"] == {
         "commit": "after-processing",
@@ -193,6 +194,39 @@ def test_a_filled_in_transactional_id_round_trips():
     spec = Spec.from_json({"producer": {"enable_idempotence": True, "transactional": True}})
 
     assert Spec.from_json(spec.to_json()) == spec
+
+
+TRANSACTIONAL_PRODUCER = {"enable_idempotence": True, "transactional": True}
+
+
+def test_the_transaction_size_is_read_and_round_trips():
+    spec = Spec.from_json({"producer": TRANSACTIONAL_PRODUCER | {"transaction_records": 500}})
+
+    assert spec.producer.transaction_records == 500
+    assert spec.to_json()["producer"]["transaction_records"] == 500
+    assert Spec.from_json(spec.to_json()) == spec
+
+
+def test_a_document_stored_before_the_transaction_size_existed_commits_every_50_records():
+    document = Spec.from_json({"producer": TRANSACTIONAL_PRODUCER}).to_json()
+    del document["producer"]["transaction_records"]
+
+    assert Spec.from_json(document).producer.transaction_records == 50
+
+
+def test_a_producer_that_is_not_transactional_accepts_and_keeps_a_transaction_size():
+    spec = Spec.from_json({"producer": {"transaction_records": 7}})
+
+    assert spec.producer.transaction_records == 7
+    assert Spec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("size", [0, 10_001, 2.5, "50", True])
+def test_a_transaction_size_out_of_range_names_the_field_and_the_range(size):
+    document = {"producer": TRANSACTIONAL_PRODUCER | {"transaction_records": size}}
+
+    message = f"expected an integer from 1 to 10000, got {json.dumps(size)}"
+    assert errors_of(document) == {"producer.transaction_records": message}
 
 
 # --- field errors ---------------------------------------------------------------------------
@@ -293,6 +327,7 @@ def test_an_unknown_key_with_a_lone_surrogate_gets_an_error_that_survives_utf8()
         ({"producer": {"request_timeout_ms": 99}}, "producer.request_timeout_ms"),
         ({"producer": {"message_timeout_ms": 900_001}}, "producer.message_timeout_ms"),
         ({"producer": {"transactional_id": ""}}, "producer.transactional_id"),
+        ({"producer": {"transaction_records": 0}}, "producer.transaction_records"),
         ({"producer": {"enable_idempotence": "yes"}}, "producer.enable_idempotence"),
         ({"consumer": {"commit": "sometimes"}}, "consumer.commit"),
         ({"consumer": {"auto_commit_interval_ms": 99}}, "consumer.auto_commit_interval_ms"),

@@ -1,7 +1,8 @@
 """The source producer: sends the workload's orders and writes the producer log.
 
 It logs each attempt before handing the record to the client, and each delivery report as it
-arrives. A transactional producer logs acks only once their transaction committed. Restarted, it
+arrives. A transactional producer commits a transaction every producer.transaction_records records
+(and at the end of the workload), and logs acks only once their transaction committed. Restarted, it
 resumes, as a real service would, after its last acknowledged record: the end of the longest run of
 acknowledged orders from the start of the workload (it keeps no other checkpoint).
 """
@@ -29,7 +30,6 @@ from playground.engine.workers.exits import (
 from playground.engine.workers.runtime import AFTER_SEND, Runtime
 from playground.engine.workers.setup import load_spec, names_of
 
-RECORDS_PER_TRANSACTION = 50
 ATTEMPTS_PER_WRITE = 200  # unthrottled, attempts are logged in runs of up to this many
 FLUSH_TIMEOUT_SECONDS = 120.0
 INIT_TRANSACTIONS_TIMEOUT_SECONDS = 30.0
@@ -61,6 +61,7 @@ class SourceProducer:
         self.session = runtime.orders.session
         self.log = Journal(self.names.producer_log)
         self.transactional = self.spec.producer.transactional
+        self.transaction_records = self.spec.producer.transaction_records
         config = clients.source_producer(
             self.spec, self.names, session=self.session, servers=runtime.orders.bootstrap_servers
         )
@@ -146,7 +147,7 @@ class SourceProducer:
         stops += [c.after_records for c in self.runtime.orders.crashes if c.after_records]
         stops += self.runtime.orders.strikes
         if transaction_start is not None:
-            stops.append(transaction_start + RECORDS_PER_TRANSACTION)
+            stops.append(transaction_start + self.transaction_records)
         return min(stop for stop in stops if stop > index)
 
     def run(self) -> int:
@@ -198,7 +199,7 @@ class SourceProducer:
                     runtime.report("reached", count=index)  # the conductor strikes; we go on
                 poll(0)
             if transactional and (
-                index - transaction_start >= RECORDS_PER_TRANSACTION or index == records
+                index - transaction_start >= self.transaction_records or index == records
             ):
                 if self.commit_transaction():
                     aborts = 0
