@@ -1,18 +1,19 @@
-"""Compare: 2 to 4 specs run one after another under the same fault schedule, measured side by
-side (throughput, end-to-end latency, lost, duplicated, the semantic each showed)."""
+"""The compare form: 2 to 4 specs (presets or custom JSON) and one fault schedule for all of them,
+queued as a trade-off comparison (see tradeoffs; its page is comparison_views)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.engine import presets
+from playground.engine.faults import describe_fault
+from playground.engine.semantics import Promise, promise
 from playground.engine.spec import FaultKind, KillPoint, Spec, SpecError, kill_points
-from playground.web import experiments, user_json, verdict
-from playground.web.models import Comparison
+from playground.web import experiments, tradeoffs, user_json
 
 SLOTS = 4
 CUSTOM = "custom"
@@ -25,6 +26,21 @@ class Slot:
     choice: str = ""  # "", a preset name, or "custom"
     custom: str = ""  # the custom spec's JSON text
     error: str = ""
+    spec: Spec | None = None  # the chosen spec, once read_slot has read it
+    problems: list[str] = field(default_factory=list)  # the error, one line per field
+
+    @property
+    def preset(self) -> presets.Preset | None:
+        return presets.PRESETS.get(self.choice)
+
+    @property
+    def promise(self) -> Promise | None:
+        return promise(self.spec) if self.spec else None
+
+    @property
+    def faults(self) -> str:
+        """The slot's own faults in words ("" for none)."""
+        return ", ".join(describe_fault(fault) for fault in self.spec.faults) if self.spec else ""
 
 
 def _slots(data) -> list[Slot]:
@@ -33,13 +49,28 @@ def _slots(data) -> list[Slot]:
     ]
 
 
-def _context(slots: list[Slot], faults_from: str, errors: list[str]) -> dict:
+def _context(slots: list[Slot], faults_from: str, cost_records: str, errors: list[str]) -> dict:
+    """The form as it stands: `errors` are those of the last submit; `problems` what a submit
+    would say now (build_specs reads every slot, so each has its spec or its errors)."""
+    specs, problems = build_specs(slots, faults_from)
+    _, cost_error = read_cost_records(cost_records)
+    problems += [cost_error] if cost_error else []
     return {
         "slots": slots,
         "presets": presets.PRESETS.values(),
         "faults_from": faults_from,
+        "faults_line": faults_line(slots, faults_from),
+        "cost_records": cost_records,
+        "cost_error": cost_error,
         "errors": errors,
+        "problems": problems,
+        "planned": len(specs),
+        "planned_runs": len(specs) * (tradeoffs.ROUNDS + 1),
         "custom": CUSTOM,
+        "rounds": tradeoffs.ROUNDS,
+        "commit_records": tradeoffs.COMMIT_RECORDS,
+        "min_cost_records": tradeoffs.MIN_COST_RECORDS,
+        "max_cost_records": tradeoffs.MAX_COST_RECORDS,
     }
 
 
@@ -47,21 +78,107 @@ def _context(slots: list[Slot], faults_from: str, errors: list[str]) -> dict:
 def compare(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         defaults = {"spec1": "notification-service", "spec2": "payment-service"}
-        return render(request, "compare.html", _context(_slots(defaults), "1", []))
+        context = _context(_slots(defaults), "1", str(tradeoffs.COST_RECORDS), [])
+        return render(request, "compare.html", context)
     slots = _slots(request.POST)
     faults_from = request.POST.get("faults_from", "1")
+    cost_text = request.POST.get("cost_records", str(tradeoffs.COST_RECORDS))
     specs, errors = build_specs(slots, faults_from)
+    cost_records, cost_error = read_cost_records(cost_text)
+    errors += [cost_error] if cost_error else []
     if errors:
-        return render(request, "compare.html", _context(slots, faults_from, errors), status=400)
+        context = _context(slots, faults_from, cost_text, errors)
+        return render(request, "compare.html", context, status=400)
     try:
-        return redirect(experiments.start_comparison(specs, request))
-    except experiments.Refused as refusal:
-        return render(
+        comparison = experiments.start_comparison(
+            specs,
             request,
-            "compare.html",
-            _context(slots, faults_from, [str(refusal)]),
-            status=refusal.status,
+            cost_records=cost_records,
+            faults_label=faults_label(slots, faults_from),
         )
+    except experiments.Refused as refusal:
+        context = _context(slots, faults_from, cost_text, [str(refusal)])
+        return render(request, "compare.html", context, status=refusal.status)
+    return redirect(comparison)
+
+
+@require_POST
+def compare_check(request: HttpRequest) -> HttpResponse:
+    """The form checked as it stands: each slot's promise or errors, the fault-schedule line and
+    what a submit would say, swapped in beside the fields; always 200 so htmx swaps it in."""
+    slots = _slots(request.POST)
+    faults_from = request.POST.get("faults_from", "1")
+    cost_text = request.POST.get("cost_records", str(tradeoffs.COST_RECORDS))
+    context = _context(slots, faults_from, cost_text, [])
+    return render(request, "compare.html#check", context)
+
+
+def read_cost_records(text: str) -> tuple[int, str]:
+    """The cost runs' record count from the form, or the error naming the field."""
+    low, high = tradeoffs.MIN_COST_RECORDS, tradeoffs.MAX_COST_RECORDS
+    text = text.strip().replace(",", "").replace("_", "")
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+        return 0, f"cost_records: expected a whole number from {low:,} to {high:,}"
+    return int(text), ""
+
+
+def faults_label(slots: list[Slot], faults_from: str) -> str:
+    """The shared fault schedule in words, for the comparison's page."""
+    if faults_from == NO_FAULTS:
+        return "no faults"
+    spec = next(s for s in slots if str(s.number) == faults_from)
+    chosen = (
+        Spec.from_json(user_json.parse(spec.custom))
+        if spec.choice == CUSTOM
+        else presets.preset(spec.choice).spec
+    )
+    faults = ", ".join(describe_fault(fault) for fault in chosen.faults) or "none"
+    return (
+        f"the faults of spec {faults_from} ({faults}), a consumer kill striking at each spec's "
+        "next commit point where that spec's commit mode never passes the point named"
+    )
+
+
+def faults_line(slots: list[Slot], faults_from: str) -> str:
+    """The shared fault schedule in one line, for the form; the slots must have been read."""
+    if faults_from == NO_FAULTS:
+        return "No faults: the guarantee runs show each spec with nothing going wrong."
+    source = next((slot for slot in slots if str(slot.number) == faults_from), None)
+    if source is None:
+        return "Choose the faults of one of the specs above, or no faults."
+    if not source.choice:
+        return f"Spec {faults_from} is not chosen: choose a spec there, or another schedule."
+    if source.spec is None:
+        return f"Spec {faults_from} is not a valid spec yet: fix it, or choose another schedule."
+    if not source.spec.faults:
+        return f"Spec {faults_from} has no faults: the guarantee runs show each spec unharmed."
+    line = f"Every spec gets spec {faults_from}'s faults ({source.faults})"
+    if any(fault.kind == FaultKind.KILL_CONSUMER for fault in source.spec.faults):
+        line += (
+            "; a consumer kill strikes at each spec's next commit point when that spec never "
+            "passes the point named"
+        )
+    return line + "."
+
+
+def read_slot(slot: Slot) -> Spec | None:
+    """The spec `slot` chose (None for no choice); a bad choice sets `slot.error`, naming the slot
+    and the field, and `slot.problems`, one line per field."""
+    slot.spec, slot.error, slot.problems = None, "", []
+    try:
+        if slot.choice == CUSTOM:
+            slot.spec = Spec.from_json(user_json.parse(slot.custom))
+        elif slot.choice:
+            slot.spec = presets.preset(slot.choice).spec
+    except KeyError:
+        slot.problems = [f"there is no preset {slot.choice!r}"]
+    except user_json.NotJson as error:
+        slot.problems = [str(error)]
+    except SpecError as error:
+        slot.problems = [str(field_error) for field_error in error.errors]
+    if slot.problems:
+        slot.error = f"spec {slot.number}: " + "; ".join(slot.problems)
+    return slot.spec
 
 
 def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[str]]:
@@ -70,19 +187,9 @@ def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[s
     chosen: dict[int, Spec] = {}
     errors: list[str] = []
     for slot in slots:
-        if not slot.choice:
-            continue
-        try:
-            if slot.choice == CUSTOM:
-                chosen[slot.number] = Spec.from_json(user_json.parse(slot.custom))
-            else:
-                chosen[slot.number] = presets.preset(slot.choice).spec
-        except KeyError:
-            slot.error = f"spec {slot.number}: there is no preset {slot.choice!r}"
-        except user_json.NotJson as error:
-            slot.error = f"spec {slot.number}: {error}"
-        except SpecError as error:
-            slot.error = f"spec {slot.number}: {error}"
+        spec = read_slot(slot)
+        if spec is not None:
+            chosen[slot.number] = spec
         if slot.error:
             errors.append(slot.error)
     if errors:
@@ -114,74 +221,3 @@ def in_own_terms(fault: dict, spec: Spec) -> dict:
     if fault["point"] in {point.value for point in kill_points(spec.consumer)}:
         return fault
     return fault | {"point": KillPoint.NEXT_COMMIT_POINT.value}
-
-
-@require_GET
-def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
-    found = get_object_or_404(Comparison, share_id=share_id)
-    runs = list(found.experiments.all())
-    context = {
-        "comparison": found,
-        "runs": runs,
-        "finished": all(run.finished for run in runs),
-        "rows": table(runs),
-    }
-    template = "compare.html#table" if request.htmx else "comparison.html"
-    return render(request, template, context)
-
-
-@dataclass(frozen=True)
-class InvalidRun:
-    """The observed cell of a run that was not a valid test of its settings: no semantic, the
-    first reason instead."""
-
-    problem: str
-
-    def __str__(self) -> str:
-        return f"invalid run: {self.problem}"
-
-
-def _observed(result: dict) -> str | InvalidRun | None:
-    outcome = verdict.outcome(result)
-    return outcome.observed_semantic if outcome.valid else InvalidRun(outcome.first_problem)
-
-
-def _at(*path: str):
-    """The value at `path` in a result, None where an older or odd result has none."""
-
-    def read(result: dict) -> object:
-        value: object = result
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        return value
-
-    return read
-
-
-ROWS = (
-    ("promised", _at("promised_semantic")),
-    ("observed", _observed),
-    ("throughput (records/s)", _at("timing", "records_per_second")),
-    ("latency p50 (ms)", _at("timing", "latency_ms_p50")),
-    ("latency p99 (ms)", _at("timing", "latency_ms_p99")),
-    ("lost", _at("audit", "lost")),
-    ("never sent", lambda r: verdict.outcome(r).never_sent),
-    ("duplicated", _at("audit", "duplicated")),
-    ("delivered", _at("audit", "delivered")),
-)
-
-
-def table(runs) -> list[tuple[str, list]]:
-    """One row per measure, one cell per run (None until that run is done; "—" where its result
-    has no such measure)."""
-    return [
-        (label, [_cell(value, run.result) if run.result else None for run in runs])
-        for label, value in ROWS
-    ]
-
-
-def _cell(value, result: object) -> object:
-    if not isinstance(result, dict):
-        return "—"
-    found = value(result)
-    return "—" if found is None else found
