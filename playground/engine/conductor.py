@@ -53,6 +53,10 @@ class ExperimentError(RuntimeError):
     """The experiment could not run (not a finding about delivery semantics)."""
 
 
+# Timeline kinds that disturb a run's flow whether or not a scheduled fault caused them.
+DISTURBING_KINDS = frozenset({"fault", "crash", "exit", "broker", "action", "error"})
+
+
 @dataclass
 class Event:
     """One entry of the timeline: something that happened, and when (seconds since the start)."""
@@ -63,6 +67,11 @@ class Event:
     kind: str
     detail: str
     fault: int | None = None
+
+    @property
+    def disturbs(self) -> bool:
+        """Whether this event breaks the run's steady flow (see timing: undisturbed latency)."""
+        return self.fault is not None or self.kind in DISTURBING_KINDS
 
     def to_json(self) -> dict:
         return {
@@ -457,8 +466,16 @@ class Conductor:
             "uncommitted_view": evidence.uncommitted_view(),
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(elapsed, 3),
-            "timing": timing.summarize(evidence.timings, self._started_at_ms),
+            "timing": timing.summarize(
+                evidence.timings, self._started_at_ms, self._disturbed_at_ms()
+            ),
         }
+
+    def _disturbed_at_ms(self) -> int | None:
+        """When the first disturbance happened (a fault, a crash button, a worker that died), in
+        epoch ms, or None for an undisturbed run."""
+        first = next((e for e in self.timeline if e.disturbs), None)
+        return None if first is None else self._started_at_ms + round(first.at * 1000)
 
 
 def _describe_live(fault: Fault) -> str:

@@ -9,10 +9,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
-from playground.web import class_predictions, user_json
+from playground.web import class_predictions, tradeoffs, user_json
 from playground.web import experiments as starting
 from playground.web.actions import ActionError
-from playground.web.models import Experiment
+from playground.web.models import Comparison, Experiment
 
 
 def _errors(status: int, *errors: FieldError) -> JsonResponse:
@@ -78,6 +78,26 @@ def experiment(request: HttpRequest, share_id: str) -> JsonResponse:
     if request.method == "DELETE":
         return _cancel(request, found)
     return JsonResponse(describe(request, found))
+
+
+def comparison(request: HttpRequest, share_id: str) -> JsonResponse:
+    """A trade-off comparison: per spec, its cost figures (per round and median) and its
+    guarantee figures (tradeoffs.to_json)."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    found = Comparison.objects.filter(share_id=share_id).first()
+    if found is None:
+        return _errors(404, FieldError("id", f"no comparison {share_id!r}"))
+    data = tradeoffs.to_json(found, tradeoffs.columns(found, found.experiments.all()))
+    data["url"] = request.build_absolute_uri(found.get_absolute_url())
+    for column in data["specs"]:
+        column["guarantee"]["url"] = _run_url(request, column["guarantee"]["run"])
+        column["cost"]["urls"] = [_run_url(request, run) for run in column["cost"]["runs"]]
+    return JsonResponse(data)
+
+
+def _run_url(request: HttpRequest, share_id: str | None) -> str | None:
+    return request.build_absolute_uri(f"/api/experiments/{share_id}") if share_id else None
 
 
 def _cancel(request: HttpRequest, found: Experiment) -> JsonResponse:

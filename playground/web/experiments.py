@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from playground.engine.spec import FieldError, Spec
-from playground.web import actions, scheduling
+from playground.web import actions, scheduling, tradeoffs
 from playground.web.models import Comparison, Experiment, QueueLock
 
 CONTROL_SESSION_KEY = "controls"  # share ids this browser session may control
@@ -50,9 +50,25 @@ def start(spec: Spec, request: HttpRequest, *, api: bool = False, hold: bool = F
     return _queue([spec], request, api=api, hold=hold)[0]
 
 
-def start_comparison(specs: Sequence[Spec], request: HttpRequest) -> Comparison:
-    """Queue the experiments of a comparison (they run one after another, each alone)."""
-    return _queue(specs, request, comparison=True)[0].comparison
+def start_comparison(
+    specs: Sequence[Spec],
+    request: HttpRequest,
+    *,
+    cost_records: int = tradeoffs.COST_RECORDS,
+    faults_label: str = "",
+    course: bool = False,
+) -> Comparison:
+    """Queue a trade-off comparison of `specs` (each already under the shared faults): its
+    guarantee runs, then its cost rounds (see tradeoffs)."""
+    planned = tradeoffs.plan(specs, cost_records)
+    comparison = Comparison(
+        cost_records=cost_records,
+        rounds=tradeoffs.ROUNDS,
+        faults_label=faults_label[:300],
+        course=course,
+    )
+    _queue([run.spec for run in planned], request, comparison=comparison, planned=planned)
+    return comparison
 
 
 def _queue(
@@ -60,7 +76,8 @@ def _queue(
     request: HttpRequest,
     *,
     api: bool = False,
-    comparison: bool = False,
+    comparison: Comparison | None = None,
+    planned: Sequence[tradeoffs.PlannedRun] = (),
     hold: bool = False,
 ) -> list[Experiment]:
     from playground.web import live, runner  # the runner imports this module's models
@@ -74,18 +91,26 @@ def _queue(
     with transaction.atomic():
         QueueLock.hold()  # the count and the insert are one step for every process
         _check_limit(client)
-        group = Comparison.objects.create() if comparison else None
-        queued = [
-            Experiment.objects.create(
-                spec=spec.to_json(),
-                owner_session=session,
-                client=client,
-                comparison=group,
-                exclusive=scheduling.needs_cluster_alone(spec, comparison),
-                status=Experiment.HELD if hold else Experiment.QUEUED,
+        if comparison is not None:
+            comparison.save()
+        queued = []
+        for index, spec in enumerate(specs):
+            part = planned[index] if planned else None
+            queued.append(
+                Experiment.objects.create(
+                    spec=spec.to_json(),
+                    owner_session=session,
+                    client=client,
+                    comparison=comparison,
+                    comparison_column=part.column if part else 0,
+                    comparison_role=part.role if part else "",
+                    comparison_round=part.round if part else 0,
+                    exclusive=scheduling.needs_cluster_alone(
+                        spec, measures_cost=part is not None and part.role == tradeoffs.COST
+                    ),
+                    status=Experiment.HELD if hold else Experiment.QUEUED,
+                )
             )
-            for spec in specs
-        ]
     for experiment in queued:
         grant_control(request, experiment)
     live.publish_queue()

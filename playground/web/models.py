@@ -46,10 +46,18 @@ def _showable(value):
 
 
 class Comparison(models.Model):
-    """2 to 4 specs run one after the other under the same fault schedule."""
+    """A trade-off comparison of 2 to 4 specs (see `tradeoffs`): per spec, one guarantee run
+    under the shared fault schedule and `rounds` cost runs of `cost_records` records, as fast as
+    the producer can send, with no faults. A comparison stored before cost runs existed has
+    `cost_records` 0 and guarantee runs only."""
 
     share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
     created_at = models.DateTimeField(auto_now_add=True)
+    cost_records = models.PositiveIntegerField(default=0)
+    rounds = models.PositiveSmallIntegerField(default=0)
+    # The shared fault schedule in words ("a consumer kill at each spec's next commit point...").
+    faults_label = models.CharField(max_length=300, blank=True, default="")
+    course = models.BooleanField(default=False)  # the one-click comparison of the course's table
 
     def get_absolute_url(self) -> str:
         return reverse("comparison", args=[self.share_id])
@@ -83,6 +91,11 @@ class Experiment(models.Model):
     comparison = models.ForeignKey(
         Comparison, null=True, blank=True, on_delete=models.CASCADE, related_name="experiments"
     )
+    # Its part in a comparison: which spec (column, from 0), and whether it measures the cost
+    # (with its round, from 1) or the guarantee (tradeoffs.COST or tradeoffs.GUARANTEE).
+    comparison_column = models.PositiveSmallIntegerField(default=0)
+    comparison_role = models.CharField(max_length=10, blank=True, default="")
+    comparison_round = models.PositiveSmallIntegerField(default=0)
     # When it was created; for a held experiment, when Start queued it (the queue is oldest first).
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -3,10 +3,10 @@
 Experiments whose faults touch only their own clients (consumer and producer kills, proxy faults
 aimed at their own client ids) run side by side, up to `max_parallel` at once. An experiment that
 needs the cluster alone (a fault that stops, pauses or cuts off a broker, which would spoil the
-numbers of anyone beside it; or a comparison, whose timings a neighbour would disturb) waits until
-nothing runs, and nothing starts beside it. The queue is first come, first served: nobody
-overtakes, so an experiment that needs the cluster alone is never starved by a stream of small
-ones arriving behind it.
+numbers of anyone beside it; or a comparison's cost run, whose timing a neighbour would disturb)
+waits until nothing runs, and nothing starts beside it. The queue is first come, first served:
+nobody overtakes, so an experiment that needs the cluster alone is never starved by a stream of
+small ones arriving behind it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ class Scheduled(Protocol):
     pk: int
     exclusive: bool
     comparison_id: int | None
+    comparison_role: str
 
 
-def needs_cluster_alone(spec: Spec, in_comparison: bool) -> bool:
-    """Whether an experiment of `spec` must run with nothing beside it."""
-    return in_comparison or any(fault.touches_cluster for fault in spec.faults)
+def needs_cluster_alone(spec: Spec, *, measures_cost: bool = False) -> bool:
+    """Whether an experiment of `spec` must run with nothing beside it: one whose faults act on
+    the brokers, or a comparison's cost run (a neighbour would slow it down)."""
+    return measures_cost or any(fault.touches_cluster for fault in spec.faults)
 
 
 def may_start(head: Scheduled, running: Sequence[Scheduled], max_parallel: int) -> bool:
@@ -84,10 +86,14 @@ def places(
 
 
 def _alone(experiment: Scheduled) -> str:
-    return "a comparison" if experiment.comparison_id else "a broker-fault experiment"
+    return "a comparison's cost run" if _measures_cost(experiment) else "a broker-fault experiment"
 
 
 def _needs(experiment: Scheduled) -> str:
-    if experiment.comparison_id:
-        return "part of a comparison, it runs alone so that nothing disturbs its timings"
+    if _measures_cost(experiment):
+        return "a comparison's cost run, it runs alone so that nothing disturbs its timing"
     return "its faults act on the brokers, so it runs alone"
+
+
+def _measures_cost(experiment: Scheduled) -> bool:
+    return bool(experiment.comparison_id) and experiment.comparison_role != "guarantee"

@@ -28,6 +28,7 @@ class Run:
     pk: int
     exclusive: bool = False
     comparison_id: int | None = None
+    comparison_role: str = ""
 
 
 # -- the rule -------------------------------------------------------------------------------------
@@ -42,15 +43,15 @@ def test_an_experiment_that_needs_the_cluster_alone_waits_and_nothing_starts_bes
     assert not scheduling.may_start(Run(2), [Run(1, exclusive=True)], max_parallel=4)
 
 
-def test_broker_faults_and_comparisons_need_the_cluster_alone_and_client_faults_do_not():
+def test_broker_faults_and_cost_runs_need_the_cluster_alone_and_client_faults_do_not():
     kills = preset("notification-service").spec.to_json()
     leader = kills | {"faults": [{"kind": "kill-leader", "at": {"records": 50}}]}
     acks = kills | {"faults": [{"kind": "drop-acks", "at": {"records": 50}, "count": 2}]}
     kills, leader, acks = (Spec.from_json(document) for document in (kills, leader, acks))
-    assert not scheduling.needs_cluster_alone(kills, in_comparison=False)
-    assert scheduling.needs_cluster_alone(kills, in_comparison=True)
-    assert scheduling.needs_cluster_alone(leader, in_comparison=False)
-    assert not scheduling.needs_cluster_alone(acks, in_comparison=False)
+    assert not scheduling.needs_cluster_alone(kills)
+    assert scheduling.needs_cluster_alone(kills, measures_cost=True)
+    assert scheduling.needs_cluster_alone(leader)
+    assert not scheduling.needs_cluster_alone(acks)
 
 
 def test_a_queued_experiment_says_why_it_waits_and_how_many_are_ahead():
@@ -61,7 +62,9 @@ def test_a_queued_experiment_says_why_it_waits_and_how_many_are_ahead():
     full = scheduling.places([Run(1), Run(2)], [Run(3)], max_parallel=2)
     assert "2 of 2 experiments" in full[3].waits_for
     behind = scheduling.places(
-        [Run(1)], [Run(2, exclusive=True, comparison_id=7), Run(3)], max_parallel=4
+        [Run(1)],
+        [Run(2, exclusive=True, comparison_id=7, comparison_role="cost"), Run(3)],
+        max_parallel=4,
     )
     assert "comparison" in behind[2].waits_for and "runs alone" in behind[2].waits_for
     assert "queued ahead" in behind[3].waits_for

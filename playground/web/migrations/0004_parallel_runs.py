@@ -16,7 +16,7 @@ def fill_in(apps, schema_editor):
         except SpecError:  # it will fail at once; alone it disturbs nobody
             experiment.exclusive = True
         else:
-            experiment.exclusive = needs_cluster_alone(spec, experiment.comparison_id is not None)
+            experiment.exclusive = needs_cluster_alone(spec, measures_cost=experiment.comparison_id is not None)
         if experiment.owner_session:
             experiment.client = f"session:{experiment.owner_session}"
         experiment.save(update_fields=["exclusive", "client"])
