@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip
+.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-classroom: setup
 # The log strip of a 1,000,000-record, 12-partition run: fragment size, updates, agreement
 bench-strip: setup
 	$(PY) -m bench.strip
+
+# The course's trade-off table in one click: wall time to the full table, each spec's figures
+bench-tradeoffs: setup
+	$(PY) -m bench.tradeoffs
 
 # Random experiments under random faults, each checked against a recount: make soak RUNS=20 SEED=7
 RUNS ?= 200

@@ -13,6 +13,7 @@ from http.cookiejar import CookieJar
 REQUEST_TIMEOUT_SECONDS = 60.0
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SHARE_LINK = re.compile(r"/e/([^/]+)/$")
+COMPARISON_LINK = re.compile(r"/c/([^/]+)/$")
 
 
 class SessionError(RuntimeError):
@@ -73,6 +74,23 @@ class BrowserSession:
         if found is None:
             raise SessionError(what, status, f"no redirect to an experiment: {body}")
         return found.group(1)
+
+    def start_course_comparison(self) -> str:
+        """Press "Measure the course's trade-off table"; the new comparison's share id."""
+        what = "POST /compare/course"
+        form = {"csrfmiddlewaretoken": self._csrf_token}
+        status, headers, body = self._open(what, "/compare/course", form)
+        found = (
+            COMPARISON_LINK.search(headers.get("Location", "")) if status in (302, 303) else None
+        )
+        if found is None:
+            raise SessionError(what, status, f"no redirect to a comparison: {body}")
+        return found.group(1)
+
+    def comparison(self, share_id: str) -> dict:
+        """GET /api/comparisons/<id>: per spec its cost and guarantee figures."""
+        _, _, body = self._open("GET comparison", f"/api/comparisons/{share_id}")
+        return json.loads(body)
 
     def experiment(self, share_id: str) -> dict:
         """GET /api/experiments/<id>: the experiment's status, and its result once done."""

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.web import experiments, tradeoff_chart, tradeoffs
+from playground.web import actions, experiments, tradeoff_chart, tradeoffs
 from playground.web.models import Comparison, Experiment
 
 
@@ -25,6 +25,7 @@ def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
         "charts": tradeoff_chart.render(columns),
         "commit_records": tradeoffs.COMMIT_RECORDS,
         "now": _now(columns),
+        "controls": any(experiments.can_control(request, run) for run in runs),
     }
     template = "comparison.html#update" if request.htmx else "comparison.html"
     return render(request, template, context)
@@ -49,6 +50,17 @@ def _part(column: tradeoffs.Column, run: Experiment) -> str:
     if run.comparison_role == tradeoffs.COST:
         return f"spec {column.number}'s cost round {run.comparison_round}"
     return f"spec {column.number}'s guarantee run"
+
+
+@require_POST
+def cancel(request: HttpRequest, share_id: str) -> HttpResponse:
+    """Its owner stops a comparison: queued runs are removed, running ones stopped."""
+    found = get_object_or_404(Comparison, share_id=share_id)
+    try:
+        experiments.cancel_comparison(found, request)
+    except actions.ActionError as error:
+        return render(request, "error.html", {"message": str(error)}, status=403)
+    return redirect(found)
 
 
 @require_POST

@@ -177,6 +177,20 @@ def cancel(experiment: Experiment) -> str:
     return "nothing to cancel: the experiment has already finished"
 
 
+def cancel_comparison(comparison: Comparison, request: HttpRequest) -> str:
+    """The owner's stop of a whole comparison: its queued runs are removed and its running ones
+    stopped (each audited as far as it ran); what it measured so far stays on its page."""
+    mine = [run for run in comparison.experiments.all() if can_control(request, run)]
+    if not mine:
+        raise actions.ActionError("only the person who started this comparison can stop it")
+    comparison.cancelled_at = timezone.now()
+    comparison.save(update_fields=["cancelled_at"])
+    answers = [cancel(run) for run in mine if not run.finished]
+    removed = sum(1 for answer in answers if answer.startswith("cancelled"))
+    stopped = len(answers) - removed
+    return f"stopped: {removed} queued runs removed, {stopped} running stopped"
+
+
 class NotHeld(Exception):
     """Start pressed on an experiment that is not held (any more); the message says why."""
 

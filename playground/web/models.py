@@ -58,6 +58,7 @@ class Comparison(models.Model):
     # The shared fault schedule in words ("a consumer kill at each spec's next commit point...").
     faults_label = models.CharField(max_length=300, blank=True, default="")
     course = models.BooleanField(default=False)  # the one-click comparison of the course's table
+    cancelled_at = models.DateTimeField(null=True, blank=True)  # its owner stopped it
 
     def get_absolute_url(self) -> str:
         return reverse("comparison", args=[self.share_id])

@@ -15,10 +15,10 @@ from html import escape
 from playground.web.tradeoffs import Column
 
 WIDTH = 600
-LABEL_WIDTH = 70  # "spec 1" at the left of each bar
-BARS_WIDTH = 400
-ROW_HEIGHT = 34
-BAR_HEIGHT = 16
+LABEL_WIDTH = 80  # "spec 1" at the left of each bar
+BARS_WIDTH = 420
+ROW_HEIGHT = 36
+BAR_HEIGHT = 20
 TOP = 6
 
 
@@ -51,7 +51,7 @@ def _latency(columns: Sequence[Column]) -> str:
     scale = _scale(max((f.high or 0 for f in (*p50s, *p99s)), default=0))
     rows = []
     for index, (column, p50, p99) in enumerate(zip(columns, p50s, p99s, strict=True)):
-        row = _row(index, column.number, p50.median, p50.low, p50.high, scale)
+        row = _row(index, column.number, p50.median, p50.low, p50.high, scale, p99.median)
         if p99.median is not None:
             row += _tick(index, p99.median, scale)
         rows.append(row)
@@ -67,7 +67,7 @@ def _paced(columns: Sequence[Column]) -> str:
     rows = []
     for index, (column, figure) in enumerate(zip(columns, figures, strict=True)):
         p50, p99 = figure.get("latency_ms_p50"), figure.get("latency_ms_p99")
-        row = _row(index, column.number, p50, None, None, scale)
+        row = _row(index, column.number, p50, None, None, scale, p99)
         if p99 is not None:
             row += _tick(index, p99, scale)
         rows.append(row)
@@ -95,13 +95,14 @@ def _row(
     low: float | None,
     high: float | None,
     scale: float,
+    beyond: float | None = None,  # a p99 drawn on the row: the value goes right of it
 ) -> str:
     y = TOP + index * ROW_HEIGHT
     middle = y + BAR_HEIGHT / 2
-    label = f'<text class="label" x="0" y="{middle + 4:.1f}">spec {number}</text>'
+    label = f'<text class="label" x="0" y="{middle + 6:.1f}">spec {number}</text>'
     if median is None:
         return label + (
-            f'<text class="value" x="{LABEL_WIDTH}" y="{middle + 4:.1f}">measuring…</text>'
+            f'<text class="value" x="{LABEL_WIDTH}" y="{middle + 6:.1f}">measuring…</text>'
         )
     width = max(median * scale, 1)
     parts = [
@@ -115,8 +116,8 @@ def _row(
             f'<path class="whisker" d="M{x1:.1f} {middle - 4:.1f}v8M{x1:.1f} {middle:.1f}'
             f'H{x2:.1f}M{x2:.1f} {middle - 4:.1f}v8"/>'
         )
-    end = LABEL_WIDTH + max(width, (high or 0) * scale) + 6
-    parts.append(f'<text class="value" x="{end:.1f}" y="{middle + 4:.1f}">{_number(median)}</text>')
+    end = LABEL_WIDTH + max(width, (high or 0) * scale, (beyond or 0) * scale) + 6
+    parts.append(f'<text class="value" x="{end:.1f}" y="{middle + 6:.1f}">{_number(median)}</text>')
     return "".join(parts)
 
 

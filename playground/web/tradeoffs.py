@@ -226,6 +226,9 @@ def columns(comparison: Comparison, runs: Iterable[Experiment]) -> list[Column]:
             )
         if run.comparison_role == COST:
             column.cost_runs.append(run)
+            if column.guarantee is None and not column.spec:  # until the guarantee run is seen
+                column.spec = run.spec if isinstance(run.spec, dict) else {}
+                column.name = _spec_name(column.spec) or run.name
         else:
             column.guarantee = run
             column.spec = run.spec if isinstance(run.spec, dict) else {}
@@ -244,8 +247,10 @@ def columns(comparison: Comparison, runs: Iterable[Experiment]) -> list[Column]:
 
 
 def _spec_name(spec: dict) -> str:
-    name = spec.get("name")
-    return str(name).removesuffix(" · guarantee") if name else ""
+    """The chosen spec's name, from any of its runs' names ("<name> · guarantee", "<name> · cost,
+    round 2")."""
+    name = str(spec.get("name") or "")
+    return name.rsplit(" · ", 1)[0] if " · " in name else name
 
 
 def _readable(document: dict) -> Spec | None:

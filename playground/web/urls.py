@@ -37,6 +37,7 @@ urlpatterns = [
     path("compare/check", compare.compare_check, name="compare-check"),
     path("compare/course", comparison_views.course, name="compare-course"),
     path("c/<str:share_id>/", comparison_views.comparison, name="comparison"),
+    path("c/<str:share_id>/cancel", comparison_views.cancel, name="comparison-cancel"),
     path("api/presets", api.presets, name="api-presets"),
     path("api/experiments", api.experiments, name="api-experiments"),
     path("api/experiments/<str:share_id>", api.experiment, name="api-experiment"),

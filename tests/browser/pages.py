@@ -7,6 +7,8 @@ import re
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from playground.web.tradeoffs import MIN_COST_RECORDS
+
 # A small Android phone: 360 CSS px wide, touch, the page's viewport meta honoured.
 PHONE_WIDTH = 360
 PHONE = {
@@ -61,11 +63,13 @@ def assert_no_sideways_scroll(page: Page) -> None:
 
 
 def start_comparison(page: Page, base_url: str) -> str:
-    """Two short runs compared; a comparison has the cluster to itself, so experiments started
-    while it runs wait in the queue. Returns the comparison's URL."""
+    """Two short specs compared, with the fewest records a cost run takes; a comparison's cost
+    runs have the cluster to themselves and nobody overtakes, so experiments started while it
+    runs wait in the queue. Returns the comparison's URL."""
     page.goto(f"{base_url}/compare/")
     page.locator('select[name="spec1"]').select_option(SHORT_PRESET)
     page.locator('select[name="spec2"]').select_option(SHORT_PRESET)
+    page.locator('input[name="cost_records"]').fill(str(MIN_COST_RECORDS))
     page.locator(".run-comparison").click()
     page.wait_for_url(re.compile(r"/c/[^/]+/$"))
     return page.url

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import start_comparison
+
 CSP_REPORT = "Content Security Policy"
 # Every page that needs no experiment.
 PAGES = {
@@ -124,11 +126,7 @@ def test_the_live_page_updates_over_the_websocket_to_its_verdict(app_server, wat
 
 def test_a_comparison_page_polls_its_table_under_the_policy(app_server, watched):
     page = watched.page
-    page.goto(f"{app_server.url}/compare/")
-    page.locator('select[name="spec1"]').select_option(SHORT_PRESET)
-    page.locator('select[name="spec2"]').select_option(SHORT_PRESET)
-    page.locator(".run-comparison").click()
-    page.wait_for_url(re.compile(r"/c/[^/]+/$"))
+    start_comparison(page, app_server.url)
     with page.expect_response(re.compile(r"/c/[^/]+/$")):  # the table's poll, every 2 s
         pass
     # Until the end, so that the cluster is free again for the tests after this one.

@@ -115,7 +115,10 @@ def test_a_comparison_counts_once(client, no_runner, settings):
     refused = client.post("/compare/", form | {"faults_from": "1"})
     assert refused.status_code == 429 and b"you already have 2 experiments" in refused.content
     assert Comparison.objects.count() == 1
-    assert all(e.exclusive for e in Experiment.objects.exclude(comparison=None))
+    runs = Experiment.objects.exclude(comparison=None)
+    # Cost runs have the cluster alone; guarantee runs (client faults only) share it.
+    assert all(e.exclusive == (e.comparison_role == "cost") for e in runs)
+    assert {e.comparison_role for e in runs} == {"cost", "guarantee"}
 
 
 @pytest.mark.django_db

@@ -31,7 +31,7 @@ from channels.testing import WebsocketCommunicator
 from playground.asgi import application
 from playground.engine.presets import PRESETS
 from playground.web.guide import QUESTIONS
-from playground.web.models import Experiment
+from playground.web.models import Comparison, Experiment
 from tests.web.test_builder import form_values
 
 SEED = int(os.environ.get("PLAYGROUND_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
@@ -257,9 +257,9 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.post("/builder/", [("spec_json", spec_text(rng))])
         elif kind in (7, 8):
             fields = compare_fields | {"custom1": "", "custom4": "", "faults_from": "1"}
-            pairs = mutated_fields(rng, fields)
+            pairs = mutated_fields(rng, fields | {"cost_records": "50000"})
             pairs += [(f"custom{n}", spec_text(rng)) for n in (1, 4)]
-            fuzz.post("/compare/", pairs)
+            fuzz.post(rng.choice(["/compare/", "/compare/check"]), pairs)
         elif kind == 9:
             fuzz.post("/experiments/new", [("preset", odd_text(rng, rng.choice(list(PRESETS))))])
         elif kind == 10:
@@ -271,7 +271,8 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.get(f"/e/{share}/orders", pairs)
         elif kind == 12:
             fuzz.get(f"/e/{share}/control", [("token", odd_text(rng))])
-            fuzz.get(rng.choice([f"/e/{share}/", f"/c/{share}/", f"/api/experiments/{share}"]))
+            pages = ["e", "c", "api/experiments", "api/comparisons"]
+            fuzz.get(f"/{rng.choice(pages)}/{share}" + ("/" if rng.random() < 0.5 else ""))
         elif kind == 13:
             fuzz.post(f"/e/{share}/rerun", mutated_fields(rng, {}))
         elif kind == 14:
@@ -289,6 +290,11 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.get(f"/e/{share}/orders/{quote(order, safe='')}")
         elif kind == 19:
             fuzz.get(rng.choice(["/lessons/", "/guide"]))
+            if rng.random() < 0.1:  # the course's comparison, queued (the runner is asleep)
+                fuzz.post("/compare/course", mutated_fields(rng, {}))
+                share_ids += [
+                    c.share_id for c in Comparison.objects.exclude(share_id__in=share_ids)
+                ]
         else:
             method = rng.choice(["put", "delete", "patch", "get"])
             fuzz.post_json(

@@ -244,3 +244,20 @@ def test_a_comparison_measures_cost_alone_at_full_speed_and_the_guarantee_under_
     partial = client.get(comparison.get_absolute_url(), headers={"HX-Request": "true"})
     assert b'id="comparison-table"' in partial.content and b"<html" not in partial.content
     assert b'hx-swap-oob="true"' in partial.content
+
+
+@pytest.mark.django_db
+def test_the_owner_stops_a_comparison_and_nobody_else_can(client, monkeypatch):
+    monkeypatch.setattr("playground.web.runner.wake", lambda: None)  # queued, never run
+    response = client.post("/compare/course")
+    assert response.status_code == 302
+    comparison = Comparison.objects.get()
+    assert comparison.course and comparison.experiments.count() == 4 * (1 + tradeoffs.ROUNDS)
+    assert "Stop the comparison" in client.get(comparison.get_absolute_url()).content.decode()
+    stranger = Client()
+    refused = stranger.post(f"/c/{comparison.share_id}/cancel")
+    assert refused.status_code == 403 and comparison.experiments.count() == 16
+    assert client.post(f"/c/{comparison.share_id}/cancel").status_code == 302
+    assert comparison.experiments.count() == 0
+    page = client.get(comparison.get_absolute_url()).content.decode()
+    assert 'id="comparison-cancelled"' in page and "Stop the comparison" not in page

@@ -40,6 +40,11 @@ class Migration(migrations.Migration):
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
+            model_name="comparison",
+            name="cancelled_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
             model_name="experiment",
             name="comparison_column",
             field=models.PositiveSmallIntegerField(default=0),
