@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from playground.engine.audit import COUNT_FIELDS
 from playground.engine.client_defaults import Changed, beyond_defaults
 from playground.engine.semantics import Semantic
 from playground.engine.spec import Pipeline, Spec
@@ -400,19 +401,4 @@ def _column_json(column: Column) -> dict:
 
 
 # The audit counts the API gives per guarantee run (docs/result.md defines each).
-AUDIT_COUNTS = (
-    "planned",
-    "attempted",
-    "never_sent",
-    "delivered",
-    "lost",
-    "lost_at_producer",
-    "lost_at_broker",
-    "lost_at_consumer",
-    "duplicated",
-    "duplicated_by_producer",
-    "duplicated_by_consumer",
-    "aborted_reads",
-    "redelivered",
-    "deduplicated",
-)
+AUDIT_COUNTS = ("planned", "never_sent", *COUNT_FIELDS)
