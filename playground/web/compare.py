@@ -94,7 +94,7 @@ def compare(request: HttpRequest) -> HttpResponse:
             specs,
             request,
             cost_records=cost_records,
-            faults_label=faults_label(slots, faults_from),
+            faults_label=faults_line(slots, faults_from),
         )
     except experiments.Refused as refusal:
         context = _context(slots, faults_from, cost_text, [str(refusal)])
@@ -120,23 +120,6 @@ def read_cost_records(text: str) -> tuple[int, str]:
     if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
         return 0, f"cost_records: expected a whole number from {low:,} to {high:,}"
     return int(text), ""
-
-
-def faults_label(slots: list[Slot], faults_from: str) -> str:
-    """The shared fault schedule in words, for the comparison's page."""
-    if faults_from == NO_FAULTS:
-        return "no faults"
-    spec = next(s for s in slots if str(s.number) == faults_from)
-    chosen = (
-        Spec.from_json(user_json.parse(spec.custom))
-        if spec.choice == CUSTOM
-        else presets.preset(spec.choice).spec
-    )
-    faults = ", ".join(describe_fault(fault) for fault in chosen.faults) or "none"
-    return (
-        f"the faults of spec {faults_from} ({faults}), a consumer kill striking at each spec's "
-        "next commit point where that spec's commit mode never passes the point named"
-    )
 
 
 def faults_line(slots: list[Slot], faults_from: str) -> str:

@@ -64,7 +64,7 @@ def start_comparison(
     comparison = Comparison(
         cost_records=cost_records,
         rounds=tradeoffs.ROUNDS,
-        faults_label=faults_label[:300],
+        faults_label=faults_label,
         course=course,
     )
     _queue([run.spec for run in planned], request, comparison=comparison, planned=planned)
@@ -177,7 +177,7 @@ def cancel(experiment: Experiment) -> str:
     return "nothing to cancel: the experiment has already finished"
 
 
-def cancel_comparison(comparison: Comparison, request: HttpRequest) -> str:
+def cancel_comparison(comparison: Comparison, request: HttpRequest) -> None:
     """The owner's stop of a whole comparison: its queued runs are removed and its running ones
     stopped (each audited as far as it ran); what it measured so far stays on its page."""
     mine = [run for run in comparison.experiments.all() if can_control(request, run)]
@@ -185,10 +185,9 @@ def cancel_comparison(comparison: Comparison, request: HttpRequest) -> str:
         raise actions.ActionError("only the person who started this comparison can stop it")
     comparison.cancelled_at = timezone.now()
     comparison.save(update_fields=["cancelled_at"])
-    answers = [cancel(run) for run in mine if not run.finished]
-    removed = sum(1 for answer in answers if answer.startswith("cancelled"))
-    stopped = len(answers) - removed
-    return f"stopped: {removed} queued runs removed, {stopped} running stopped"
+    for run in mine:
+        if not run.finished:
+            cancel(run)
 
 
 class NotHeld(Exception):

@@ -56,7 +56,7 @@ class Comparison(models.Model):
     cost_records = models.PositiveIntegerField(default=0)
     rounds = models.PositiveSmallIntegerField(default=0)
     # The shared fault schedule in words ("a consumer kill at each spec's next commit point...").
-    faults_label = models.CharField(max_length=300, blank=True, default="")
+    faults_label = models.TextField(blank=True, default="")
     course = models.BooleanField(default=False)  # the one-click comparison of the course's table
     cancelled_at = models.DateTimeField(null=True, blank=True)  # its owner stopped it
 

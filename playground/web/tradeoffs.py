@@ -339,9 +339,9 @@ def differences(cols: Sequence[Column], figure: str) -> dict[int, Difference]:
 COURSE_PRESETS = ("metrics", "notification-service", "payments-aggregation", "payment-service")
 COURSE_FAULT = {"kind": "kill-consumer", "point": "next-commit-point", "at": {"records": 120}}
 COURSE_FAULTS_LABEL = (
-    "one consumer crash (SIGKILL) after 120 records, at each spec's next commit point: between "
+    "One consumer crash (SIGKILL) after 120 records, at each spec's next commit point: between "
     "commit and processing when it commits first, between processing and commit when it commits "
-    "after, inside the transaction when it commits in one"
+    "after, inside the transaction when it commits in one."
 )
 
 

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="comparison",
             name="faults_label",
-            field=models.CharField(blank=True, default="", max_length=300),
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.AddField(
             model_name="comparison",
