@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from playground.engine.audit import COUNT_FIELDS
 from playground.engine.client_defaults import Changed, beyond_defaults
-from playground.engine.semantics import Semantic
-from playground.engine.spec import Pipeline, Spec
+from playground.engine.semantics import Semantic, promise
+from playground.engine.spec import MAX_NAME_LENGTH, Pipeline, Spec
 from playground.web import verdict
 from playground.web.models import Comparison, Experiment
 
@@ -73,7 +73,7 @@ def cost_spec(spec: Spec, records: int, round_number: int) -> Spec:
 
 def _named(spec: Spec, part: str) -> Spec:
     suffix = f" · {part}"
-    name = (spec.name or "experiment")[: 120 - len(suffix)]
+    name = (spec.name or "experiment")[: MAX_NAME_LENGTH - len(suffix)]
     return Spec.from_json(spec.to_json() | {"name": name + suffix})
 
 
@@ -264,8 +264,6 @@ def _readable(document: dict) -> Spec | None:
 
 def typical_use(spec: Spec) -> str:
     """Where a service of the course's scenario would use `spec`'s guarantee, in one sentence."""
-    from playground.engine.semantics import promise
-
     semantic = promise(spec).semantic
     if semantic == Semantic.AT_MOST_ONCE:
         return (
