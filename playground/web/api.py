@@ -88,7 +88,7 @@ def comparison(request: HttpRequest, share_id: str) -> JsonResponse:
     found = Comparison.objects.filter(share_id=share_id).first()
     if found is None:
         return _errors(404, FieldError("id", f"no comparison {share_id!r}"))
-    data = tradeoffs.to_json(found, tradeoffs.columns(found, found.experiments.all()))
+    data = tradeoffs.to_json(found, tradeoffs.columns(found.experiments.all()))
     data["url"] = request.build_absolute_uri(found.get_absolute_url())
     for column in data["specs"]:
         column["guarantee"]["url"] = _run_url(request, column["guarantee"]["run"])

@@ -15,7 +15,7 @@ from playground.web.models import Comparison, Experiment
 def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
     found = get_object_or_404(Comparison, share_id=share_id)
     runs = list(found.experiments.all())
-    columns = tradeoffs.columns(found, runs)
+    columns = tradeoffs.columns(runs)
     context = {
         "comparison": found,
         "columns": columns,

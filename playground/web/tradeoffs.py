@@ -216,8 +216,8 @@ def _timing(run: Experiment, figure: str) -> float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def columns(comparison: Comparison, runs: Iterable[Experiment]) -> list[Column]:
-    """The comparison's columns, in order, with their runs."""
+def columns(runs: Iterable[Experiment]) -> list[Column]:
+    """A comparison's columns, in order, from its runs."""
     by_column: dict[int, Column] = {}
     for run in sorted(runs, key=lambda r: (r.comparison_column, r.comparison_round, r.pk)):
         column = by_column.get(run.comparison_column)
