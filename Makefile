@@ -6,10 +6,10 @@ INSTALLED := $(VENV)/.requirements-installed
 
 .PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(INSTALLED)
 
 # System packages before anything else: building the venv needs python3-venv, and `make test`
@@ -38,13 +38,13 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff format --check .
 
 bench-lab: setup
-	$(PY) -m playground.lab.bench
+	$(PY) -m bench.lab
 
 bench-engine: setup
-	$(PY) -m playground.engine.bench
+	$(PY) -m bench.engine
 
 bench-live: setup
-	$(PY) -m playground.web.bench_live
+	$(PY) -m bench.live
 
 # 30 students start a preset at once: time to the last verdict, live latency, audit invariants
 bench-classroom: setup

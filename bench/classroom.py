@@ -10,7 +10,7 @@ off, var/bench-classroom, its own cluster at port base 32600) and measures, for 
    presets in turn, and poll their experiment through the API: from the first request to the
    last verdict;
 3. meanwhile headless Chromium watches one of the class's experiments, and the latency from a
-   worker's side effect to the page's DOM is measured as `playground.web.bench_live` does;
+   worker's side effect to the page's DOM is measured as `bench.live` does;
 4. every result of the class must be valid and pass the audit's invariants
    (tests/recount.py's invariant_violations).
 
@@ -38,11 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.cpu import CpuWatch
-from bench.sessions import BrowserSession, SessionError
-from playground.engine import presets
-from playground.engine.naming import ExperimentNames
-from playground.lab.launcher import PROJECT_ROOT
-from playground.web.bench_live import (
+from bench.live import (
     CHROMIUM,
     OBSERVER_SCRIPT,
     TARGET_P95_MS,
@@ -53,6 +49,10 @@ from playground.web.bench_live import (
     record_latencies,
     summary,
 )
+from bench.sessions import BrowserSession, SessionError
+from playground.engine import presets
+from playground.engine.naming import ExperimentNames
+from playground.lab.launcher import PROJECT_ROOT
 from tests.recount import invariant_violations
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-classroom"
@@ -399,7 +399,7 @@ def folders_without_experiment(run_ids: set[str]) -> list[str]:
 
 def measure(parallel: int | None, clients: int, rounds: int, playwright) -> dict:
     """Everything, on a fresh app server with PLAYGROUND_MAX_PARALLEL=`parallel`."""
-    from playground.web.appserver import AppServer
+    from bench.appserver import AppServer
 
     fresh_var_dir()
     extra_env = {"PLAYGROUND_MAX_PARALLEL": str(parallel)} if parallel else {}

@@ -18,9 +18,9 @@ import json
 import re
 import time
 
+from bench.appserver import AppServer
+from bench.live import _free_port, _request
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web.appserver import AppServer
-from playground.web.bench_live import _free_port, _request
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-strip"
 LAB_PORT_BASE = 32700

@@ -19,9 +19,9 @@ import shutil
 import statistics
 import time
 
+from bench.live import _free_port
 from bench.sessions import BrowserSession
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web.bench_live import _free_port
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-tradeoffs"
 LAB_DIR = VAR_DIR / "lab"
@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1, help="one-click comparisons to run")
     args = parser.parse_args()
-    from playground.web.appserver import AppServer
+    from bench.appserver import AppServer
 
     shutil.rmtree(VAR_DIR / "experiments", ignore_errors=True)
     VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,52 @@ def test_the_classroom_runs_pages_and_runners_apart_on_one_shared_database():
 def test_the_dockerfile_copies_files_that_exist():
     for source in re.findall(r"^COPY (?!--from)(\S+) ", (ROOT / "Dockerfile").read_text(), re.M):
         assert (ROOT / source).exists(), source
+
+
+# Top-level modules the app imports -> the requirements.txt line that installs each.
+DISTRIBUTIONS = {
+    "django": "Django",
+    "asgiref": "Django",  # Django's own dependency
+    "channels": "channels",
+    "daphne": "daphne",
+    "django_htmx": "django-htmx",
+    "template_partials": "django-template-partials",
+    "confluent_kafka": "confluent-kafka",
+    "channels_redis": "channels-redis",
+    "redis": "redis",
+    "dj_database_url": "dj-database-url",
+    "psycopg": "psycopg[binary]",
+    "whitenoise": "whitenoise",
+}
+
+
+def _pinned(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {line.split("==")[0] for line in lines if "==" in line}
+
+
+def _third_party_imports() -> set[str]:
+    import ast
+    import sys
+
+    found = set()
+    for path in (ROOT / "playground").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"playground", "__future__"}
+
+
+def test_the_runtime_requirements_cover_the_apps_imports_and_no_test_or_benchmark_tool():
+    imported = _third_party_imports()
+    assert imported <= DISTRIBUTIONS.keys(), (
+        f"imported but not mapped: {imported - DISTRIBUTIONS.keys()}"
+    )
+    runtime = _pinned(ROOT / "requirements.txt")
+    assert {DISTRIBUTIONS[name] for name in imported} <= runtime
+    # Nothing only a test or a benchmark needs goes into the image.
+    assert not runtime & {"psutil", "pytest", "playwright", "ruff", "PyYAML", "websockets"}
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert "requirements.txt" in (ROOT / "Dockerfile").read_text()

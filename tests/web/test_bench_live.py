@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from playground.web.bench_live import (
+from bench.live import (
     DELIVERED,
     earliest,
     fanout_spreads,

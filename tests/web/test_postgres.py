@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
+from bench.appserver import AppServer
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web.appserver import AppServer
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 from tests.web.test_redis_processes import free_port
 

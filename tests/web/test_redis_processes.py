@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
+from bench.appserver import AppServer
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web.appserver import AppServer
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 
 VAR = PROJECT_ROOT / "var" / "test-redis"

@@ -1,6 +1,6 @@
 """Benchmarks of the lab: cold start to ready, JVM memory, and the fault proxy's cost.
 
-`python -m playground.lab.bench` (or `make bench-lab`) starts a fresh cluster of its own
+`python -m bench.lab` (or `make bench-lab`) starts a fresh cluster of its own
 (KAFKA_BENCH_PORT_BASE, default 29300), measures, prints each number next to its target, and stops.
 """
 

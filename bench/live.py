@@ -2,7 +2,7 @@
 
 With one browser, and with many more viewers of the same experiment.
 
-`python -m playground.web.bench_live` (or `make bench-live`) serves the whole app (AppServer, DEBUG
+`python -m bench.live` (or `make bench-live`) serves the whole app (AppServer, DEBUG
 off, var/bench-live, its own cluster at port base 29350 unless one runs there already) and, for
 each viewer count, runs an at-least-once side-effect experiment with no faults while one headless
 Chromium page and N plain websocket clients watch it. It prints each number next to its target and
@@ -429,7 +429,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from playground.web.appserver import AppServer
+    from bench.appserver import AppServer
 
     # A fresh database: experiments left queued by an interrupted run would run first.
     for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"):

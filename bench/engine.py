@@ -1,7 +1,7 @@
 """Benchmarks of the engine: end-to-end throughput against raw confluent-kafka, and time to the
 first record consumed.
 
-`python -m playground.engine.bench` (or `make bench-engine`) uses the running lab (KAFKA_LAB_DIR)
+`python -m bench.engine` (or `make bench-engine`) uses the running lab (KAFKA_LAB_DIR)
 or starts one of its own, and prints each number next to its target.
 """
 
