@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs
+.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-strip: setup
 # The course's trade-off table in one click: wall time to the full table, each spec's figures
 bench-tradeoffs: setup
 	$(PY) -m bench.tradeoffs
+
+# 100,000 and 1,000,000 records: pipeline, audit and peak memory, beside Kafka's ProducerPerformance
+bench-scale: setup
+	$(PY) -m bench.scale
 
 # Random experiments under random faults, each checked against a recount: make soak RUNS=20 SEED=7
 RUNS ?= 200

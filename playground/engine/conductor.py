@@ -449,11 +449,12 @@ class Conductor:
         return evidence
 
     def _audit(self, elapsed: float) -> dict:
+        audit_started = time.monotonic()
         evidence = self._settled_evidence()
         self.audit_result = evidence.audit()
         audit = self.audit_result.to_json()
         valid = not self.problems
-        return {
+        result = {
             "experiment_id": self.names.experiment_id,
             "spec": self.spec.to_json(),
             **promise_json(self.spec),
@@ -470,6 +471,9 @@ class Conductor:
                 evidence.timings, self._started_at_ms, self._disturbed_at_ms()
             ),
         }
+        # Reading the three records back and counting them (the verdict waits for this).
+        result["audit_seconds"] = round(time.monotonic() - audit_started, 3)
+        return result
 
     def _disturbed_at_ms(self) -> int | None:
         """When the first disturbance happened (a fault, a crash button, a worker that died), in

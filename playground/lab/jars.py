@@ -19,24 +19,26 @@ class JarsUnavailable(RuntimeError):
     """Maven could not produce the broker classpath."""
 
 
-def jars_dir() -> Path:
-    """Where the broker jars live (may not exist yet)."""
+def jars_dir(pom: Path = POM) -> Path:
+    """Where the jars of `pom` live (may not exist yet); the broker's by default."""
     configured = os.environ.get("KAFKA_JARS_DIR")
-    if configured:
+    if configured and pom == POM:
         return Path(configured)
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
-    return cache / "kafka-playground" / f"jars-{digest}"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    prefix = "jars" if pom == POM else pom.parent.name
+    return cache / "kafka-playground" / f"{prefix}-{digest}"
 
 
-def ensure_jars() -> Path:
-    """Return the classpath folder, running Maven to fill it if it is not complete yet."""
-    target = jars_dir()
-    if (target / READY_MARKER).exists() or _is_prebuilt(target):
+def ensure_jars(pom: Path = POM) -> Path:
+    """Return the classpath folder of `pom` (the broker's by default), running Maven to fill it
+    if it is not complete yet."""
+    target = jars_dir(pom)
+    if (target / READY_MARKER).exists() or (pom == POM and _is_prebuilt(target)):
         return target
     target.mkdir(parents=True, exist_ok=True)
     command = [
-        "mvn", "-q", "-B", "-f", str(POM),
+        "mvn", "-q", "-B", "-f", str(pom),
         "dependency:copy-dependencies", f"-DoutputDirectory={target}",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)

@@ -1,0 +1,180 @@
+"""Benchmark of scale: experiments of 100,000 and 1,000,000 records, beside Kafka's own producer.
+
+`python -m bench.scale` (or `make bench-scale`) starts a fresh cluster of its own (var/bench-scale,
+port base 32900) and, on it:
+
+1. runs `manage.py experiment run` (the command a person would use) on bench.engine's
+   at-least-once spec with no faults, as fast as the producer can send, for each size
+   (--records). From the result it takes the pipeline time (`duration_seconds`: producing,
+   consuming, draining) and the audit time (`audit_seconds`); the wall time of the whole
+   command; and its peak resident memory (the largest of the command's processes, from wait4's
+   rusage);
+2. runs Kafka's ProducerPerformance (kafka-tools from Maven Central, like the broker: the jars of
+   bench/kafka-tools/pom.xml) with 1,000,000 records of 60 bytes, acks=all, idempotent, through
+   the fault proxy and direct: the client's physical limit on this cluster, in the same run.
+
+Each number is printed next to its target (issue 12); everything goes to
+var/bench-scale/result.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bench.engine import AT_LEAST_ONCE
+from playground.lab.admin import create_topic
+from playground.lab.jars import ensure_jars
+from playground.lab.launcher import PROJECT_ROOT, launch
+
+VAR_DIR = PROJECT_ROOT / "var" / "bench-scale"
+LAB_PORT_BASE = 32900
+TOOLS_POM = PROJECT_ROOT / "bench" / "kafka-tools" / "pom.xml"
+SIZES = (100_000, 1_000_000)
+TARGET_AUDIT_SHARE = 0.5  # the audit of 1,000,000 records: at most half the pipeline's time
+TARGET_PEAK_MB = 500.0
+TARGET_ENGINE_RATIO = 0.8  # engine records/s against the raw client's (bench.engine measures it)
+PERFORMANCE_RECORDS = 1_000_000
+PERFORMANCE_RECORD_BYTES = 60
+# "1000000 records sent, 93075.2 records/sec (5.33 MB/sec), 212.3 ms avg latency, ..."
+PERFORMANCE_SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec")
+
+# The spec bench.engine sets beside the raw client: at-least-once, a commit per 10,000 records.
+SPEC = AT_LEAST_ONCE | {"workload": {"rate": 0}}
+
+
+def run_experiment(records: int, lab_dir: Path) -> dict:
+    """`manage.py experiment run` of SPEC with `records` records: its timings and peak memory."""
+    spec_file = VAR_DIR / f"spec-{records}.json"
+    document = SPEC | {"workload": SPEC["workload"] | {"records": records}}
+    spec_file.write_text(json.dumps(document))
+    env = os.environ | {
+        "KAFKA_LAB_DIR": str(lab_dir),
+        "KAFKA_LAB_PORT_BASE": str(LAB_PORT_BASE),
+        "PLAYGROUND_VAR_DIR": str(VAR_DIR / "app"),
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    started = time.perf_counter()
+    with (VAR_DIR / f"result-{records}.json").open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "experiment", "run", str(spec_file)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        stderr = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"experiment of {records} records failed:\n{stderr[-2000:]}")
+    result = json.loads((VAR_DIR / f"result-{records}.json").read_text())
+    return summarize(records, result, wall, usage.ru_maxrss / 1024)
+
+
+def summarize(records: int, result: dict, wall_seconds: float, peak_mb: float) -> dict:
+    """The figures of one experiment's result: the pipeline's time (the run, up to the audit) and
+    the audit's."""
+    return {
+        "records": records,
+        "valid": result["valid"],
+        "delivered": result["audit"]["delivered"],
+        "pipeline_seconds": round(result["duration_seconds"], 2),
+        "audit_seconds": round(result["audit_seconds"], 2),
+        "command_seconds": round(wall_seconds, 2),
+        "records_per_second": result["timing"]["records_per_second"],
+        "first_effect_seconds": result["timing"]["first_effect_seconds"],
+        "peak_memory_mb": round(peak_mb),
+    }
+
+
+def producer_performance(tools: Path, bootstrap: str) -> float:
+    """Records/s of Kafka's ProducerPerformance on a new replicated topic."""
+    topic = f"bench-scale-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic)
+    command = [
+        "java", "-cp", f"{tools}/*", "org.apache.kafka.tools.ProducerPerformance",
+        "--topic", topic,
+        "--num-records", str(PERFORMANCE_RECORDS),
+        "--record-size", str(PERFORMANCE_RECORD_BYTES),
+        "--throughput", "-1",
+        "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
+        "enable.idempotence=true",
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return parse_performance(output.stdout + output.stderr)
+
+
+def parse_performance(output: str) -> float:
+    """The final records/s line of ProducerPerformance's output (the last summary printed)."""
+    found = [m for m in PERFORMANCE_SUMMARY.finditer(output) if int(m[1]) == PERFORMANCE_RECORDS]
+    if not found:
+        raise RuntimeError(f"ProducerPerformance printed no summary:\n{output[-2000:]}")
+    return float(found[-1][2])
+
+
+def report(data: dict) -> str:
+    experiments = {run["records"]: run for run in data["experiments"]}
+    lines = ["| measure | measured | target |", "|---|---|---|"]
+    for records, run in experiments.items():
+        lines.append(
+            f"| {records:,} records: pipeline / audit / whole command | {run['pipeline_seconds']} s"
+            f" / {run['audit_seconds']} s / {run['command_seconds']} s | (report) |"
+        )
+        lines.append(f"| {records:,} records: peak memory | {run['peak_memory_mb']} MB | "
+                     f"{TARGET_PEAK_MB:.0f} MB or less |")  # fmt: skip
+        lines.append(f"| {records:,} records: engine records/s | {run['records_per_second']:,} "
+                     "| (report) |")  # fmt: skip
+    million = experiments.get(1_000_000)
+    if million:
+        share = million["audit_seconds"] / million["pipeline_seconds"]
+        lines.append(
+            f"| 1,000,000 records: audit / pipeline time | {share:.2f} | "
+            f"{TARGET_AUDIT_SHARE} or less |"
+        )
+    proxy, direct = data["producer_performance"]["proxy"], data["producer_performance"]["direct"]
+    lines.append(
+        f"| ProducerPerformance, {PERFORMANCE_RECORDS:,} x {PERFORMANCE_RECORD_BYTES} B, "
+        f"acks=all, idempotent: through the proxy / direct | {proxy:,.0f} / {direct:,.0f} "
+        "records/s | (the client's limit here) |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, nargs="+", default=list(SIZES))
+    args = parser.parse_args()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    tools = ensure_jars(TOOLS_POM)
+    lab_dir = VAR_DIR / "lab"
+    lab = launch(lab_dir, LAB_PORT_BASE)
+    try:
+        status = lab.client.wait_ready(timeout=180)
+        print("cluster ready; running the experiments ...", flush=True)
+        experiments = []
+        for records in args.records:
+            experiments.append(run_experiment(records, lab_dir))
+            print(f"  {records:,} records: {experiments[-1]}", flush=True)
+        performance = {
+            "proxy": producer_performance(tools, status["bootstrap_servers"]),
+            "direct": producer_performance(tools, status["direct_bootstrap_servers"]),
+        }
+    finally:
+        lab.stop()
+    data = {"experiments": experiments, "producer_performance": performance}
+    (VAR_DIR / "result.json").write_text(json.dumps(data, indent=1))
+    print(report(data))
+    print(f"written to {VAR_DIR / 'result.json'}")
+
+
+if __name__ == "__main__":
+    main()
