@@ -72,9 +72,10 @@ def run_experiment(records: int, lab_dir: Path) -> dict:
             text=True,
         )
         stderr = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)  # waitpid with the child tree's rusage
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise RuntimeError(f"experiment of {records} records failed:\n{stderr[-2000:]}")
     result = json.loads((VAR_DIR / f"result-{records}.json").read_text())
     return summarize(records, result, wall, usage.ru_maxrss / 1024)
