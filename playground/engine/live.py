@@ -1,19 +1,205 @@
 """Live tallies for progress snapshots, read from the raw records as they grow, never from a
-worker's opinion: the producer log (followed from where the last read stopped), and the sink or
-the output topic's high watermarks."""
+worker's opinion: the producer log and the ledger (each followed from where the last read
+stopped), or the output topic's high watermarks.
+
+They count distinct order ids without holding the ids: one byte of flags per order of the
+workload, indexed by the order's number (orders.order_id: "order-%07d"), so a million orders cost
+a megabyte and ten million ten. Journals are parsed a read at a time with regular expressions and
+numpy, never a Python loop per record; an order id in any other form is kept, rarely, in a dict.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from collections.abc import Callable
 
+import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from playground.engine.journal import Follower
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import kinds_and_ids
-from playground.engine.records import ACK, ATTEMPT, FAIL, SENT
-from playground.engine.sink import LedgerTally
+from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Pipeline, Spec
+
+# One bit per kind of producer event an order has had, and one for "charged" in the ledger.
+KIND_BITS = {ATTEMPT: 1, ACK: 2, SENT: 4, FAIL: 8}
+CHARGED_BIT = 16
+
+_INT = rb"-?(?:0|[1-9][0-9]*)"
+_AT = rb',"partition":' + _INT + rb',"offset":' + _INT
+_ID = rb'"order_id":"[!#-\[\]-~]+"'  # plain ASCII that JSON needs no escape for
+# A whole line of the producer log as producer_log's attempt_line, ack_line or a "sent" event
+# writes it (the lines producer_log.kinds_and_ids reads without decoding JSON); an ack must have
+# its partition and offset.
+_EVENT_LINE = re.compile(
+    rb'^\{"kind":"(?:(attempt|sent)|ack)",' + _ID + rb',"session":' + _INT
+    + rb'(?:,"at_ms":' + _INT + rb")?(?(1)(?:" + _AT + rb")?|" + _AT + rb")\}$",
+    re.MULTILINE,
+)  # fmt: skip
+# Where the order id starts in such a line, by the line's 11th byte (its kind's second letter).
+_ID_AT = {ord(kind[1]): len(b'{"kind":"%s","order_id":"' % kind.encode()) for kind in
+          (ATTEMPT, ACK, SENT)}  # fmt: skip
+_KIND_OF = {ord(kind[1]): kind for kind in (ATTEMPT, ACK, SENT)}
+# A whole line of the ledger as sink.Sink.charge writes it (the lines sink.LedgerTally reads
+# without decoding JSON): the group is "t" for a charge, empty when the run was deduplicated.
+_LEDGER_LINE = re.compile(
+    rb"^\{" + _ID + rb',"amount_cents":' + _INT + _AT + rb',"session":' + _INT
+    + rb',"charged":(?:(t)rue|false),"produced_at_ms":' + _INT + rb',"processed_at_ms":' + _INT
+    + rb"\}$",
+    re.MULTILINE,
+)  # fmt: skip
+_LEDGER_ID_AT = len(b'{"order_id":"')
+_WORKLOAD_ID = re.compile(rb"order-([0-9]{7})")
+_PREFIX = np.frombuffer(b"order-", np.uint8)
+_PLACES = 10 ** np.arange(6, -1, -1, dtype=np.int64)  # of the id's 7 digits
+
+
+def line_starts(data: np.ndarray) -> np.ndarray:
+    """Where each line of `data` (complete lines, as bytes) starts."""
+    ends = np.flatnonzero(data == ord("\n"))
+    return np.concatenate(([0], ends[:-1] + 1))
+
+
+def workload_numbers(data: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The order number of the id starting at each of `at` in `data` (the bytes of lines a
+    regular expression has checked: an id of at least one character, then a quote), or -1 where
+    it is not in the workload's form (orders.order_id: "order-" and exactly 7 digits)."""
+    window = data[at[:, None] + np.arange(14)]
+    digits = window[:, 6:13].astype(np.int64) - ord("0")
+    workload = (
+        (window[:, :6] == _PREFIX).all(axis=1)
+        & ((digits >= 0) & (digits <= 9)).all(axis=1)
+        & (window[:, 13] == ord('"'))
+    )
+    return np.where(workload, digits @ _PLACES, -1)
+
+
+class OrderFlags:
+    """Bits per order id, and how many ids have each combination of bits (a histogram of 256),
+    so that any count of distinct ids by their bits is a sum over 256 numbers, at any time.
+
+    An id in the workload's form is kept as a byte at its number (no two such ids share one);
+    any other id, which no workload writes, in a dict."""
+
+    def __init__(self, orders: int = 0) -> None:
+        self._flags = np.zeros(orders, np.uint8)  # by the order's number
+        self._other: dict[bytes, int] = {}  # ids in any other form
+        self.histogram = np.zeros(256, np.int64)  # ids by their flags (0: never marked)
+
+    def mark(self, numbers: np.ndarray, bits: np.ndarray) -> None:
+        """Set `bits` (uint8, one per id) on the orders numbered `numbers` (the workload's ids)."""
+        if not len(numbers):
+            return
+        top = int(numbers.max()) + 1
+        if top > len(self._flags):  # more orders than the spec planned: room for twice as many
+            grown = np.zeros(max(top, 2 * len(self._flags)), np.uint8)
+            grown[: len(self._flags)] = self._flags
+            self._flags = grown
+        touched = np.unique(numbers)
+        self.histogram -= np.bincount(self._flags[touched], minlength=256)
+        np.bitwise_or.at(self._flags, numbers, bits)
+        self.histogram += np.bincount(self._flags[touched], minlength=256)
+
+    def mark_id(self, order_id: bytes, bits: int) -> None:
+        """Set `bits` on one id, whatever its form (the slow way, for lines decoded one by one)."""
+        workload = _WORKLOAD_ID.fullmatch(order_id)
+        if workload is not None:
+            self.mark(np.array([int(workload[1])]), np.array([bits], np.uint8))
+        elif bits:
+            before = self._other.get(order_id, 0)
+            self._other[order_id] = before | bits
+            self.histogram[before] -= 1
+            self.histogram[before | bits] += 1
+
+    def count(self, having: Callable[[int], bool]) -> int:
+        """How many ids have flags for which `having(flags)` holds (never marked ones aside)."""
+        return int(sum(self.histogram[flags] for flags in range(1, 256) if having(flags)))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the flags hold (the dict of ids in another form aside: empty in a workload)."""
+        return self._flags.nbytes + self.histogram.nbytes
+
+
+class ProducerLogCounts:
+    """Distinct orders by the kinds of event the producer log has for them, as it grows."""
+
+    def __init__(self, names: ExperimentNames, orders: int) -> None:
+        self.follower = Follower(names.producer_log)
+        self.orders = OrderFlags(orders)
+
+    def read(self) -> None:
+        data = self.follower.new_data()
+        if not data:
+            return
+        # Every line is one the writers format directly when the expression matches it whole
+        # (counted, not collected: no object per line); otherwise (a "fail" line, say) decode.
+        if _EVENT_LINE.subn(b"", data)[1] != data.count(b"\n"):
+            for line in data.splitlines():
+                event = ProducerEvent.from_json(line)
+                self.orders.mark_id(event.order_id.encode(), KIND_BITS[event.kind])
+            return
+        raw = np.frombuffer(data, np.uint8)
+        starts = line_starts(raw)
+        kinds = raw[starts + 10]
+        bits = np.zeros(len(starts), np.uint8)
+        id_at = np.zeros(len(starts), np.int64)
+        for letter, kind in _KIND_OF.items():
+            bits[kinds == letter] = KIND_BITS[kind]
+            id_at[kinds == letter] = _ID_AT[letter]
+        numbers = workload_numbers(raw, starts + id_at)
+        workload = numbers >= 0
+        self.orders.mark(numbers[workload], bits[workload])
+        for line in np.flatnonzero(~workload).tolist():  # ids in another form: rare, slow
+            event = ProducerEvent.from_json(data[starts[line] : data.index(b"\n", starts[line])])
+            self.orders.mark_id(event.order_id.encode(), KIND_BITS[event.kind])
+
+    def count(self, kind: str, unless: tuple[str, ...] = ()) -> int:
+        """Orders with an event of `kind` and none of the kinds `unless`."""
+        bit, excluded = KIND_BITS[kind], sum(KIND_BITS[other] for other in unless)
+        return self.orders.count(lambda flags: flags & bit and not flags & excluded)
+
+
+class LedgerCounts:
+    """Live counts of the ledger as it grows: charges, distinct orders charged, handler runs."""
+
+    def __init__(self, names: ExperimentNames, orders: int) -> None:
+        self.follower = Follower(names.sink)
+        self.effects = 0
+        self.runs = 0
+        self.charged = OrderFlags(orders)
+
+    def read(self) -> dict[str, int]:
+        data = self.follower.new_data()
+        lines = data.count(b"\n")
+        # One group of one byte at most: findall gives shared empty and one-byte objects.
+        found = _LEDGER_LINE.findall(data) if lines else []
+        if len(found) == lines and lines:  # every line matched (see ProducerLogCounts.read)
+            raw = np.frombuffer(data, np.uint8)
+            starts = line_starts(raw)
+            charged = np.fromiter(map(len, found), np.uint8, count=lines).astype(bool)
+            numbers = workload_numbers(raw, starts[charged] + _LEDGER_ID_AT)
+            workload = numbers >= 0
+            self.effects += int(np.count_nonzero(charged))
+            self.charged.mark(
+                numbers[workload], np.full(np.count_nonzero(workload), CHARGED_BIT, np.uint8)
+            )
+            for start in starts[charged][~workload].tolist():  # ids in another form: rare
+                run = json.loads(data[start : data.index(b"\n", start)])
+                self.charged.mark_id(run["order_id"].encode(), CHARGED_BIT)
+        else:
+            for run in map(json.loads, data.splitlines()):
+                if run["charged"]:
+                    self.effects += 1
+                    self.charged.mark_id(run["order_id"].encode(), CHARGED_BIT)
+        self.runs += lines
+        return {
+            "effects": self.effects,
+            "delivered": self.charged.count(lambda flags: flags & CHARGED_BIT),
+            "handler_runs": self.runs,
+        }
 
 
 class LiveTally:
@@ -23,21 +209,19 @@ class LiveTally:
         self.names = names
         self.spec = spec
         self.bootstrap = bootstrap
-        self._producer_log = Follower(names.producer_log)
-        self._ledger = LedgerTally(names.sink)
-        # Order ids (encoded) by the kinds of event the producer log has for them.
-        kinds = (ATTEMPT, ACK, SENT, FAIL)
-        self._by_kind: dict[str, set[bytes]] = {kind: set() for kind in kinds}
+        self._producer_log = ProducerLogCounts(names, spec.workload.records)
+        self._ledger = LedgerCounts(names, spec.workload.records)
         self._watermarks: Consumer | None = None
 
     def read(self) -> dict:
-        self._follow_producer_log()
-        attempted = len(self._by_kind[ATTEMPT])
+        self._producer_log.read()
+        log = self._producer_log
+        attempted = log.count(ATTEMPT)
         tally = {
             "attempted": attempted,
-            "acked": len(self._by_kind[ACK]),
-            "sent_unacked": len(self._by_kind[SENT] - self._by_kind[ACK]),
-            "failed": len(self._by_kind[FAIL] - self._by_kind[ACK] - self._by_kind[SENT]),
+            "acked": log.count(ACK),
+            "sent_unacked": log.count(SENT, unless=(ACK,)),
+            "failed": log.count(FAIL, unless=(ACK, SENT)),
         }
         if self.spec.pipeline == Pipeline.SIDE_EFFECT:
             counts = self._ledger.read()
@@ -50,13 +234,14 @@ class LiveTally:
 
     def attempted(self) -> int:
         """Orders the producer has attempted so far, as its log shows right now."""
-        self._follow_producer_log()
-        return len(self._by_kind[ATTEMPT])
+        self._producer_log.read()
+        return self._producer_log.count(ATTEMPT)
 
-    def _follow_producer_log(self) -> None:
-        by_kind = self._by_kind
-        for kind, order_id in kinds_and_ids(self._producer_log.new_data()):
-            by_kind[kind].add(order_id)
+    @property
+    def nbytes(self) -> int:
+        """Memory the tallies hold for the orders (it grows with the workload, a byte or two an
+        order)."""
+        return self._producer_log.orders.nbytes + self._ledger.charged.nbytes
 
     def _output_counts(self) -> dict:
         """Kafka-to-Kafka: records in the output topic so far (uncommitted ones included)."""

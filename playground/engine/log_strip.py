@@ -15,9 +15,10 @@ For kafka-to-kafka runs the output topic gets a strip too, in transaction terms:
 committed transactions, of aborted ones, and of the transaction still open (at or beyond the
 last stable offset).
 
-States are kept per offset in bytearrays (one byte each), so a million records cost a few
-megabytes, and a strip is summarised into ranges with C-speed scans (regular expressions and
-bytes.find), never a Python loop over every offset.
+States are kept per offset in bytearrays (one byte each), so a million records cost four
+megabytes. The raw records are taken a read at a time, as numpy arrays of partitions, offsets and
+sessions, and a strip is summarised into ranges with C-speed scans (regular expressions and
+bytes.find): never a Python loop over every record or every offset.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from playground.engine.journal import Follower
@@ -68,10 +70,14 @@ _CODE_NAMES = {_ONCE: PROCESSED_ONCE, _NO_EFFECT: NO_EFFECT, _AGAIN: PROCESSED_A
 # Output-lane codes: seen by the read_uncommitted reader only, or by the read_committed one too.
 _OUT_SEEN, _OUT_COMMITTED = 1, 3
 
-# The lines the producer log's ack_line, the ledger's charge() and the transformer write.
-_ACK = re.compile(rb'"kind":"ack","order_id":"[^"]*","session":(\d+),"partition":(\d+),'
-                  rb'"offset":(\d+)\}')  # fmt: skip
-_LEDGER = re.compile(rb'"partition":(\d+),"offset":(\d+),"session":(\d+),"charged":(true|false)')
+# The lines the producer log's ack_line, the ledger's charge() and the transformer write. One
+# group each, its numbers (session, partition, offset; partition, offset, session, charged) read
+# by _numbers: findall then makes one bytes object per line, never a tuple.
+_ACK = re.compile(rb'"kind":"ack","order_id":"[^"]*","session":(\d+,"partition":\d+,'
+                  rb'"offset":\d+)\}')  # fmt: skip
+_LEDGER = re.compile(rb'"partition":(\d+,"offset":\d+,"session":\d+,"charged":(?:true|false))')
+# Every byte but a digit becomes a space (bytes.translate: a table lookup per byte, in C).
+_DIGITS_ONLY = bytes(c if c in b"0123456789" else ord(" ") for c in range(256))
 _SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
 _SESSION = re.compile(rb'"session": ?(\d+)')
 _RUNS = re.compile(rb"(.)\1*", re.DOTALL)
@@ -80,6 +86,22 @@ _RUNS = re.compile(rb"(.)\1*", re.DOTALL)
 def _grow(array: bytearray, size: int) -> None:
     if len(array) < size:
         array.extend(bytes(size - len(array)))
+
+
+def _bytes(array: bytearray) -> np.ndarray:
+    """A numpy view of a strip's bytes, to write through (let go of it before the array grows)."""
+    return np.frombuffer(array, np.uint8)
+
+
+def _numbers(found: list[bytes], columns: int) -> np.ndarray:
+    """The unsigned decimal numbers in each of `found`, `columns` of them in each, as rows."""
+    text = b" ".join(found).translate(_DIGITS_ONLY)
+    return np.fromstring(text, np.int64, sep=" ").reshape(-1, columns)
+
+
+def _last_of_each(keys: np.ndarray) -> np.ndarray:
+    """Indices of the last occurrence of each distinct key: what stands when applied in order."""
+    return len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
 
 
 @dataclass
@@ -101,17 +123,31 @@ class PartitionStrip:
         """Offsets this strip covers: the log end, or further where acks ran ahead of it."""
         return max(self.log_end, len(self.codes))
 
-    def ack(self, offset: int, session: int) -> None:
-        self._cover(offset + 1)
-        self.acked[offset] = min(session + 1, 255)
-        if self.codes[offset] == _UNPROCESSED:
-            self.codes[offset] = _UNPROCESSED_ACKED
+    def ack(self, offsets: np.ndarray, sessions: np.ndarray) -> None:
+        """Acknowledgements of the records at `offsets` to producer `sessions`, in the producer
+        log's order (the last of an offset stands)."""
+        self._cover(int(offsets.max()) + 1)
+        last = _last_of_each(offsets)
+        offsets, sessions = offsets[last], sessions[last]
+        codes = _bytes(self.codes)
+        _bytes(self.acked)[offsets] = np.minimum(sessions + 1, 255)
+        code = codes[offsets]
+        codes[offsets] = np.where(code == _UNPROCESSED, _UNPROCESSED_ACKED, code)
 
-    def handled(self, offset: int, runs: int, effects: int) -> None:
-        self._cover(offset + 1)
-        self.runs[offset] = min(self.runs[offset] + runs, 255)
-        self.effects[offset] = min(self.effects[offset] + effects, 255)
-        self.codes[offset] = _code(self.runs[offset], self.effects[offset], self.acked[offset])
+    def handled(self, offsets: np.ndarray, runs: np.ndarray, effects: np.ndarray) -> None:
+        """Handlings of the records at `offsets`: `runs` handler runs and `effects` effects each
+        (counted up to 255)."""
+        self._cover(int(offsets.max()) + 1)
+        offsets, each = np.unique(offsets, return_inverse=True)
+        added_runs, added_effects = np.zeros((2, len(offsets)), np.int64)
+        np.add.at(added_runs, each, runs)
+        np.add.at(added_effects, each, effects)
+        runs_now, effects_now = _bytes(self.runs), _bytes(self.effects)
+        runs_now[offsets] = np.minimum(runs_now[offsets] + added_runs, 255)
+        effects_now[offsets] = np.minimum(effects_now[offsets] + added_effects, 255)
+        _bytes(self.codes)[offsets] = _codes(
+            runs_now[offsets], effects_now[offsets], _bytes(self.acked)[offsets]
+        )
 
     def _cover(self, size: int) -> None:
         for array in (self.acked, self.runs, self.effects, self.codes):
@@ -128,15 +164,14 @@ class PartitionStrip:
         return min(self.committed, self.position)
 
 
-def _code(runs: int, effects: int, acked: int) -> int:
-    runs = max(runs, effects)  # the committed reader may see a copy before the other one
-    if effects >= 2:
-        return _DUP
-    if runs >= 2:
-        return _AGAIN
-    if runs == 1:
-        return _ONCE if effects == 1 else _NO_EFFECT
-    return _UNPROCESSED_ACKED if acked else _UNPROCESSED
+def _codes(runs: np.ndarray, effects: np.ndarray, acked: np.ndarray) -> np.ndarray:
+    """The consumer lane's code of records with these handler runs, effects and acks."""
+    runs = np.maximum(runs, effects)  # the committed reader may see a copy before the other one
+    return np.select(
+        [effects >= 2, runs >= 2, (runs == 1) & (effects == 1), runs == 1, acked > 0],
+        [_DUP, _AGAIN, _ONCE, _NO_EFFECT, _UNPROCESSED_ACKED],
+        _UNPROCESSED,
+    ).astype(np.uint8)
 
 
 @dataclass
@@ -148,9 +183,11 @@ class OutputStrip:
     log_end: int = 0
     last_stable: int = 0
 
-    def seen(self, offset: int, code: int) -> None:
-        _grow(self.codes, offset + 1)
-        self.codes[offset] = max(self.codes[offset], code)
+    def seen(self, offsets: np.ndarray, code: int) -> None:
+        """Records at `offsets` read by the reader of `code` (_OUT_SEEN or _OUT_COMMITTED)."""
+        _grow(self.codes, int(offsets.max()) + 1)
+        codes = _bytes(self.codes)
+        codes[offsets] = np.maximum(codes[offsets], code)
 
 
 class LogStripWatch:
@@ -218,48 +255,72 @@ class LogStripWatch:
         if not data:
             return
         found = _ACK.findall(data)
-        if len(found) != data.count(b'"kind":"ack"'):  # a line the fast form does not match
-            found = []
-            for line in data.splitlines():
-                event = json.loads(line)
-                if event.get("kind") == "ack":
-                    found.append((event["session"], event["partition"], event["offset"]))
-        strips = self.partitions
-        for session, partition, offset in found:
-            partition = int(partition)
-            if 0 <= partition < len(strips):
-                strips[partition].ack(int(offset), int(session))
-                self.sessions_acked.add(int(session))
+        if len(found) == data.count(b'"kind":"ack"'):
+            sessions, partitions, offsets = _numbers(found, 3).T
+        else:  # a line the fast form does not match: decode them all
+            acks = [
+                (event["session"], event["partition"], event["offset"])
+                for event in map(json.loads, data.splitlines())
+                if event.get("kind") == "ack"
+            ]
+            sessions, partitions, offsets = np.array(acks, np.int64).reshape(-1, 3).T
+        # (Offsets and sessions below 0 come only from a decoded line: no place in the strip.)
+        kept = (partitions >= 0) & (partitions < len(self.partitions))
+        kept &= (offsets >= 0) & (sessions >= 0)
+        partitions, offsets, sessions = partitions[kept], offsets[kept], sessions[kept]
+        for partition in np.unique(partitions).tolist():
+            mine = partitions == partition
+            self.partitions[partition].ack(offsets[mine], sessions[mine])
+        self.sessions_acked.update(np.unique(sessions).tolist())
 
     def _follow_ledger(self) -> None:
         data = self._ledger.new_data()
         if not data:
             return
         found = _LEDGER.findall(data)
-        if len(found) != data.count(b"\n"):
-            found = [
-                (run["partition"], run["offset"], run["session"],
-                 b"true" if run["charged"] else b"false")
+        if len(found) == data.count(b"\n"):
+            text = b" ".join(found).replace(b"true", b"1").replace(b"false", b"0")
+            partitions, offsets, sessions, charged = _numbers([text], 4).T
+        else:
+            runs = [
+                (run["partition"], run["offset"], run["session"], 1 if run["charged"] else 0)
                 for run in map(json.loads, data.splitlines())
-            ]  # fmt: skip
-        for partition, offset, session, charged in found:
-            self._handled(int(partition), int(offset), int(session), 1, charged == b"true")
+            ]
+            partitions, offsets, sessions, charged = np.array(runs, np.int64).reshape(-1, 4).T
+        self._handled(partitions, offsets, sessions, np.ones_like(offsets), charged)
 
-    def _handled(self, partition: int, offset: int, session: int | None, runs: int, effects: int):
-        if not 0 <= partition < len(self.partitions):
-            return
-        strip = self.partitions[partition]
-        strip.handled(offset, runs, effects)
-        if not runs:
-            return
-        self.handlings += runs
+    def _handled(self, partitions, offsets, sessions, runs, effects) -> None:
+        """Handlings in the order the sink has them (arrays, one entry each): the partition and
+        offset handled, the consumer session (-1: not known), handler runs and effects."""
+        kept = (partitions >= 0) & (partitions < len(self.partitions)) & (offsets >= 0)
+        partitions, offsets, sessions = partitions[kept], offsets[kept], sessions[kept]
+        runs, effects = runs[kept], effects[kept]
+        for partition in np.unique(partitions).tolist():
+            mine = partitions == partition
+            self.partitions[partition].handled(offsets[mine], runs[mine], effects[mine])
+        ran = runs > 0  # a handling; an effect alone (the committed output) moves nothing
+        partitions, offsets, sessions = partitions[ran], offsets[ran], sessions[ran]
+        self.handlings += int(runs[ran].sum())
         with self._lock:
-            if session is not None and session < self._session:
-                return  # a late line of a replaced session: the position has moved on
-            if session is not None and session > self._session:
-                self._new_session(session)
-            self._reset.discard(partition)  # its processing shows where it reads
-        strip.position = offset + 1
+            known = sessions >= 0
+            newest = np.maximum.accumulate(
+                np.concatenate(([self._session], np.where(known, sessions, -1)))
+            )
+            # A late line of a replaced session leaves the position alone: it has moved on.
+            moves = ~known | (sessions >= newest[:-1])
+            started = np.flatnonzero(known & (sessions > newest[:-1]))  # a new session's first
+            since = 0
+            if len(started):
+                self._new_session(int(newest[-1]))
+                since = started[-1]
+            # Their processing shows where they read.
+            self._reset.difference_update(np.unique(partitions[since:][moves[since:]]).tolist())
+        partitions, offsets = partitions[moves], offsets[moves]
+        last = _last_of_each(partitions)
+        for partition, offset in zip(
+            partitions[last].tolist(), offsets[last].tolist(), strict=True
+        ):
+            self.partitions[partition].position = offset + 1
 
     def _new_session(self, session: int) -> None:
         self._session = session
@@ -293,25 +354,27 @@ class LogStripWatch:
 
     def _take_output(self, reader: Consumer, code: int) -> int:
         messages = reader.consume(READ_BATCH, timeout=0.05)
+        outputs: list[tuple[int, int]] = []  # (output partition, offset) of each record
+        sources: list[tuple[int, int, int]] = []  # (partition, offset, session) it came from
         for message in messages:
-            if message.error() is not None:
-                continue
-            value = message.value() or b""
             partition = message.partition()
-            if not 0 <= partition < len(self.outputs):
+            if message.error() is not None or not 0 <= partition < len(self.outputs):
                 continue
-            self.outputs[partition].seen(message.offset(), code)
+            outputs.append((partition, message.offset()))
+            value = message.value() or b""
             source = _SOURCE.search(value)
-            if source is None:
-                continue
-            session = _SESSION.search(value)
-            self._handled(
-                int(source[1]),
-                int(source[2]),
-                int(session[1]) if session else None,
-                1 if code == _OUT_SEEN else 0,
-                1 if code == _OUT_COMMITTED else 0,
-            )
+            if source is not None:
+                session = _SESSION.search(value)
+                sources.append((int(source[1]), int(source[2]), int(session[1]) if session else -1))
+        if outputs:
+            partitions, offsets = np.array(outputs, np.int64).T
+            for partition in np.unique(partitions).tolist():
+                self.outputs[partition].seen(offsets[partitions == partition], code)
+        if sources:
+            partitions, offsets, sessions = np.array(sources, np.int64).T
+            ones = np.ones_like(offsets)
+            handled = (ones, 0 * ones) if code == _OUT_SEEN else (0 * ones, ones)
+            self._handled(partitions, offsets, sessions, *handled)
         return len(messages)
 
     def _output_read_to_end(self) -> bool:
