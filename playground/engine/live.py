@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
@@ -22,6 +23,8 @@ from playground.engine.journal import Follower
 from playground.engine.naming import ExperimentNames
 from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Pipeline, Spec
+
+READ_SLICE_BYTES = 8 << 20  # a journal is taken at most this much at a time (~100,000 lines)
 
 # One bit per kind of producer event an order has had, and one for "charged" in the ledger.
 KIND_BITS = {ATTEMPT: 1, ACK: 2, SENT: 4, FAIL: 8}
@@ -54,6 +57,33 @@ _LEDGER_ID_AT = len(b'{"order_id":"')
 _WORKLOAD_ID = re.compile(rb"order-([0-9]{7})")
 _PREFIX = np.frombuffer(b"order-", np.uint8)
 _PLACES = 10 ** np.arange(6, -1, -1, dtype=np.int64)  # of the id's 7 digits
+
+
+class JournalSlices(Follower):
+    """A Follower that hands over what was appended in slices of complete lines, READ_SLICE_BYTES
+    or so each: a reader that fell far behind holds one slice at a time, never the journal."""
+
+    def __init__(self, path: Path, limit: int = READ_SLICE_BYTES) -> None:
+        super().__init__(path)
+        self.limit = limit
+
+    def slices(self) -> Iterator[bytes]:
+        """The complete lines appended since the previous call, a slice at a time."""
+        while data := self._slice():
+            yield data
+
+    def _slice(self) -> bytes:
+        try:
+            with self.path.open("rb") as journal:
+                journal.seek(self._position)
+                chunk = journal.read(self.limit)
+        except FileNotFoundError:
+            return b""
+        if len(chunk) == self.limit and b"\n" not in chunk:  # one line longer than a slice
+            return self.new_data()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        self._position += len(complete)
+        return complete
 
 
 def line_starts(data: np.ndarray) -> np.ndarray:
@@ -127,13 +157,14 @@ class ProducerLogCounts:
     """Distinct orders by the kinds of event the producer log has for them, as it grows."""
 
     def __init__(self, names: ExperimentNames, orders: int) -> None:
-        self.follower = Follower(names.producer_log)
+        self.follower = JournalSlices(names.producer_log)
         self.orders = OrderFlags(orders)
 
     def read(self) -> None:
-        data = self.follower.new_data()
-        if not data:
-            return
+        for data in self.follower.slices():
+            self._take(data)
+
+    def _take(self, data: bytes) -> None:
         # Every line is one the writers format directly when the expression matches it whole
         # (counted, not collected: no object per line); otherwise (a "fail" line, say) decode.
         if _EVENT_LINE.subn(b"", data)[1] != data.count(b"\n"):
@@ -166,13 +197,21 @@ class LedgerCounts:
     """Live counts of the ledger as it grows: charges, distinct orders charged, handler runs."""
 
     def __init__(self, names: ExperimentNames, orders: int) -> None:
-        self.follower = Follower(names.sink)
+        self.follower = JournalSlices(names.sink)
         self.effects = 0
         self.runs = 0
         self.charged = OrderFlags(orders)
 
     def read(self) -> dict[str, int]:
-        data = self.follower.new_data()
+        for data in self.follower.slices():
+            self._take(data)
+        return {
+            "effects": self.effects,
+            "delivered": self.charged.count(lambda flags: flags & CHARGED_BIT),
+            "handler_runs": self.runs,
+        }
+
+    def _take(self, data: bytes) -> None:
         lines = data.count(b"\n")
         # One group of one byte at most: findall gives shared empty and one-byte objects.
         found = _LEDGER_LINE.findall(data) if lines else []
@@ -195,11 +234,6 @@ class LedgerCounts:
                     self.effects += 1
                     self.charged.mark_id(run["order_id"].encode(), CHARGED_BIT)
         self.runs += lines
-        return {
-            "effects": self.effects,
-            "delivered": self.charged.count(lambda flags: flags & CHARGED_BIT),
-            "handler_runs": self.runs,
-        }
 
 
 class LiveTally:

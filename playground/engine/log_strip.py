@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from playground.engine.journal import Follower
+from playground.engine.live import JournalSlices
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import IsolationLevel, Pipeline, Spec
 
@@ -209,8 +209,8 @@ class LogStripWatch:
         partitions = spec.workload.partitions
         self.partitions = [PartitionStrip(p) for p in range(partitions)]
         self.outputs = [OutputStrip(p) for p in range(partitions)] if self.kafka_to_kafka else []
-        self._producer_log = Follower(names.producer_log)
-        self._ledger = Follower(names.sink)
+        self._producer_log = JournalSlices(names.producer_log)
+        self._ledger = JournalSlices(names.sink)
         self._lock = threading.Lock()
         self._session = 0  # the newest consumer session the sink or the conductor has shown
         # Partitions a new consumer session has processed nothing of yet: it reads them on from
@@ -251,9 +251,10 @@ class LogStripWatch:
             self._read_markers()
 
     def _follow_acks(self) -> None:
-        data = self._producer_log.new_data()
-        if not data:
-            return
+        for data in self._producer_log.slices():
+            self._take_acks(data)
+
+    def _take_acks(self, data: bytes) -> None:
         found = _ACK.findall(data)
         if len(found) == data.count(b'"kind":"ack"'):
             sessions, partitions, offsets = _numbers(found, 3).T
@@ -274,9 +275,10 @@ class LogStripWatch:
         self.sessions_acked.update(np.unique(sessions).tolist())
 
     def _follow_ledger(self) -> None:
-        data = self._ledger.new_data()
-        if not data:
-            return
+        for data in self._ledger.slices():
+            self._take_runs(data)
+
+    def _take_runs(self, data: bytes) -> None:
         found = _LEDGER.findall(data)
         if len(found) == data.count(b"\n"):
             text = b" ".join(found).replace(b"true", b"1").replace(b"false", b"0")

@@ -9,7 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 from playground.engine.journal import Journal
-from playground.engine.live import LiveTally
+from playground.engine.live import JournalSlices, LiveTally
 from playground.engine.naming import ExperimentNames
 from playground.engine.orders import order_id
 from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, ack_line, attempt_line
@@ -153,3 +153,14 @@ def test_the_last_snapshot_counts_what_the_audit_counts(lab):
     for name in ("attempted", "acked", "sent_unacked", "failed", "delivered"):
         assert last[name] == audit[name], name
     assert last["duplicated_so_far"] == audit["duplicated"]
+
+
+def test_a_journal_far_ahead_is_taken_a_slice_of_whole_lines_at_a_time(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    lines = [f'{{"line":{n},"pad":"{"x" * (n % 37)}"}}' for n in range(2000)]
+    Journal(path).append(lines)
+    with path.open("ab") as journal:
+        journal.write(b'{"still being written')
+    slices = list(JournalSlices(path, limit=1000).slices())
+    assert all(len(piece) <= 1000 and piece.endswith(b"\n") for piece in slices)
+    assert b"".join(slices).decode().splitlines() == lines
