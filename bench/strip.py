@@ -32,6 +32,7 @@ LAB_PORT_BASE = 32700
 TARGET_FRAGMENT_BYTES = 20_000
 TARGET_UPDATES_PER_SECOND = 10.0  # the live page's snapshot rate
 STRIP = re.compile(r'<div id="log-strip".*?</div>', re.DOTALL)
+COUNTERS = '<div id="counters"'  # every snapshot's message has the counters
 RUN_TIMEOUT_SECONDS = 900.0
 
 
@@ -52,7 +53,8 @@ def spec(records: int, partitions: int) -> dict:
 
 
 async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[float, int]]:
-    """(time, bytes) of every strip fragment received until `stop`."""
+    """(time, bytes) of every strip fragment received until `stop`, and (time, 0) of every
+    snapshot's counters."""
     from websockets.asyncio.client import connect
 
     seen = []
@@ -62,9 +64,13 @@ async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[flo
                 message = await asyncio.wait_for(websocket.recv(), timeout=0.5)
             except TimeoutError:
                 continue
-            found = STRIP.search(message) if isinstance(message, str) else None
+            if not isinstance(message, str):
+                continue
+            found = STRIP.search(message)
             if found:
                 seen.append((time.monotonic(), len(found.group().encode())))
+            elif COUNTERS in message:  # a snapshot that carried no new strip
+                seen.append((time.monotonic(), 0))
     return seen
 
 
@@ -85,7 +91,8 @@ async def measure(server: AppServer, records: int, partitions: int) -> dict:
             break
         await asyncio.sleep(1)
     stop.set()
-    fragments = await watcher
+    received = await watcher
+    fragments = [(at, size) for at, size in received if size]
     if state["status"] != "done":
         raise RuntimeError(f"the experiment did not finish: {state.get('error')}")
     audit = state["result"]["audit"]
@@ -94,12 +101,17 @@ async def measure(server: AppServer, records: int, partitions: int) -> dict:
         end - start for p in partitions_data for start, end in p["ranges"].get("duplicated", [])
     )
     live_seconds = (fragments[-1][0] - fragments[0][0]) if len(fragments) > 1 else 0.0
+    # Snapshots over the same stretch: what the strip could have ridden on at most.
+    snapshots = [
+        at for at, _ in received if fragments and fragments[0][0] <= at <= fragments[-1][0]
+    ]
     return {
         "records": records,
         "partitions": partitions,
         "fragments": len(fragments),
         "fragment_bytes_max": max((size for _, size in fragments), default=0),
         "updates_per_second": round(len(fragments) / live_seconds, 1) if live_seconds else None,
+        "snapshots_per_second": round(len(snapshots) / live_seconds, 1) if live_seconds else None,
         "all_committed_to_log_end": all(p["committed"] == p["log_end"] for p in partitions_data),
         "duplicated_offsets": duplicated,
         "audit_duplicated_by_consumer": audit["duplicated_by_consumer"],
@@ -121,7 +133,8 @@ def report(result: dict) -> str:
             f"largest strip fragment: {size:,} bytes (target: {TARGET_FRAGMENT_BYTES:,} or less) "
             f"{'ok' if size <= TARGET_FRAGMENT_BYTES else 'OVER'}",
             f"strip updates received: {result['fragments']} "
-            f"({result['updates_per_second']} a second while it ran)",
+            f"({result['updates_per_second']} a second while it ran, of "
+            f"{result['snapshots_per_second']} snapshots a second)",
             f"final strip agrees with the audit: {'yes' if agrees else 'NO'} (duplicated offsets "
             f"{result['duplicated_offsets']:,}, audit's duplicates by the consumer "
             f"{result['audit_duplicated_by_consumer']:,}; committed = log end everywhere: "

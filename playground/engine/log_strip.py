@@ -60,6 +60,9 @@ KAFKA_TIMEOUT_SECONDS = 2.0
 # Kafka is asked for the markers at most this often (a request per partition each time, for every
 # running experiment), while the raw records are followed at every read.
 MARKERS_SECONDS = 0.2
+# The markers' thread stops asking when nobody took an answer for this long (a publisher that
+# ended without closing its watch); the next read starts it again.
+MARKERS_IDLE_SECONDS = 10.0
 READ_BATCH = 5000  # output records taken per consume() call
 FINAL_READ_SECONDS = 15.0  # how long the last read may wait for the output topic's end
 
@@ -190,6 +193,124 @@ class OutputStrip:
         codes[offsets] = np.maximum(codes[offsets], code)
 
 
+@dataclass
+class Markers:
+    """One answer from Kafka: partition -> offset for each marker it gave (a partition it could
+    not answer for this time is missing), and the group's committed offsets (None: no answer)."""
+
+    asked_at: float  # time.monotonic() when the questions went out
+    answered_at: float
+    log_ends: dict[int, int]
+    output_ends: dict[int, int]
+    output_stable: dict[int, int]
+    committed: list[TopicPartition] | None
+
+
+class MarkerReader:
+    """Asks Kafka for an experiment's markers in a thread of its own, MARKERS_SECONDS apart (or
+    at once when asked to), so that a read of the strip never waits on Kafka: a busy or paused
+    broker makes the markers late, never the picture."""
+
+    def __init__(self, names: ExperimentNames, bootstrap: str, partitions: int, outputs: bool):
+        self.names = names
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.outputs = outputs  # kafka-to-kafka: the output topic's ends too
+        self._ends: Consumer | None = None
+        self._group: Consumer | None = None
+        self._stable: Consumer | None = None
+        self._latest: Markers | None = None
+        self._latest_lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._taken_at = time.monotonic()
+
+    def start(self) -> None:
+        """Start asking, unless it already does (or has been stopped)."""
+        self._taken_at = time.monotonic()
+        running = self._thread is not None and self._thread.is_alive()
+        if not running and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._ask_all_along, daemon=True)
+            self._thread.start()
+
+    def want(self) -> None:
+        """Ask again now rather than at the next period (a new consumer session started)."""
+        self._wanted.set()
+
+    def take(self) -> Markers | None:
+        """The newest answer not taken yet."""
+        with self._latest_lock:
+            latest, self._latest = self._latest, None
+        return latest
+
+    def stop(self) -> None:
+        """Stop the thread (a question under way is answered first). ask() still answers."""
+        self._stop.set()
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _ask_all_along(self) -> None:
+        while not self._stop.is_set() and time.monotonic() - self._taken_at < MARKERS_IDLE_SECONDS:
+            self._wanted.clear()  # a want() from here on asks again straight after this answer
+            markers = self.ask()
+            with self._latest_lock:
+                self._latest = markers
+            self._wanted.wait(max(0.0, MARKERS_SECONDS - (markers.answered_at - markers.asked_at)))
+
+    def ask(self) -> Markers:
+        """Ask Kafka now: the log ends, the output topic's ends, the group's committed offsets."""
+        asked_at = time.monotonic()
+        if self._ends is None:
+            self._ends = self._client("read_uncommitted")
+            self._group = self._client("read_uncommitted", group=self.names.group_id)
+            if self.outputs:
+                self._stable = self._client("read_committed")
+        log_ends = self._highs(self._ends, self.names.input_topic)
+        output_ends = output_stable = {}
+        if self.outputs:
+            output_ends = self._highs(self._ends, self.names.output_topic)
+            output_stable = self._highs(self._stable, self.names.output_topic)
+        asked = [TopicPartition(self.names.input_topic, p) for p in range(self.partitions)]
+        try:
+            committed = self._group.committed(asked, timeout=KAFKA_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - a paused broker: the markers stay where they were
+            committed = None
+        return Markers(asked_at, time.monotonic(), log_ends, output_ends, output_stable, committed)
+
+    def _client(self, isolation: str, group: str = "log-strip") -> Consumer:
+        return Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,  # only asked for offsets: never joins the group
+                "enable.auto.commit": False,
+                "isolation.level": isolation,
+                "log_level": 3,
+            }
+        )
+
+    def _highs(self, client: Consumer, topic: str) -> dict[int, int]:
+        highs = {}
+        for partition in range(self.partitions):
+            try:
+                _, high = client.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_SECONDS, cached=False
+                )
+            except Exception:  # noqa: BLE001 - unknown this time; the last value stands
+                continue
+            if high >= 0:
+                highs[partition] = high
+        return highs
+
+    def close(self) -> None:
+        self.stop()
+        for client in (self._ends, self._group, self._stable):
+            if client is not None:
+                client.close()
+        self._ends = self._group = self._stable = None
+
+
 class LogStripWatch:
     """Follows one experiment's raw records and asks Kafka for its markers. `read()` is called
     from one thread (the live page's watcher); `consumer_session()` and `sync_clock()` from
@@ -218,11 +339,9 @@ class LogStripWatch:
         self._reset: set[int] = set()
         self.handlings = 0  # handlings seen, over every partition
         self.sessions_acked: set[int] = set()  # producer sessions that had acknowledgements
+        self._reset_at = 0.0  # when the newest session started: older answers cannot reset
         self._started = time.monotonic()
-        self._markers_at = -MARKERS_SECONDS
-        self._ends: Consumer | None = None
-        self._group: Consumer | None = None
-        self._stable: Consumer | None = None
+        self._markers = MarkerReader(names, bootstrap, partitions, self.kafka_to_kafka)
         self._readers: list[Consumer] = []
 
     # -- told by the snapshots ----------------------------------------------------------------
@@ -238,17 +357,24 @@ class LogStripWatch:
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, final: bool = False) -> None:
-        """Catch up with the raw records and ask Kafka for the markers. With `final` (the run is
-        over), read the output topic to its end first."""
+        """Catch up with the raw records and take the newest markers Kafka gave (asked in a
+        thread of their own). With `final` (the run is over), read the output topic to its end
+        first, and ask Kafka for the markers then and there."""
         self._follow_acks()
         if self.kafka_to_kafka:
             self._follow_output(final)
         else:
             self._follow_ledger()
-        now = time.monotonic()
-        if final or self._reset or now - self._markers_at >= MARKERS_SECONDS:
-            self._markers_at = now
-            self._read_markers()
+        if final:
+            self._markers.stop()
+            self._take_markers(self._markers.ask())
+            return
+        self._markers.start()
+        if self._reset:
+            self._markers.want()
+        markers = self._markers.take()
+        if markers is not None:
+            self._take_markers(markers)
 
     def _follow_acks(self) -> None:
         for data in self._producer_log.slices():
@@ -327,6 +453,7 @@ class LogStripWatch:
     def _new_session(self, session: int) -> None:
         self._session = session
         self._reset = set(range(len(self.partitions)))
+        self._reset_at = time.monotonic()
 
     def _follow_output(self, final: bool) -> None:
         if not self._readers:
@@ -392,37 +519,23 @@ class LogStripWatch:
                     return False
         return True
 
-    def _read_markers(self) -> None:
-        if self._ends is None:
-            self._ends = self._client("read_uncommitted")
-            self._group = self._client("read_uncommitted", group=self.names.group_id)
-            if self.kafka_to_kafka:
-                self._stable = self._client("read_committed")
-        topic = self.names.input_topic
-        for strip in self.partitions:
-            end = self._high(self._ends, topic, strip.partition)
-            if end is not None:
-                strip.log_end = end
-        if self.kafka_to_kafka:
-            for out in self.outputs:
-                end = self._high(self._ends, self.names.output_topic, out.partition)
-                stable = self._high(self._stable, self.names.output_topic, out.partition)
-                if end is not None:
-                    out.log_end = end
-                if stable is not None:
-                    out.last_stable = stable
-        self._read_committed()
-
-    def _read_committed(self) -> None:
-        asked = [TopicPartition(self.names.input_topic, s.partition) for s in self.partitions]
-        try:
-            found = self._group.committed(asked, timeout=KAFKA_TIMEOUT_SECONDS)
-        except Exception:  # noqa: BLE001 - a paused broker: the markers stay where they were
+    def _take_markers(self, markers: Markers) -> None:
+        for partition, end in markers.log_ends.items():
+            self.partitions[partition].log_end = end
+        for partition, end in markers.output_ends.items():
+            self.outputs[partition].log_end = end
+        for partition, stable in markers.output_stable.items():
+            self.outputs[partition].last_stable = stable
+        if markers.committed is None:
             return
-        now = round(time.monotonic() - self._started, 3)
+        now = round(markers.answered_at - self._started, 3)
         with self._lock:
-            reset, self._reset = self._reset, set()
-        for tp in found:
+            # Only an answer to a question asked after the newest session started says where
+            # that session reads from.
+            reset = set()
+            if markers.asked_at >= self._reset_at:
+                reset, self._reset = self._reset, set()
+        for tp in markers.committed:
             if tp.error is not None or not 0 <= tp.partition < len(self.partitions):
                 continue
             strip = self.partitions[tp.partition]
@@ -434,31 +547,10 @@ class LogStripWatch:
             if tp.partition in reset:  # a new consumer session reads on from the commit
                 strip.position = committed or 0
 
-    def _client(self, isolation: str, group: str = "log-strip") -> Consumer:
-        return Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": group,  # only asked for offsets: never joins the group
-                "enable.auto.commit": False,
-                "isolation.level": isolation,
-                "log_level": 3,
-            }
-        )
-
-    def _high(self, client: Consumer, topic: str, partition: int) -> int | None:
-        try:
-            _, high = client.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_SECONDS, cached=False
-            )
-        except Exception:  # noqa: BLE001 - unknown this time; the last value stands
-            return None
-        return high if high >= 0 else None
-
     def close(self) -> None:
-        for client in (self._ends, self._group, self._stable, *self._readers):
-            if client is not None:
-                client.close()
-        self._ends = self._group = self._stable = None
+        self._markers.close()
+        for reader in self._readers:
+            reader.close()
         self._readers = []
 
     # -- what it shows ------------------------------------------------------------------------
