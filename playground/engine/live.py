@@ -2,10 +2,11 @@
 worker's opinion: the producer log and the ledger (each followed from where the last read
 stopped), or the output topic's high watermarks.
 
-They count distinct order ids without holding the ids: one byte of flags per order of the
-workload, indexed by the order's number (orders.order_id: "order-%07d"), so a million orders cost
-a megabyte and ten million ten. Journals are parsed a read at a time with regular expressions and
-numpy, never a Python loop per record; an order id in any other form is kept, rarely, in a dict.
+They count distinct order ids without holding the ids: a byte of flags per order of the workload
+for the producer log and one for the ledger, indexed by the order's number (orders.order_id:
+"order-%07d", up to order-9999999), so a million orders cost 2 MB and ten million 20 MB. Journals
+are parsed a read at a time with regular expressions and numpy, never a Python loop per record;
+an order id in any other form (none in a workload) is kept, slowly, in a dict.
 """
 
 from __future__ import annotations
