@@ -7,9 +7,11 @@ Kafka and the audit is tests/web/test_log_strip.py."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import TopicPartition
 
 from playground.engine import log_strip
 from playground.engine.journal import Journal
@@ -144,3 +146,24 @@ def test_a_strip_holds_four_bytes_an_offset(tmp_path: Path):
     assert sizes == [10_000] * 24
     held = sum(len(a) for s in watch.partitions for a in (s.acked, s.runs, s.effects, s.codes))
     assert held == 4 * 120_000
+
+
+def test_only_an_answer_asked_after_a_new_session_started_sends_the_position_back(tmp_path):
+    names = ExperimentNames("strip", tmp_path)
+    watch = log_strip.LogStripWatch(names, spec_of(1), "")
+    Sink(names.sink, session=0, idempotent=False).charge(order_id(0), 100, 0, 41, 0)
+    watch._follow_ledger()
+    assert watch.partitions[0].position == 42
+
+    def answer(asked_at: float, committed: int) -> log_strip.Markers:
+        group = [TopicPartition(names.input_topic, 0, committed)]
+        return log_strip.Markers(asked_at, asked_at, {0: 50}, {}, {}, group)
+
+    before = time.monotonic()
+    watch.consumer_session(1)
+    watch._take_markers(answer(before, 30))  # asked before session 1 started: its commit is old
+    strip = watch.partitions[0]
+    assert (strip.log_end, strip.committed, strip.position) == (50, 30, 42)
+    watch._take_markers(answer(time.monotonic(), 35))  # session 1 reads on from here
+    assert (strip.committed, strip.position) == (35, 35)
+    assert [offset for _, offset in strip.commits] == [30, 35]
