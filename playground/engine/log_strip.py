@@ -83,7 +83,6 @@ _LEDGER = re.compile(rb'"partition":(\d+,"offset":\d+,"session":\d+,"charged":(?
 _DIGITS_ONLY = bytes(c if c in b"0123456789" else ord(" ") for c in range(256))
 _SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
 _SESSION = re.compile(rb'"session": ?(\d+)')
-_RUNS = re.compile(rb"(.)\1*", re.DOTALL)
 
 
 def _grow(array: bytearray, size: int) -> None:
@@ -100,6 +99,16 @@ def _numbers(found: list[bytes], columns: int) -> np.ndarray:
     """The unsigned decimal numbers in each of `found`, `columns` of them in each, as rows."""
     text = b" ".join(found).translate(_DIGITS_ONLY)
     return np.fromstring(text, np.int64, sep=" ").reshape(-1, columns)
+
+
+def _runs(array: bytearray) -> list[tuple[int, int, int]]:
+    """(byte, start, end) of each run of equal bytes in `array`, in order: found by numpy, so
+    only the runs, not the bytes, cost a step of Python."""
+    values = _bytes(array)
+    edges = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts = np.concatenate(([0], edges)) if len(values) else edges
+    ends = np.append(edges, len(values)) if len(values) else edges
+    return list(zip(values[starts].tolist(), starts.tolist(), ends.tolist(), strict=True))
 
 
 def _last_of_each(keys: np.ndarray) -> np.ndarray:
@@ -626,8 +635,7 @@ class StripView:
     def _partition_json(self, strip: PartitionStrip) -> dict:
         ranges: dict[str, list[list[int]]] = {name: [] for name in CONSUMER_STATES}
         lost_end = strip.lost_below(self.final)
-        for match in _RUNS.finditer(strip.codes):
-            code, start, end = match.group()[0], match.start(), match.end()
+        for code, start, end in _runs(strip.codes):
             if code in _CODE_NAMES:
                 _add(ranges[_CODE_NAMES[code]], start, end)
                 continue
@@ -641,8 +649,7 @@ class StripView:
             _add(ranges[WAITING], len(strip.codes), strip.log_end)
         acked: dict[str, list[list[int]]] = {}
         unacked: list[list[int]] = []
-        for match in _RUNS.finditer(strip.acked):
-            code, start, end = match.group()[0], match.start(), match.end()
+        for code, start, end in _runs(strip.acked):
             _add(acked.setdefault(str(code - 1), []) if code else unacked, start, end)
         if len(strip.acked) < strip.log_end:
             _add(unacked, len(strip.acked), strip.log_end)
@@ -673,8 +680,7 @@ class StripView:
 
     def _output_json(self, out: OutputStrip) -> dict:
         ranges: dict[str, list[list[int]]] = {name: [] for name in OUTPUT_STATES}
-        for match in _RUNS.finditer(out.codes):
-            code, start, end = match.group()[0], match.start(), match.end()
+        for code, start, end in _runs(out.codes):
             if code == _OUT_COMMITTED:
                 _add(ranges[TXN_COMMITTED], start, end)
             elif code == _OUT_SEEN:

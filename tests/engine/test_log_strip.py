@@ -7,6 +7,7 @@ Kafka and the audit is tests/web/test_log_strip.py."""
 from __future__ import annotations
 
 import random
+import re
 import time
 from pathlib import Path
 
@@ -167,3 +168,14 @@ def test_only_an_answer_asked_after_a_new_session_started_sends_the_position_bac
     watch._take_markers(answer(time.monotonic(), 35))  # session 1 reads on from here
     assert (strip.committed, strip.position) == (35, 35)
     assert [offset for _, offset in strip.commits] == [30, 35]
+
+
+def test_runs_are_the_runs_of_equal_bytes():
+    rng = random.Random(3)
+    for size in (0, 1, 2, 500):
+        array = bytearray(rng.choice(b"\x00\x01\x02") for _ in range(size))
+        runs = [
+            (m.group()[0], m.start(), m.end())
+            for m in re.finditer(rb"(.)\1*", bytes(array), re.DOTALL)
+        ]
+        assert log_strip._runs(array) == runs
