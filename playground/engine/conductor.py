@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground.engine import timing
-from playground.engine.evidence import gather_evidence, promise_json
+from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds
 from playground.engine.naming import ExperimentNames
@@ -444,6 +444,7 @@ class Conductor:
             self.ends.wait_until_settled(timeout=SETTLE_MAX_SECONDS)
         evidence = gather_evidence(self.spec, self.names, self.direct_bootstrap)
         if evidence.acked_beyond_the_log():
+            evidence.close()
             self.ends.wait_until_settled(timeout=SETTLE_MAX_SECONDS, stable=SETTLE_LONG_SECONDS)
             evidence = gather_evidence(self.spec, self.names, self.direct_bootstrap)
         return evidence
@@ -451,7 +452,13 @@ class Conductor:
     def _audit(self, elapsed: float) -> dict:
         audit_started = time.monotonic()
         evidence = self._settled_evidence()
-        self.audit_result = evidence.audit()
+        try:
+            return self._audited(evidence, elapsed, audit_started)
+        finally:
+            evidence.close()
+
+    def _audited(self, evidence: Evidence, elapsed: float, audit_started: float) -> dict:
+        self.audit_result = evidence.audit(stories_path=self.names.stories)
         audit = self.audit_result.to_json()
         valid = not self.problems
         result = {
@@ -468,7 +475,7 @@ class Conductor:
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(elapsed, 3),
             "timing": timing.summarize(
-                evidence.timings, self._started_at_ms, self._disturbed_at_ms()
+                evidence.timings(), self._started_at_ms, self._disturbed_at_ms()
             ),
         }
         # Reading the three records back and counting them (the verdict waits for this).

@@ -1,51 +1,58 @@
 """The three raw records of a finished experiment, gathered for the audit: the producer log, the
-Kafka log (read back from the cluster) and the sink (the ledger, or the output topic)."""
+Kafka log (read back from the cluster) and the sink (the ledger, or the output topic), as the
+tables of record_tables.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
-from playground.engine import kafka_log, sink
-from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit
+import duckdb
+import numpy as np
+
+from playground.engine import kafka_log, record_tables
+from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit_tables
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import read_producer_log
-from playground.engine.records import ACK, Effect, HandlerRun, LogCopy, ProducerEvent
 from playground.engine.semantics import promise
 from playground.engine.spec import Pipeline, Spec
 
+# The output topic's value, as the consumer's transactional producer writes it.
+_OUTPUT_VALUE = (
+    """'{"order_id": "VARCHAR", "source_partition": "INTEGER", "source_offset": "BIGINT", """
+    """"session": "INTEGER", "source_timestamp_ms": "BIGINT"}'"""
+)
 
-@dataclass(frozen=True)
+
 class Evidence:
-    spec: Spec
-    producer_log: list[ProducerEvent]
-    log_copies: list[LogCopy]
-    effects: list[Effect]
-    handler_runs: list[HandlerRun]
-    timings: list[tuple[int, int]]  # (produced_at_ms, effect_at_ms) of each counted effect
+    """The records of one experiment, held by a database that spills to `workdir`; close() it."""
+
+    def __init__(self, spec: Spec, db: duckdb.DuckDBPyConnection, workdir: Path) -> None:
+        self.spec = spec
+        self.db = db
+        self.workdir = workdir
 
     def acked_beyond_the_log(self) -> int:
         """How many acknowledged records lie past the end of their partition as read. Right
         after a broker fault the high watermark may still trail what the leader acknowledged
         (acks=1), so such records are not yet visible rather than lost: read again later."""
-        ends: dict[int, int] = {}
-        for copy in self.log_copies:
-            ends[copy.partition] = max(ends.get(copy.partition, 0), copy.offset + 1)
-        return sum(
-            1
-            for event in self.producer_log
-            if event.kind == ACK and event.offset >= ends.get(event.partition, 0)
-        )
+        (beyond,) = self.db.execute(
+            "WITH ends AS (SELECT kafka_partition, max(kafka_offset) + 1 AS log_end "
+            "FROM log_copies GROUP BY kafka_partition) "
+            "SELECT count(*) FROM producer_events LEFT JOIN ends USING (kafka_partition) "
+            "WHERE kind = 'ack' AND kafka_offset >= coalesce(log_end, 0)"
+        ).fetchone()
+        return beyond
 
-    def audit(self, effects_view: str = COMMITTED_VIEW) -> AuditResult:
-        """The audit, as the consumer's isolation level sees the input, in one view of effects."""
-        return audit(
-            self.producer_log,
-            self.log_copies,
-            self.effects,
-            self.handler_runs,
+    def audit(
+        self, effects_view: str = COMMITTED_VIEW, stories_path: Path | None = None
+    ) -> AuditResult:
+        """The audit, as the consumer's isolation level sees the input, in one view of effects;
+        the stories go to `stories_path` (None: a temporary file)."""
+        return audit_tables(
+            self.db,
             consumer_isolation=self.spec.consumer.isolation_level.value,
             effects_view=effects_view,
             planned=self.spec.workload.records,
+            stories_path=stories_path,
         )
 
     def uncommitted_view(self) -> dict | None:
@@ -54,22 +61,60 @@ class Evidence:
             return None
         return self.audit(UNCOMMITTED_VIEW).to_json()
 
+    def timings(self) -> np.ndarray:
+        """(produced_at_ms, effect_at_ms) of each counted effect, one row each."""
+        columns = self.db.execute("SELECT produced_at_ms, effect_at_ms FROM timings").fetchnumpy()
+        return np.column_stack((columns["produced_at_ms"], columns["effect_at_ms"]))
+
+    def close(self) -> None:
+        self.db.close()
+        record_tables.remove_workdir(self.workdir)
+
 
 def gather_evidence(spec: Spec, names: ExperimentNames, bootstrap: str) -> Evidence:
     """Read the three raw records of the experiment `names` from disk and from the cluster."""
-    if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-        effects, timings = kafka_log.read_output(bootstrap, names.output_topic)
-        handler_runs: list[HandlerRun] = []
-    else:
-        effects, handler_runs, timings = sink.read_ledger(names.sink)
-    return Evidence(
-        spec,
-        list(read_producer_log(names.producer_log)),
-        kafka_log.read_log_copies(bootstrap, names.input_topic),
-        effects,
-        handler_runs,
-        timings,
+    workdir = names.root / "audit-work"
+    record_tables.remove_workdir(workdir)  # what an earlier, interrupted audit left
+    db = record_tables.connect(workdir)
+    try:
+        record_tables.load_producer_log(db, names.producer_log, workdir)
+        kafka_log.load_topic(db, "input", bootstrap, names.input_topic, kafka_log.KEY)
+        db.execute(
+            "INSERT INTO log_copies SELECT payload, kafka_partition, kafka_offset, committed "
+            "FROM input"
+        )
+        db.execute("DROP TABLE input")
+        if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
+            _load_output(db, bootstrap, names.output_topic)
+        else:
+            record_tables.load_ledger(db, names.sink, workdir)
+        db.execute("CHECKPOINT")  # the records to the file: the audit's memory is its own
+    except BaseException:
+        db.close()
+        record_tables.remove_workdir(workdir)
+        raise
+    return Evidence(spec, db, workdir)
+
+
+def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> None:
+    """The output topic's running totals, each the effect of the input copy its value names
+    (with the consumer session that wrote it, NULL for a value from before sessions were
+    recorded), and for each committed one (source_timestamp_ms, its own timestamp)."""
+    kafka_log.load_topic(db, "output", bootstrap, topic, kafka_log.VALUE)
+    db.execute(
+        f"CREATE TABLE totals AS SELECT from_json(payload, {_OUTPUT_VALUE}) AS total, "
+        "committed, written_at FROM output"
     )
+    db.execute("DROP TABLE output")
+    db.execute(
+        "INSERT INTO effects SELECT total.order_id, total.source_partition, total.source_offset, "
+        "committed, total.session FROM totals"
+    )
+    db.execute(
+        "INSERT INTO timings SELECT total.source_timestamp_ms, written_at FROM totals "
+        "WHERE committed"
+    )
+    db.execute("DROP TABLE totals")
 
 
 def promise_json(spec: Spec) -> dict:

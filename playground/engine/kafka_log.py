@@ -1,26 +1,96 @@
-"""The second raw record: what Kafka itself holds, read from offset 0 after the run.
+"""The second raw record: what Kafka itself holds, read from offset 0 after the run, into a table.
 
-Every partition is read twice, read_uncommitted and read_committed; a record seen only by the first
-belongs to an aborted transaction. The reads use the lab's direct listener, so no proxy fault can
-hide a record from the audit.
+A record the read_committed read does not return belongs to an aborted transaction (or an open
+one). So every topic is read read_committed first; when that read returned every offset from the
+log's start to its end in every partition, there is nothing a read_uncommitted read could add (no
+aborted record, no transaction marker) and every record is committed. Otherwise the topic is
+read again, read_uncommitted, and each record is marked committed or not by whether the first
+read returned its offset. The reads use the lab's direct listener, so no proxy fault can hide a
+record from the audit.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 
+import duckdb
+import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from playground.engine.records import Effect, LogCopy
-
 READ_TIMEOUT_SECONDS = 120.0
-BATCH = 5000
+BATCH = 10_000  # messages taken from the client at a time: its objects cost memory
+# librdkafka fetches ahead of the reader; these bound how far, and make each fetch large:
+# reading a million records back is bounded by round trips, not bytes.
+READER_SETTINGS = {
+    "fetch.max.bytes": 100 * 1024 * 1024,
+    "max.partition.fetch.bytes": 20 * 1024 * 1024,
+    "queued.min.messages": 200_000,
+    "queued.max.messages.kbytes": 64 * 1024,
+    "fetch.wait.max.ms": 10,
+}
+KEY = "key"
+VALUE = "value"
+# The table load_topic fills: each record's key or value (decoded), where it is, its timestamp
+# (epoch ms) and whether a read_committed reader sees it.
+COLUMNS = (
+    "payload VARCHAR, kafka_partition INTEGER, kafka_offset BIGINT, written_at BIGINT, "
+    "committed BOOLEAN"
+)
 
 
-def read_topic(bootstrap: str, topic: str, isolation: str) -> Iterator:
-    """Every record of every partition of `topic`, from offset 0 to its end, as messages."""
+def load_topic(
+    db: duckdb.DuckDBPyConnection, table: str, bootstrap: str, topic: str, payload: str
+) -> None:
+    """Every record in `topic` from offset 0 to its end, into a new `table` (COLUMNS) of `db`,
+    each marked committed or not; payload says which part of the record to keep (KEY or
+    VALUE)."""
+    db.execute(f"CREATE TABLE {table} ({COLUMNS})")
+    ends = _read(db, f"{table}_committed", bootstrap, topic, "read_committed", payload)
+    if _every_offset(db, f"{table}_committed", ends):
+        db.execute(f"INSERT INTO {table} SELECT *, true FROM {table}_committed")
+    else:
+        _read(db, f"{table}_everything", bootstrap, topic, "read_uncommitted", payload)
+        db.execute(
+            f"INSERT INTO {table} SELECT e.*, c.kafka_offset IS NOT NULL "
+            f"FROM {table}_everything e LEFT JOIN {table}_committed c "
+            "USING (kafka_partition, kafka_offset)"
+        )
+        db.execute(f"DROP TABLE {table}_everything")
+    db.execute(f"DROP TABLE {table}_committed")
+
+
+def _every_offset(
+    db: duckdb.DuckDBPyConnection, table: str, ends: dict[int, tuple[int, int]]
+) -> bool:
+    """Whether `table` holds every offset from each partition's start to its end."""
+    read = {
+        partition: (count, first, last)
+        for partition, count, first, last in db.execute(
+            f"SELECT kafka_partition, count(*), min(kafka_offset), max(kafka_offset) FROM {table} "
+            "GROUP BY kafka_partition"
+        ).fetchall()
+    }
+    for partition, (low, high) in ends.items():
+        if high <= low:
+            if partition in read:
+                return False
+            continue
+        if read.get(partition) != (high - low, low, high - 1):
+            return False
+    return len(read.keys() - ends.keys()) == 0
+
+
+def _read(
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    bootstrap: str,
+    topic: str,
+    isolation: str,
+    payload: str,
+) -> dict[int, tuple[int, int]]:
+    """One read of every partition to its end into a new `table`; returns each partition's
+    (start, end) offsets as they stood before it."""
+    db.execute(f"CREATE TABLE {table} ({COLUMNS.rsplit(',', 1)[0]})")
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -29,72 +99,61 @@ def read_topic(bootstrap: str, topic: str, isolation: str) -> Iterator:
             "isolation.level": isolation,
             "enable.partition.eof": True,
             "log_level": 3,
+            **READER_SETTINGS,
         }
     )
+    ends: dict[int, tuple[int, int]] = {}
     try:
-        partitions = sorted(reader.list_topics(topic, timeout=10).topics[topic].partitions)
-        remaining = set()
-        assignment = []
-        for partition in partitions:
-            _, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > 0:
-                remaining.add(partition)
-                assignment.append(TopicPartition(topic, partition, 0))
-        reader.assign(assignment)
+        for partition in sorted(reader.list_topics(topic, timeout=10).topics[topic].partitions):
+            ends[partition] = reader.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            )
+        remaining = {partition for partition, (_, high) in ends.items() if high > 0}
+        reader.assign([TopicPartition(topic, partition, 0) for partition in sorted(remaining)])
         deadline = time.monotonic() + READ_TIMEOUT_SECONDS
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end: {sorted(remaining)} left")
+            records = []
             for message in reader.consume(num_messages=BATCH, timeout=1.0):
                 error = message.error()
                 if error is None:
-                    yield message
+                    records.append(message)
                 elif error.code() == KafkaError._PARTITION_EOF:
                     remaining.discard(message.partition())
                 else:
                     raise RuntimeError(f"reading {topic}: {error}")
+            if records:
+                _append(db, table, topic, records, payload)
     finally:
         reader.close()
+    return ends
 
 
-def read_log_copies(bootstrap: str, topic: str) -> list[LogCopy]:
-    """Every record in the input topic, each marked committed or not (aborted transaction)."""
-    committed = {
-        (m.partition(), m.offset()) for m in read_topic(bootstrap, topic, "read_committed")
+def _append(
+    db: duckdb.DuckDBPyConnection, table: str, topic: str, messages: list, payload: str
+) -> None:
+    count = len(messages)
+    payloads = np.empty(count, dtype=object)
+    try:
+        if payload == KEY:
+            payloads[:] = [message.key().decode() for message in messages]
+        else:
+            payloads[:] = [message.value().decode() for message in messages]
+    except AttributeError:
+        empty = next(m for m in messages if (m.key() if payload == KEY else m.value()) is None)
+        raise ValueError(
+            f"{topic}: the record at partition {empty.partition()} offset {empty.offset()} has "
+            f"no {payload}; every record the playground writes has one"
+        ) from None
+    columns = {
+        "payload": payloads,
+        "kafka_partition": np.fromiter((m.partition() for m in messages), np.int32, count),
+        "kafka_offset": np.fromiter((m.offset() for m in messages), np.int64, count),
+        "written_at": np.fromiter((m.timestamp()[1] for m in messages), np.int64, count),
     }
-    return [
-        LogCopy(
-            m.key().decode(), m.partition(), m.offset(), (m.partition(), m.offset()) in committed
-        )
-        for m in read_topic(bootstrap, topic, "read_uncommitted")
-    ]
-
-
-def read_output_effects(bootstrap: str, topic: str) -> list[Effect]:
-    """Every running-total record of the output topic, as the effect of the input copy it names."""
-    return read_output(bootstrap, topic)[0]
-
-
-def read_output(bootstrap: str, topic: str) -> tuple[list[Effect], list[tuple[int, int]]]:
-    """The output topic's effects (each with the consumer session that produced it, None for a
-    record written before the value carried one), and for each committed one
-    (source_timestamp_ms, its own timestamp), for latency and throughput."""
-    committed = {
-        (m.partition(), m.offset()) for m in read_topic(bootstrap, topic, "read_committed")
-    }
-    effects, timings = [], []
-    for message in read_topic(bootstrap, topic, "read_uncommitted"):
-        value = json.loads(message.value())
-        is_committed = (message.partition(), message.offset()) in committed
-        effects.append(
-            Effect(
-                value["order_id"],
-                value["source_partition"],
-                value["source_offset"],
-                is_committed,
-                value.get("session"),
-            )
-        )
-        if is_committed:
-            timings.append((value["source_timestamp_ms"], message.timestamp()[1]))
-    return effects, timings
+    db.register("batch", columns)
+    try:
+        db.execute(f"INSERT INTO {table} SELECT * FROM batch")
+    finally:
+        db.unregister("batch")

@@ -10,6 +10,7 @@ SOURCE_PRODUCER = "source-producer"
 CONSUMER = "consumer"
 OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer
 CLIENT_ROLES = (SOURCE_PRODUCER, CONSUMER, OUTPUT_PRODUCER)
+STORIES_FILE_NAME = "stories"  # a folder: story_book.py
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ class ExperimentNames:
     @property
     def result_file(self) -> Path:
         return self.root / "result.json"
+
+    @property
+    def stories(self) -> Path:
+        """Every order's story, as the audit wrote it (a folder: story_book.py)."""
+        return self.root / STORIES_FILE_NAME
 
     def worker_log(self, role: str) -> Path:
         return self.root / f"{role}.log"

@@ -11,43 +11,52 @@ died): the run's undisturbed latency, at its own pace.
 
 from __future__ import annotations
 
-import statistics
+from collections.abc import Sequence
+
+import numpy as np
 
 
 def summarize(
-    timings: list[tuple[int, int]], started_at_ms: int, disturbed_at_ms: int | None = None
+    timings: np.ndarray | Sequence[tuple[int, int]],
+    started_at_ms: int,
+    disturbed_at_ms: int | None = None,
 ) -> dict:
     """First effect after the start, records/s from the first send to the last effect, latency
     percentiles (ms), and the same percentiles over the effects before `disturbed_at_ms` (the
-    first disturbance; None when nothing disturbed the run, and then they are over all)."""
-    if not timings:
+    first disturbance; None when nothing disturbed the run, and then they are over all).
+    timings holds (produced_at_ms, effect_at_ms) of each counted effect, one row each."""
+    pairs = np.asarray(timings, dtype=np.int64).reshape(-1, 2)
+    if not len(pairs):
         return {
             "first_effect_seconds": None,
             "records_per_second": None,
-            **_latency([]),
-            "undisturbed": {"records": 0, **_latency([])},
+            **_latency(pairs),
+            "undisturbed": {"records": 0, **_latency(pairs)},
         }
-    first_sent = min(produced for produced, _ in timings)
-    last_effect = max(effect for _, effect in timings)
-    span = max(last_effect - first_sent, 1) / 1000
-    before = (
-        timings
-        if disturbed_at_ms is None
-        else [(produced, effect) for produced, effect in timings if effect < disturbed_at_ms]
-    )
+    produced, effect = pairs[:, 0], pairs[:, 1]
+    span = max(int(effect.max()) - int(produced.min()), 1) / 1000
+    before = pairs if disturbed_at_ms is None else pairs[effect < disturbed_at_ms]
     return {
-        "first_effect_seconds": round((min(e for _, e in timings) - started_at_ms) / 1000, 3),
-        "records_per_second": round(len(timings) / span),
-        **_latency(timings),
+        "first_effect_seconds": round((int(effect.min()) - started_at_ms) / 1000, 3),
+        "records_per_second": round(len(pairs) / span),
+        **_latency(pairs),
         "undisturbed": {"records": len(before), **_latency(before)},
     }
 
 
-def _latency(timings: list[tuple[int, int]]) -> dict:
-    if not timings:
+def _latency(pairs: np.ndarray) -> dict:
+    """The median (the mean of the middle two for an even count) and the 99th percentile (the
+    latency at index int(0.99 n) of the sorted n) of effect - produced."""
+    if not len(pairs):
         return {"latency_ms_p50": None, "latency_ms_p99": None}
-    latencies = sorted(effect - produced for produced, effect in timings)
+    latencies = np.sort(pairs[:, 1] - pairs[:, 0])
+    count = len(latencies)
+    middle = count // 2
+    if count % 2:
+        median: int | float = int(latencies[middle])
+    else:
+        median = (int(latencies[middle - 1]) + int(latencies[middle])) / 2
     return {
-        "latency_ms_p50": statistics.median(latencies),
-        "latency_ms_p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "latency_ms_p50": median,
+        "latency_ms_p99": int(latencies[min(count - 1, int(count * 0.99))]),
     }

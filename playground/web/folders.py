@@ -7,7 +7,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-STORIES_FILE_NAME = "stories.jsonl"  # the per-order stories, one JSON line each, by order id
+from playground.engine.naming import STORIES_FILE_NAME
+
+# The per-order stories, as the audit writes them (engine/story_book.py); experiments audited
+# before it kept them as one JSON line each, by order id (web/stories.py converts them once).
+LEGACY_STORIES_FILE_NAME = "stories.jsonl"
 
 
 def experiments_dir() -> Path:
@@ -18,6 +22,11 @@ def experiment_dir(run_id: str) -> Path:
     return experiments_dir() / run_id
 
 
-def stories_file(run_id: str) -> Path:
+def stories_folder(run_id: str) -> Path:
     """Where the per-order stories of a finished experiment are kept."""
     return experiment_dir(run_id) / STORIES_FILE_NAME
+
+
+def legacy_stories_file(run_id: str) -> Path:
+    """Where an experiment audited before the story book kept its stories."""
+    return experiment_dir(run_id) / LEGACY_STORIES_FILE_NAME

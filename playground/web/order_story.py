@@ -1,7 +1,7 @@
 """One order's story as a sequence: who sent it, who heard the ack, where it sits in the log, which
 consumer session processed which copy and whether that counted, and the commit that covered it.
 
-It reads only the stored story (stories.jsonl, written from the audit) and the experiment's last
+It reads only the stored story (the story book the audit wrote) and the experiment's last
 snapshot, so the picture says exactly what the audit's records say and nothing a worker believed.
 Stories kept before acks carried their producer session, or processings their consumer session,
 still draw: the session is then "not recorded".

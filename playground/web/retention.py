@@ -6,9 +6,9 @@ A shared server must not fill up, neither the cluster nor the disk:
 - `prune`: an experiment folder past the retention period, or (oldest first) beyond the size cap of
   the experiments folder, loses its raw records: the producer log, the sink, the timeline, the
   worker logs, whatever else the run wrote there. What the pages read stays: the result (in the
-  database) and the per-order stories (stories.jsonl). A marker file says when, so the verdict can
-  say so (`raw_records_pruned`). The same pass deletes topics and groups that finished experiments
-  left in the cluster (versions before this one never deleted them).
+  database) and the per-order stories (the stories folder). A marker file says when, so the
+  verdict can say so (`raw_records_pruned`). The same pass deletes topics and groups that
+  finished experiments left in the cluster (versions before this one never deleted them).
 
 Queued and running experiments are never touched. A folder or topic that no experiment in the
 database owns (a `manage.py experiment` run) is left alone until its folder has not changed for
@@ -35,7 +35,12 @@ from django.utils import timezone
 from playground.engine.naming import ExperimentNames
 from playground.lab.admin import admin_client
 from playground.lab.control import LabClient, LabError, Phase
-from playground.web.folders import STORIES_FILE_NAME, experiment_dir, experiments_dir
+from playground.web.folders import (
+    LEGACY_STORIES_FILE_NAME,
+    STORIES_FILE_NAME,
+    experiment_dir,
+    experiments_dir,
+)
 from playground.web.models import Experiment
 
 log = logging.getLogger(__name__)
@@ -308,7 +313,7 @@ def prune(
 def _prunable_folders(root: Path, owners: dict[str, Experiment], now: datetime) -> list[_Folder]:
     """Folders with raw records that a pass may remove: never a queued or running experiment's,
     nor one no experiment owns that changed within UNKNOWN_IDLE."""
-    kept = {STORIES_FILE_NAME, PRUNED_MARKER}
+    kept = {STORIES_FILE_NAME, LEGACY_STORIES_FILE_NAME, PRUNED_MARKER}
     found = []
     for path in sorted(p for p in root.iterdir() if p.is_dir()):
         experiment = owners.get(path.name)
@@ -332,8 +337,8 @@ def _prunable_folders(root: Path, owners: dict[str, Experiment], now: datetime) 
 
 def _prune_folder(folder: _Folder, reason: str, now: datetime, report: PruneReport) -> int:
     """Remove the raw records of `folder` (in a dry run, only count them); return bytes freed.
-    A folder no experiment owns and with no stories goes whole: nothing would ever show it."""
-    whole = folder.experiment is None and not (folder.path / STORIES_FILE_NAME).exists()
+    A folder no experiment owns (a `manage.py experiment` run's) goes whole: no page shows it."""
+    whole = folder.experiment is None
     freed = folder.size if whole else sum(_bytes_under(p) for p in folder.raw)
     if not report.dry_run:
         try:

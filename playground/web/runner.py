@@ -16,7 +16,6 @@ every so often, old experiment folders are pruned (`retention`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -36,7 +35,7 @@ from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.lab.control import LabClient, LabError
 from playground.web import actions, experiments, live, retention, scheduling
-from playground.web.folders import experiment_dir, experiments_dir, stories_file
+from playground.web.folders import experiment_dir, experiments_dir
 from playground.web.models import Action, Experiment, QueueLock
 
 log = logging.getLogger(__name__)
@@ -278,7 +277,6 @@ def _run(experiment: Experiment) -> None:
         publisher.watch_cluster(cluster)
         publisher.watch_log(cluster)
         result = conductor.run()
-        _write_stories(experiment, conductor)
         experiment.status, experiment.result = Experiment.DONE, result
     except Exception as error:  # whatever broke, the experiment must end, visibly
         log.exception("experiment %s failed", share_id)
@@ -317,15 +315,6 @@ def _take_actions(conductors: dict[int, Conductor]) -> None:
             conductor.request_stop()
         else:
             conductor.request_fault(action.params["fault"])
-
-
-def _write_stories(experiment: Experiment, conductor: Conductor) -> None:
-    """Keep every order's story (sorted by order id) for the verdict's audit table."""
-    stories = conductor.audit_result.orders
-    with stories_file(experiment.run_id).open("w") as out:
-        for order_id in sorted(stories):
-            story = stories[order_id]
-            out.write(json.dumps(story.to_json() | {"kinds": list(story.anomaly_kinds)}) + "\n")
 
 
 def _describe(error: Exception) -> str:

@@ -1,16 +1,16 @@
 """The verdict's per-order audit table: every order's story, paged, filtered to an anomaly; and
-one order's story, found by its id, for the picture of its sequence."""
+one order's story, found by its id, for the picture of its sequence. Both read the experiment's
+story book (engine/story_book.py) a page at a time."""
 
 from __future__ import annotations
 
-import bisect
-import functools
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from playground.web.folders import stories_file
+from playground.engine import story_book
+from playground.engine.audit import ANOMALY_CONDITIONS, OrderStory
+from playground.engine.story_book import StoryBook
+from playground.web.folders import legacy_stories_file, stories_folder
 from playground.web.models import Experiment
 
 PAGE_SIZE = 50
@@ -63,48 +63,45 @@ def page(experiment: Experiment, filter_name: str, page_text: str) -> Page:
         number = int(page_text)
     except ValueError:
         raise BadQuery(f"page: {page_text!r} is not a page number") from None
-    lines, index = _load(stories_file(experiment.run_id))
-    chosen = index[filter_name]
-    pages = max(1, -(-len(chosen) // PAGE_SIZE))
+    book = _book(experiment)
+    total = book.count(filter_name) if book else 0
+    pages = max(1, -(-total // PAGE_SIZE))
     if not 1 <= number <= pages:
         raise BadQuery(f"page: {number} is out of range (1 to {pages})")
     start = (number - 1) * PAGE_SIZE
-    rows = [_row(json.loads(lines[i])) for i in chosen[start : start + PAGE_SIZE]]
-    return Page(rows, number, pages, len(chosen), filter_name)
+    stories = book.page(filter_name, start, start + PAGE_SIZE) if book else []
+    return Page([_row(_stored(story)) for story in stories], number, pages, total, filter_name)
 
 
 def story(experiment: Experiment, order_id: str) -> dict:
-    """The stored story of one order id (the stories are sorted by order id: a binary search)."""
+    """The stored story of one order id."""
     if not ORDER_ID.fullmatch(order_id):
         raise BadQuery(
             f"order: {order_id[:40]!r} is not an order id; it is 1 to 120 printable ASCII "
             "characters without spaces, quotes or backslashes, such as 'order-0000042'"
         )
-    lines, _ = _load(stories_file(experiment.run_id))
-    at = bisect.bisect_left(lines, order_id, key=_order_id_of)
-    if at < len(lines) and _order_id_of(lines[at]) == order_id:
-        return json.loads(lines[at])
-    raise UnknownOrder(f"order: {order_id!r} has no story in this experiment")
+    book = _book(experiment)
+    found = book.get(order_id) if book else None
+    if found is None:
+        raise UnknownOrder(f"order: {order_id!r} has no story in this experiment")
+    return _stored(found)
 
 
-def _order_id_of(line: str) -> str:
-    return json.loads(line)["order_id"]
+def _book(experiment: Experiment) -> StoryBook | None:
+    """The experiment's story book (converted once from the stories.jsonl of an experiment
+    audited before there were books); None when it kept no stories."""
+    folder = stories_folder(experiment.run_id)
+    if not folder.exists():
+        legacy = legacy_stories_file(experiment.run_id)
+        if not legacy.exists():
+            return None
+        story_book.convert_legacy(legacy, folder, ANOMALY_CONDITIONS)
+    return StoryBook(folder)
 
 
-@functools.lru_cache(maxsize=2)
-def _load(path: Path) -> tuple[list[str], dict[str, list[int]]]:
-    """The story lines of one experiment and, per filter, the lines it shows."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    index: dict[str, list[int]] = {name: [] for name in FILTERS}
-    for number, line in enumerate(lines):
-        index[""].append(number)
-        kinds = json.loads(line[line.rindex('"kinds":') + 8 : -1])
-        if kinds:
-            index["anomalies"].append(number)
-        for kind in kinds:
-            if kind in index:
-                index[kind].append(number)
-    return lines, index
+def _stored(story: OrderStory) -> dict:
+    """A story as the pages read it: its JSON, and its anomaly kinds."""
+    return story.to_json() | {"kinds": list(story.anomaly_kinds)}
 
 
 def _row(story: dict) -> dict:

@@ -22,7 +22,7 @@ from playground.web.models import Experiment
 from tests.engine.experiments import build_spec, run_experiment
 from tests.web.conftest import wait_until_finished
 
-KEPT = {"stories.jsonl", retention.PRUNED_MARKER}
+KEPT = {"stories", retention.PRUNED_MARKER}
 
 
 def cluster_names(servers: str) -> set[str]:
@@ -129,12 +129,13 @@ def test_pruned_by_age_the_verdict_page_keeps_its_audit_table_and_says_so(
 
 
 def fake_folder(root: Path, run_id: str, raw_bytes: int) -> Path:
-    """An experiment folder with a raw record of `raw_bytes` and a small stories file."""
+    """An experiment folder with a raw record of `raw_bytes` and a small story book."""
     folder = root / "experiments" / run_id
     folder.mkdir(parents=True)
     (folder / "producer-log.jsonl").write_bytes(b"x" * raw_bytes)
     (folder / "consumer.log").write_text("a worker's log\n")
-    (folder / "stories.jsonl").write_text('{"order_id": "order-0000001", "kinds": []}\n')
+    (folder / "stories").mkdir()
+    (folder / "stories" / "summary.parquet").write_bytes(b"a story book")
     return folder
 
 
@@ -193,7 +194,6 @@ def test_queued_and_running_experiments_keep_their_folders_whatever_their_age(no
 @pytest.mark.django_db
 def test_a_folder_no_experiment_owns_waits_until_idle_then_goes_whole(no_cluster):
     folder = fake_folder(no_cluster, "cli", raw_bytes=1000)
-    (folder / "stories.jsonl").unlink()  # a `manage.py experiment` run writes no stories
     assert retention.prune(days=0).folders == []  # it may still be running
     report = retention.prune(now=timezone.now() + retention.UNKNOWN_IDLE * 2, days=0)
     assert [(f.run_id, f.whole) for f in report.folders] == [("cli", True)]

@@ -1,0 +1,215 @@
+"""The three raw records of a run as tables of an embedded analytical database (DuckDB), so that
+the audit counts them as columns, in bounded memory, however many records there are.
+
+Four tables hold what the records say, one row per line or copy, nothing derived:
+producer_events (the producer log), log_copies (the input topic as read back), effects and
+handler_runs (the ledger, or the output topic), plus timings for latency and throughput. The
+journals are read by DuckDB straight from their files; the Kafka log arrives as columns from
+kafka_log.py; small runs and tests hand in record objects (records.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from playground.engine.records import (
+    PRODUCER_EVENT_KINDS,
+    Effect,
+    HandlerRun,
+    LogCopy,
+    ProducerEvent,
+)
+
+# The database may use this much memory, and spills to its folder beyond it: a run of ten million
+# records is audited in the same memory as one of a thousand.
+MEMORY_LIMIT = "256MB"
+THREADS = 2
+
+TABLES = {
+    "producer_events": (
+        "kind VARCHAR, order_id VARCHAR, session INTEGER, kafka_partition INTEGER, "
+        "kafka_offset BIGINT"
+    ),
+    "log_copies": (
+        "order_id VARCHAR, kafka_partition INTEGER, kafka_offset BIGINT, committed BOOLEAN"
+    ),
+    "effects": (
+        "order_id VARCHAR, source_partition INTEGER, source_offset BIGINT, committed BOOLEAN, "
+        "session INTEGER"
+    ),
+    "handler_runs": (
+        "order_id VARCHAR, source_partition INTEGER, source_offset BIGINT, deduplicated BOOLEAN, "
+        "session INTEGER"
+    ),
+    # (when the record was produced, when its effect happened), epoch ms, per counted effect
+    "timings": "produced_at_ms BIGINT, effect_at_ms BIGINT",
+}
+
+# The JSON fields of a producer log line and of a ledger line, as the writers lay them out
+# (producer_log.py, sink.py); a field a line leaves out reads as NULL.
+_PRODUCER_LOG_COLUMNS = (
+    "{'kind': 'VARCHAR', 'order_id': 'VARCHAR', 'session': 'INTEGER', 'partition': 'INTEGER', "
+    "'offset': 'BIGINT'}"
+)
+_LEDGER_COLUMNS = (
+    "{'order_id': 'VARCHAR', 'partition': 'INTEGER', 'offset': 'BIGINT', 'session': 'INTEGER', "
+    "'charged': 'BOOLEAN', 'produced_at_ms': 'BIGINT', 'processed_at_ms': 'BIGINT'}"
+)
+
+
+def connect(workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A new database with the empty tables, kept in a file in `workdir` so that the records
+    need not fit in memory (None: in memory, for a small run)."""
+    config = {"threads": THREADS, "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False}
+    database = ":memory:"
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(workdir / "spill")
+        database = str(workdir / "records.duckdb")
+    db = duckdb.connect(database, config=config)
+    for name, columns in TABLES.items():
+        db.execute(f"CREATE TABLE {name} ({columns})")
+    return db
+
+
+def load_records(
+    db: duckdb.DuckDBPyConnection,
+    producer_log: Iterable[ProducerEvent],
+    kafka_log: Iterable[LogCopy],
+    effects: Iterable[Effect],
+    handler_runs: Iterable[HandlerRun],
+) -> None:
+    """Fill the tables from record objects (a small run, a test)."""
+    events = list(producer_log)
+    add_columns(db, "producer_events", {
+        "kind": [e.kind for e in events],
+        "order_id": [e.order_id for e in events],
+        "session": [e.session for e in events],
+        "kafka_partition": [e.partition for e in events],
+        "kafka_offset": [e.offset for e in events],
+    })  # fmt: skip
+    copies = list(kafka_log)
+    add_columns(db, "log_copies", {
+        "order_id": [c.order_id for c in copies],
+        "kafka_partition": [c.partition for c in copies],
+        "kafka_offset": [c.offset for c in copies],
+        "committed": [bool(c.committed) for c in copies],
+    })  # fmt: skip
+    done = list(effects)
+    add_columns(db, "effects", {
+        "order_id": [e.order_id for e in done],
+        "source_partition": [e.source_partition for e in done],
+        "source_offset": [e.source_offset for e in done],
+        "committed": [bool(e.committed) for e in done],
+        "session": [e.session for e in done],
+    })  # fmt: skip
+    runs = list(handler_runs)
+    add_columns(db, "handler_runs", {
+        "order_id": [r.order_id for r in runs],
+        "source_partition": [r.source_partition for r in runs],
+        "source_offset": [r.source_offset for r in runs],
+        "deduplicated": [bool(r.deduplicated) for r in runs],
+        "session": [r.session for r in runs],
+    })  # fmt: skip
+
+
+def add_columns(db: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+    """Append rows given as columns (lists or arrays of equal length, in the table's order)."""
+    frame = {name: np.asarray(values, dtype=object) for name, values in columns.items()}
+    if not len(next(iter(frame.values()))):
+        return
+    db.register("incoming", frame)
+    try:
+        db.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+    finally:
+        db.unregister("incoming")
+
+
+def load_producer_log(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> None:
+    """Every complete line of the producer log, read by the database from the file."""
+    source = _complete_lines(path, workdir)
+    if source is None:
+        return
+    db.execute(
+        'INSERT INTO producer_events SELECT kind, order_id, session, "partition", "offset" '
+        f"FROM read_json($path, format='newline_delimited', columns={_PRODUCER_LOG_COLUMNS})",
+        {"path": str(source)},
+    )
+
+
+def load_ledger(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> None:
+    """Every complete line of the ledger: each a handler run, a charge (an effect) when it
+    charged, and its (produced_at_ms, processed_at_ms) for the timings."""
+    source = _complete_lines(path, workdir)
+    if source is None:
+        return
+    db.execute(
+        "CREATE TEMP TABLE ledger AS SELECT * FROM "
+        f"read_json($path, format='newline_delimited', columns={_LEDGER_COLUMNS})",
+        {"path": str(source)},
+    )
+    try:
+        db.execute(
+            'INSERT INTO effects SELECT order_id, "partition", "offset", true, session '
+            "FROM ledger WHERE charged"
+        )
+        db.execute(
+            'INSERT INTO handler_runs SELECT order_id, "partition", "offset", NOT charged, session '
+            "FROM ledger"
+        )
+        db.execute("INSERT INTO timings SELECT produced_at_ms, processed_at_ms FROM ledger")
+    finally:
+        db.execute("DROP TABLE ledger")
+
+
+def check_producer_events(db: duckdb.DuckDBPyConnection) -> None:
+    """Raise ValueError for a producer log line no writer makes: an unknown kind, an ack that
+    does not say where it was written."""
+    kinds = ", ".join(f"'{kind}'" for kind in PRODUCER_EVENT_KINDS)
+    unknown = db.execute(
+        f"SELECT kind, order_id FROM producer_events WHERE kind IS NULL OR kind NOT IN ({kinds}) "
+        "LIMIT 1"
+    ).fetchone()
+    if unknown:
+        raise ValueError(f"producer log: unknown event kind {unknown[0]!r} for {unknown[1]!r}")
+    blind = db.execute(
+        "SELECT order_id FROM producer_events WHERE kind = 'ack' "
+        "AND (kafka_partition IS NULL OR kafka_offset IS NULL) LIMIT 1"
+    ).fetchone()
+    if blind:
+        raise ValueError(f"producer log: the ack for {blind[0]!r} lacks partition or offset")
+
+
+def _complete_lines(path: Path, workdir: Path) -> Path | None:
+    """The file to read for the complete lines of a journal: itself, or, when a line was cut
+    short at its end, a copy of what comes before it (the journal itself is evidence and stays as
+    it is). None when there is nothing to read."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return None
+    with path.open("rb") as journal:
+        journal.seek(size - 1)
+        if journal.read(1) == b"\n":
+            return path
+        journal.seek(0)
+        data = journal.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    if not complete:
+        return None
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy = workdir / f"complete-{path.name}"
+    copy.write_bytes(complete)
+    return copy
+
+
+def remove_workdir(workdir: Path) -> None:
+    """The database's spill folder and copies, once the audit is done."""
+    shutil.rmtree(workdir, ignore_errors=True)
