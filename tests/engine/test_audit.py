@@ -16,13 +16,13 @@ import pytest
 
 from playground.engine import audit as audit_module
 from playground.engine.audit import AuditResult, audit, check_invariants
-from playground.engine.story_book import StoryBook
 from playground.engine.records import (
     Effect,
     HandlerRun,
     LogCopy,
     ProducerEvent,
 )
+from playground.engine.story_book import StoryBook
 
 # Every count the result must have, written out here so that a count missing from the result fails.
 COUNTS = (
