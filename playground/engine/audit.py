@@ -265,19 +265,13 @@ def audit_tables(
     record_tables.check_producer_events(db)
     _refuse_copies_listed_twice(db)
     see_all = consumer_isolation == IsolationLevel.READ_UNCOMMITTED
-    counted = "true" if effects_view == UNCOMMITTED_VIEW else "committed"
-    visible = "true" if see_all else "committed"
+    count_all = effects_view == UNCOMMITTED_VIEW
 
     # Counts that need no judgement, straight from the records; the rest need each order's
     # outcome and are summed from the stories as written. _check ties the two together.
-    tallies = _tallies(db, visible=visible, counted=counted)
-    stories = story_book.write(
-        db,
-        _summary_query(visible=visible, counted=counted),
-        _facts_query(counted=counted),
-        ANOMALY_CONDITIONS,
-        stories_path,
-    )
+    tallies = _tallies(db, see_all=see_all, count_all=count_all)
+    _build_summary(db, see_all=see_all, count_all=count_all)
+    stories = story_book.write(db, _facts_query(), ANOMALY_CONDITIONS, stories_path)
     story_totals = _recount(stories)
     lost = tallies["attempted"] - tallies["delivered_attempted"]
     duplicated = tallies["counted_effects"] - tallies["delivered"]
@@ -382,10 +376,14 @@ def _refuse_copies_listed_twice(db: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _tallies(db: duckdb.DuckDBPyConnection, *, visible: str, counted: str) -> dict[str, int]:
-    """The counts that need no outcome, each straight from one raw record. `visible` and
-    `counted` are the SQL conditions for a copy the consumer could see and an effect this view
-    counts. One grouping per record, so that the database can spill it to disk."""
+def _tallies(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> dict[str, int]:
+    """The counts that need no outcome, each straight from one raw record. see_all: the
+    consumer could see every copy, not only committed ones; count_all: this view counts every
+    effect, not only committed ones. One grouping per record, which the database can spill."""
+    visible, counted = (
+        _only_committed(see_all, "committed"),
+        _only_committed(count_all, "committed"),
+    )
     attempted, acked = db.execute(f"""
         SELECT count(*) FILTER (WHERE attempted), count(*) FILTER (WHERE acked)
         FROM (SELECT order_id, bool_or(kind = '{ATTEMPT}') AS attempted,
@@ -425,114 +423,136 @@ def _tallies(db: duckdb.DuckDBPyConnection, *, visible: str, counted: str) -> di
     return {name: int(value or 0) for name, value in counts.items()}
 
 
-def _summary_query(*, visible: str, counted: str) -> str:
-    """One row per order id: its counts, its outcome (story_book.SUMMARY_COLUMNS), and the one
-    attempt, ack, copy and effect of an order that has no more than one of each.
+def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> None:
+    """The table `summary`: one row per order id, its counts and outcome (story_book.SUMMARY_
+    COLUMNS), and the one attempt, ack, copy and effect of an order that has no more than one of
+    each (nearly every order), the facts its story is told from.
+
+    see_all and count_all as for _tallies.
 
     The outcome: unexplained if never attempted; else duplicated or delivered by its effects; else
     lost where it stopped: at the consumer (a visible copy), the broker (acked) or the producer.
     An effect is matched to its copy by (order id, partition, offset), never by position alone: a
-    truncated partition can reuse an offset for another order id. Only scalar aggregates, so
-    that the database can spill every grouping to disk.
+    truncated partition can reuse an offset for another order id. For an order with one copy and
+    one effect that is a comparison within its row; for the rest (told_by_facts), a join over
+    just their facts. Every record is read in one grouping of scalar aggregates, which the
+    database can spill to disk.
     """
-    return f"""
-    WITH producer AS (
-      SELECT order_id,
-        count(*) FILTER (WHERE kind = '{ATTEMPT}') AS attempts,
-        count(*) FILTER (WHERE kind = '{ACK}') AS acks,
-        bool_or(kind = '{SENT}') AS sent,
-        bool_or(kind = '{FAIL}') AS failed,
-        min(session) FILTER (WHERE kind = '{ATTEMPT}') AS attempt_session,
-        min(kafka_partition) FILTER (WHERE kind = '{ACK}') AS ack_partition,
-        min(kafka_offset) FILTER (WHERE kind = '{ACK}') AS ack_offset,
-        min(session) FILTER (WHERE kind = '{ACK}') AS ack_session
-      FROM producer_events GROUP BY order_id
-    ), copies AS (
-      SELECT order_id, count(*) AS copies, count(*) FILTER (WHERE {visible}) AS visible_copies,
-        min(kafka_partition) AS copy_partition, min(kafka_offset) AS copy_offset,
-        bool_and(committed) AS copy_committed
-      FROM log_copies GROUP BY order_id
-    ), performed AS (
-      SELECT order_id, count(*) AS effect_rows,
-        count(*) FILTER (WHERE NOT ({counted})) AS uncounted,
-        min(source_partition) AS effect_partition, min(source_offset) AS effect_offset,
-        min(session) AS effect_session
-      FROM effects GROUP BY order_id
-    ), sources AS (
-      SELECT order_id, source_partition, source_offset, count(*) AS n
-      FROM effects WHERE {counted} GROUP BY ALL
-    ), counted_effects AS (
-      SELECT s.order_id, sum(s.n) AS effects, count(*) AS sources,
-        coalesce(sum(s.n) FILTER (WHERE NOT c.committed), 0) AS aborted_reads
-      FROM sources s LEFT JOIN log_copies c ON c.order_id = s.order_id
-        AND c.kafka_partition = s.source_partition AND c.kafka_offset = s.source_offset
-      GROUP BY s.order_id
-    ), runs AS (
-      SELECT order_id, count(*) AS handler_runs,
-        count(*) FILTER (WHERE deduplicated) AS deduplicated
-      FROM handler_runs GROUP BY order_id
-    ), ids AS (
-      SELECT order_id FROM producer UNION SELECT order_id FROM copies
-      UNION SELECT order_id FROM performed UNION SELECT order_id FROM runs
-    ), joined AS (
-      SELECT ids.order_id,
-        coalesce(p.attempts, 0) AS attempts,
-        coalesce(p.acks, 0) AS acks,
-        CASE WHEN p.acks > 0 THEN '{PRODUCER_ACKED}'
-             WHEN p.sent THEN '{PRODUCER_SENT}'
-             WHEN p.failed THEN '{PRODUCER_FAILED}'
-             ELSE '{PRODUCER_UNKNOWN}' END AS producer_outcome,
-        coalesce(c.copies, 0) AS copies,
-        coalesce(c.visible_copies, 0) AS visible_copies,
-        coalesce(e.effects, 0)::BIGINT AS effects,
-        coalesce(e.sources, 0) AS sources,
-        coalesce(r.handler_runs, 0) AS handler_runs,
-        coalesce(r.deduplicated, 0) AS deduplicated,
-        coalesce(e.aborted_reads, 0)::BIGINT AS aborted_reads,
-        CASE WHEN coalesce(p.attempts, 0) = 0 THEN '{UNEXPLAINED}'
-             WHEN e.effects > 1 THEN '{DUPLICATED}'
-             WHEN e.effects = 1 THEN '{DELIVERED}'
-             WHEN c.visible_copies > 0 THEN '{LOST_AT_CONSUMER}'
-             WHEN p.acks > 0 THEN '{LOST_AT_BROKER}'
-             ELSE '{LOST_AT_PRODUCER}' END AS outcome,
-        coalesce(p.attempts, 0) > 1 OR coalesce(p.acks, 0) > 1 OR coalesce(c.copies, 0) > 1
-          OR coalesce(f.effect_rows, 0) > 1 OR coalesce(f.uncounted, 0) > 0
-          OR coalesce(r.handler_runs, 0) > 1 OR coalesce(r.deduplicated, 0) > 0 AS told_by_facts,
-        p.attempt_session, p.ack_partition, p.ack_offset, p.ack_session,
-        c.copy_partition, c.copy_offset, c.copy_committed,
-        f.effect_partition, f.effect_offset, f.effect_session
-      FROM ids
-      LEFT JOIN producer p ON p.order_id = ids.order_id
-      LEFT JOIN copies c ON c.order_id = ids.order_id
-      LEFT JOIN performed f ON f.order_id = ids.order_id
-      LEFT JOIN counted_effects e ON e.order_id = ids.order_id
-      LEFT JOIN runs r ON r.order_id = ids.order_id
+    visible, counted = _only_committed(see_all, "flag"), _only_committed(count_all, "flag")
+    # In passes over disjoint sets of order ids (by hash), so that one pass's groups fit the
+    # database's memory whatever the run's size.
+    (rows,) = db.execute(f"SELECT count(*) FROM ({_facts_query()})").fetchone()
+    passes = max(1, -(-rows // FACTS_PER_PASS))
+    for number in range(passes):
+        db.execute(f"""
+        {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
+        WITH facts AS ({_facts_query()})
+        SELECT order_id,
+          count(*) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempts,
+          count(*) FILTER (WHERE fact = {story_book.FACT_ACK}) AS acks,
+          bool_or(fact = {story_book.FACT_SENT}) AS sent,
+          bool_or(fact = {story_book.FACT_FAIL}) AS failed,
+          min(session) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempt_session,
+          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_partition,
+          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_offset,
+          min(session) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_session,
+          count(*) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copies,
+          count(*) FILTER (WHERE fact = {story_book.FACT_COPY} AND {visible}) AS visible_copies,
+          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_partition,
+          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_offset,
+          bool_and(flag) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_committed,
+          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_rows,
+          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT} AND {counted}) AS effects,
+          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_partition,
+          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_offset,
+          min(session) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_session,
+          count(*) FILTER (WHERE fact = {story_book.FACT_RUN}) AS handler_runs,
+          count(*) FILTER (WHERE fact = {story_book.FACT_RUN} AND flag) AS deduplicated
+        FROM facts WHERE hash(order_id) % {passes} = {number} GROUP BY order_id
+        """)  # fmt: skip
+    told = (
+        "attempts > 1 OR acks > 1 OR copies > 1 OR effect_rows > 1 OR effect_rows > effects "
+        "OR handler_runs > 1 OR deduplicated > 0"
     )
-    SELECT * FROM joined
-    """
+    # The orders told by their facts: their counted effects per copy, matched to the copies.
+    db.execute(f"""
+    CREATE TABLE matched AS
+    WITH told AS (SELECT order_id FROM tallied WHERE {told}),
+    sources AS (
+      SELECT order_id, source_partition, source_offset, count(*) AS n FROM effects
+      WHERE {_only_committed(count_all, "committed")} AND order_id IN (SELECT order_id FROM told)
+      GROUP BY ALL
+    )
+    SELECT s.order_id, count(*) AS sources,
+      coalesce(sum(s.n) FILTER (WHERE NOT c.committed), 0) AS aborted_reads
+    FROM sources s LEFT JOIN (SELECT * FROM log_copies
+                              WHERE order_id IN (SELECT order_id FROM told)) c
+      ON c.order_id = s.order_id AND c.kafka_partition = s.source_partition
+      AND c.kafka_offset = s.source_offset
+    GROUP BY s.order_id
+    """)  # fmt: skip
+    single_aborted = (
+        "CASE WHEN effects = 1 AND copies = 1 AND copy_partition = effect_partition "
+        "AND copy_offset = effect_offset AND NOT copy_committed THEN 1 ELSE 0 END"
+    )
+    db.execute(f"""
+    CREATE TABLE summary AS SELECT t.order_id, attempts, acks,
+      CASE WHEN acks > 0 THEN '{PRODUCER_ACKED}' WHEN sent THEN '{PRODUCER_SENT}'
+           WHEN failed THEN '{PRODUCER_FAILED}' ELSE '{PRODUCER_UNKNOWN}' END AS producer_outcome,
+      copies, visible_copies, effects,
+      CASE WHEN {told} THEN coalesce(m.sources, 0) ELSE effects END AS sources,
+      handler_runs, deduplicated,
+      CASE WHEN {told} THEN coalesce(m.aborted_reads, 0) ELSE {single_aborted} END
+        AS aborted_reads,
+      CASE WHEN attempts = 0 THEN '{UNEXPLAINED}'
+           WHEN effects > 1 THEN '{DUPLICATED}'
+           WHEN effects = 1 THEN '{DELIVERED}'
+           WHEN visible_copies > 0 THEN '{LOST_AT_CONSUMER}'
+           WHEN acks > 0 THEN '{LOST_AT_BROKER}'
+           ELSE '{LOST_AT_PRODUCER}' END AS outcome,
+      {told} AS told_by_facts,
+      attempt_session, ack_partition, ack_offset, ack_session,
+      copy_partition, copy_offset, copy_committed,
+      effect_partition, effect_offset, effect_session
+    FROM tallied t LEFT JOIN matched m ON m.order_id = t.order_id
+    """)  # fmt: skip
+    db.execute("DROP TABLE matched")
+    db.execute("DROP TABLE tallied")
 
 
-def _facts_query(*, counted: str) -> str:
-    """Every raw fact about the order ids whose story the summary's single values cannot tell
-    (story_book.FACT_COLUMNS): more than one attempt, ack, copy, effect or handler run, an
-    effect this view does not count, a skipped charge."""
+def _only_committed(everything: bool, committed_column: str) -> str:
+    """The SQL condition on a row: true for all (everything), else its committed column."""
+    return "true" if everything else committed_column
+
+
+def _facts_query() -> str:
+    """Every raw fact as one row (story_book.FACT_COLUMNS): attempts and delivery reports,
+    copies (flag: committed), effects (flag: committed) and handler runs (flag: the charge was
+    skipped)."""
     return f"""
-    SELECT order_id, kind AS fact, session, kafka_partition AS kafka_partition,
-      kafka_offset AS kafka_offset, NULL::BOOLEAN AS flag
-    FROM producer_events WHERE kind IN ('{ATTEMPT}', '{ACK}')
+    SELECT order_id,
+      CASE kind WHEN '{ATTEMPT}' THEN {story_book.FACT_ATTEMPT}
+        WHEN '{ACK}' THEN {story_book.FACT_ACK} WHEN '{SENT}' THEN {story_book.FACT_SENT}
+        WHEN '{FAIL}' THEN {story_book.FACT_FAIL} END::TINYINT AS fact,
+      session, kafka_partition, kafka_offset, NULL::BOOLEAN AS flag
+    FROM producer_events
     UNION ALL
-    SELECT order_id, '{story_book.FACT_COPY}', NULL, kafka_partition, kafka_offset, committed
+    SELECT order_id, {story_book.FACT_COPY}, NULL, kafka_partition, kafka_offset, committed
     FROM log_copies
     UNION ALL
-    SELECT order_id, '{story_book.FACT_EFFECT}', session, source_partition, source_offset,
-      {counted}
+    SELECT order_id, {story_book.FACT_EFFECT}, session, source_partition, source_offset,
+      committed
     FROM effects
     UNION ALL
-    SELECT order_id, '{story_book.FACT_RUN}', session, source_partition, source_offset,
+    SELECT order_id, {story_book.FACT_RUN}, session, source_partition, source_offset,
       deduplicated
     FROM handler_runs
     """
 
+
+# Raw facts (attempts, acks, copies, effects, handler runs) per pass of the summary's grouping: a
+# pass's groups stay within the database's memory (record_tables.MEMORY_LIMIT).
+FACTS_PER_PASS = 1_500_000
 
 # Which stories each anomaly filter shows, as SQL over the summary (OrderStory.anomaly_kinds).
 ANOMALY_CONDITIONS = {

@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from playground.engine.records import ACK, ATTEMPT
-
 if TYPE_CHECKING:
     from playground.engine.audit import OrderStory
 
@@ -39,12 +37,16 @@ SUMMARY_FILE = "summary.parquet"
 FACTS_FILE = "facts.parquet"
 ROW_GROUP_SIZE = 8192  # a page reads one or two groups of this many rows
 READ_CHUNK = 10_000
-# What a fact is (the producer log's own kinds for attempts and acks).
-FACT_COPY = "copy"
-FACT_EFFECT = "effect"  # flag: this view counts it
-FACT_RUN = "run"  # flag: the charge was skipped (deduplicated)
+# What a fact is, as a small integer: the grouping compares it for every raw record.
+FACT_ATTEMPT = 0
+FACT_ACK = 1
+FACT_SENT = 2  # acks=0: the client reported it delivered
+FACT_FAIL = 3
+FACT_COPY = 4  # flag: committed
+FACT_EFFECT = 5  # flag: this view counts it
+FACT_RUN = 6  # flag: the charge was skipped (deduplicated)
 FACT_SCHEMA = {
-    "order_id": "VARCHAR", "fact": "VARCHAR", "session": "INTEGER", "kafka_partition": "INTEGER",
+    "order_id": "VARCHAR", "fact": "TINYINT", "session": "INTEGER", "kafka_partition": "INTEGER",
     "kafka_offset": "BIGINT", "flag": "BOOLEAN",
 }  # fmt: skip
 SUMMARY_SCHEMA = {
@@ -62,21 +64,19 @@ SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA)
 
 def write(
     db: duckdb.DuckDBPyConnection,
-    summary_query: str,
     facts_query: str,
     anomaly_conditions: dict[str, str],
     folder: Path | None,
 ) -> StoryBook:
-    """Write the book into `folder` (replacing one there): the summary `summary_query` gives
-    (SUMMARY_COLUMNS), the facts of its told_by_facts orders from `facts_query` (FACT_COLUMNS),
-    and a file per filter of anomaly_conditions (kind: SQL over the summary). None: a temporary
-    folder that lives as long as the returned book."""
+    """Write the book into `folder` (replacing one there): the table `summary` of `db`
+    (SUMMARY_COLUMNS, which this drops), the facts of its told_by_facts orders from
+    `facts_query` (FACT_COLUMNS), and a file per filter of anomaly_conditions (kind: SQL over the
+    summary). None: a temporary folder that lives as long as the returned book."""
     temporary = folder is None
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="stories-"))
     elif folder.exists():
         shutil.rmtree(folder)
-    db.execute(f"CREATE TABLE summary AS {summary_query}")
     db.execute(
         f"CREATE VIEW facts AS SELECT * FROM ({facts_query}) WHERE order_id IN "
         "(SELECT order_id FROM summary WHERE told_by_facts)"
@@ -116,9 +116,9 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
             for name, value in values.items():
                 summary[name].append(value)
             for session in story["sessions"]:
-                fact(order_id, ATTEMPT, session, None, None, None)
+                fact(order_id, FACT_ATTEMPT, session, None, None, None)
             for ack in story["acked_at"]:  # [partition, offset], later with the session
-                fact(order_id, ACK, ack[2] if len(ack) > 2 else None, ack[0], ack[1], None)
+                fact(order_id, FACT_ACK, ack[2] if len(ack) > 2 else None, ack[0], ack[1], None)
             for partition, offset, committed in story["log_copies"]:
                 fact(order_id, FACT_COPY, None, partition, offset, committed)
             if "processings" in story:
@@ -299,11 +299,11 @@ def _story(row: tuple, facts: list[tuple]) -> OrderStory:
      ack_partition, ack_offset, ack_session, copy_partition, copy_offset, copy_committed,
      effect_partition, effect_offset, effect_session) = row  # fmt: skip
     if told_by_facts:
-        by_kind: dict[str, list[tuple]] = {}
+        by_kind: dict[int, list[tuple]] = {}
         for _, fact, session, partition, offset, flag in facts:
             by_kind.setdefault(fact, []).append((session, partition, offset, flag))
-        sessions = tuple(sorted({session for session, _, _, _ in by_kind.get(ATTEMPT, [])}))
-        acked_at = tuple(sorted((p, o, s) for s, p, o, _ in by_kind.get(ACK, [])))
+        sessions = tuple(sorted({session for session, _, _, _ in by_kind.get(FACT_ATTEMPT, [])}))
+        acked_at = tuple(sorted((p, o, s) for s, p, o, _ in by_kind.get(FACT_ACK, [])))
         log_copies = tuple(sorted((p, o, bool(c)) for _, p, o, c in by_kind.get(FACT_COPY, [])))
         done = by_kind.get(FACT_EFFECT, [])
         per_copy = Counter((p, o) for _, p, o, counts in done if counts)
