@@ -1,10 +1,13 @@
 """The sink of the side-effect pipeline: the ledger of charges, a durable store outside Kafka.
 
-Each handled record is one appended line (one write, see journal.py): the handler run, and whether
-it charged the order. The idempotent consumer's check ("was this order id charged?") reads an index
-of the ledger kept in memory and rebuilt from the ledger at start; the check and the charge are
-atomic because the line that records the charge is also the index entry, and one consumer process
-writes the ledger at a time. A charge, once the write returned, survives a SIGKILL.
+Each handled record is one line of the ledger: the handler run, and whether it charged the order.
+The consumer prepares the charges of a batch, then performs them: their lines in one write
+(journal.py), before the batch's offsets can be committed. A charge has happened once that write
+returned, and then survives a SIGKILL; until then none of the batch's charges has, as if the crash
+had come before the batch. The idempotent consumer's check ("was this order id charged?") reads
+an index of the ledger kept in memory and rebuilt from the ledger at start; the check and the
+charge are atomic because the line that records the charge is also the index entry, and one
+consumer process writes the ledger at a time.
 """
 
 from __future__ import annotations
@@ -37,21 +40,23 @@ class Sink:
         self.path = path
         self.session = session
         self.idempotent = idempotent
+        self.journal = Journal(path)
         self.charged = (
             {run["order_id"] for run in _runs(path) if run["charged"]} if idempotent else set()
         )
-        self.journal = Journal(path)
+        self._prepared: list[bytes] = []  # lines of charges not yet performed
 
     def charge(
         self, order_id: str, amount_cents: int, partition: int, offset: int, produced_at_ms: int
     ) -> bool:
-        """Perform the side effect for one record; return False if it was deduplicated."""
+        """Prepare the side effect for one record (perform() performs it); return False if it
+        was deduplicated."""
         duplicate = self.idempotent and order_id in self.charged
-        self.journal.append_line(
+        self._prepared.append(
             f'{{"order_id":"{order_id}","amount_cents":{amount_cents},'
             f'"partition":{partition},"offset":{offset},"session":{self.session},'
             f'"charged":{"false" if duplicate else "true"},'
-            f'"produced_at_ms":{produced_at_ms},"processed_at_ms":{now_ms()}}}'
+            f'"produced_at_ms":{produced_at_ms},"processed_at_ms":{now_ms()}}}\n'.encode()
         )
         if self.idempotent:
             self.charged.add(order_id)
@@ -68,7 +73,7 @@ class Sink:
             duplicate = key in self.charged
         else:
             duplicate = False
-        self.journal.write(
+        self._prepared.append(
             LEDGER_LINE
             % (order_id, amount_cents, partition, offset, self.session,
                b"false" if duplicate else b"true", produced_at_ms, time.time_ns() // 1_000_000)
@@ -77,7 +82,15 @@ class Sink:
             self.charged.add(key)
         return not duplicate
 
+    def perform(self) -> None:
+        """Perform the charges prepared since the last call: their lines in one write."""
+        if self._prepared:
+            self.journal.write(b"".join(self._prepared))
+            self._prepared.clear()
+
     def close(self) -> None:
+        """Perform what was prepared, and close the ledger (a graceful end: a crash skips it)."""
+        self.perform()
         self.journal.close()
 
 

@@ -1,6 +1,7 @@
 """Worker supervision: how the producer and consumer processes start, report, end and come back.
 
-The supervisor starts each worker session as an OS process, reads its JSON reports, and notices
+The supervisor starts each worker session as an OS process (a spare one, workers/spares.py, handed
+the session's orders), reads its JSON reports, and notices
 when it ends and why (the exit codes of workers/exits.py, or a signal). A clean finish is the end
 of that worker; any other end is restarted as the spec's `restarts` allow, whatever caused it, and
 the timeline says why. A failure nobody meant (not a scheduled or requested kill) counts against
@@ -14,7 +15,6 @@ import json
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +25,7 @@ from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
 from playground.engine.workers.runtime import Crash, Orders, arm_file
-from playground.lab.launcher import PROJECT_ROOT
-from playground.lab.node import orphan_proof
+from playground.engine.workers.spares import SPARES
 
 PRODUCER, CONSUMER = "producer", "consumer"
 ROLES = (PRODUCER, CONSUMER)
@@ -93,12 +92,11 @@ class Supervisor:
         self.crashes_for: Callable[[str], list[Crash]] = lambda role: []
         self.strikes: Callable[[], list[int]] = list
         self.on_report: Callable[[Worker, dict], None] = lambda worker, message: None
+        SPARES.stock()  # the first run of a process: spares start while its topics are made
 
     # -- starting ---------------------------------------------------------------------------
     def start(self, role: str, why: str = "") -> None:
-        """Start a new session of `role` (its crashes and strikes from the fault schedule).
-        Only from the thread that runs the conductor to its end: the worker's parent-death
-        signal (orphan_proof) follows the thread that forked it, not the process."""
+        """Start a new session of `role` (its crashes and strikes from the fault schedule)."""
         session = self.sessions[role]
         self.sessions[role] += 1
         orders = Orders(
@@ -111,19 +109,10 @@ class Supervisor:
             strikes=self.strikes() if role == PRODUCER else [],
             counted_before=self.consumer_count if role == CONSUMER else 0,
         )
-        command = orphan_proof(
-            [sys.executable, "-m", "playground.engine.workers", orders.to_json()]
-        )
-        with open(self.names.worker_log(role), "ab") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                bufsize=1,
-            )
+        # The worker opens its log itself (a spare is started before anyone knows its
+        # experiment); the file exists from here on, for the timeline to name.
+        self.names.worker_log(role).touch()
+        process = SPARES.hand(orders.to_json())
         worker = Worker(role, session, process, count=orders.counted_before)
         worker.reader = threading.Thread(target=self._read_reports, args=(worker,), daemon=True)
         worker.reader.start()

@@ -183,9 +183,12 @@ def test_ledger_tally_counts_what_the_ledger_says(tmp_path):
     assert tally.read() == {"effects": 0, "delivered": 0, "handler_runs": 0}
     for i in (0, 1, 0):
         sink.charge_ascii(orders.order_key(i), 100, 0, i, 1)
+    assert tally.read() == {"effects": 0, "delivered": 0, "handler_runs": 0}  # not yet performed
+    sink.perform()
     assert tally.read() == {"effects": 2, "delivered": 2, "handler_runs": 3}
     sink.charge("ordé", 5, 0, 3, 1)  # not plain ASCII: the tally decodes this chunk
     sink.charge_ascii(b"order-0000002", 100, 0, 4, 1)
+    sink.perform()
     assert tally.read() == {"effects": 4, "delivered": 4, "handler_runs": 5}
     with path.open("ab") as ledger:  # a line still being written waits for its end
         ledger.write(b'{"order_id":"order-0000003","amount_cents":1')
@@ -196,6 +199,7 @@ def test_ledger_tally_counts_what_the_ledger_says(tmp_path):
     assert tally.read() == {"effects": 5, "delivered": 5, "handler_runs": 6}
     other = Sink(path, session=1, idempotent=False)  # a non-idempotent session charges again
     other.charge_ascii(b"order-0000003", 1, 0, 5, 1)
+    other.perform()
     assert tally.read() == {"effects": 6, "delivered": 5, "handler_runs": 7}
     effects, runs, _ = read_ledger(path)
     assert (len(effects), len({e.order_id for e in effects}), len(runs)) == (6, 5, 7)
@@ -206,8 +210,7 @@ def test_journal_writes_whole_lines_even_when_a_write_is_short(tmp_path, monkeyp
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:3]))
     journal.write(b"0123456789\n")
-    journal.append(["ab", "cd"])
-    journal.append_line("ef")
+    journal.write(b"ab\ncd\nef\n")
     monkeypatch.undo()
     journal.close()
     follower = Follower(tmp_path / "journal")

@@ -1,23 +1,44 @@
-"""`python -m playground.engine.workers ORDERS`: one worker session, started by the conductor.
+"""`python -m playground.engine.workers`: a spare worker, then one worker session.
 
-Whatever ends the worker's loop becomes one of the named exit codes of exits.py, with the reason
-on stderr (the worker's log), so the conductor can say why it ended.
+Started ahead of time (spares.py), it imports everything a session needs, then waits for its
+orders: one line of JSON on stdin. From then on its stderr is the session's log. Whatever ends the
+worker's loop becomes one of the named exit codes of exits.py, with the reason on stderr, so the
+conductor can say why it ended.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
 from playground.engine.workers import consumer, producer
-from playground.engine.workers.exits import EXIT_UNEXPECTED, describe, exit_code_of
-from playground.engine.workers.runtime import Runtime, orders_from_argv
+from playground.engine.workers.exits import (
+    EXIT_CONDUCTOR_GONE,
+    EXIT_UNEXPECTED,
+    describe,
+    exit_code_of,
+)
+from playground.engine.workers.runtime import Orders, Runtime
+from playground.engine.workers.setup import names_of
 
 ROLES = {"producer": producer.main, "consumer": consumer.main}
 
 
+def log_to(orders: Orders) -> None:
+    """Make the session's log file this process's stderr (Python's and librdkafka's)."""
+    path = names_of(orders).worker_log(orders.role)
+    log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, sys.stderr.fileno())
+    os.close(log)
+
+
 def run() -> int:
-    orders = orders_from_argv()
+    line = sys.stdin.readline()  # a spare waits here
+    if not line:
+        return EXIT_CONDUCTOR_GONE  # its process closed the pipe: no session will come
+    orders = Orders.from_json(line)
+    log_to(orders)
     try:
         return ROLES[orders.role](Runtime(orders))
     except Exception as failure:  # noqa: BLE001 - every failure becomes a named exit code

@@ -1,6 +1,7 @@
 """The consumer loop, shared by the side-effect consumer and the Kafka-to-Kafka transformer.
 
-Records are consumed in batches of consumer.batch_size and committed the way the spec says:
+Records are consumed in batches of up to consumer.batch_size (see next_messages) and committed the
+way the spec says:
 - before-processing: commit the batch's offsets, then handle its records (at-most-once);
 - after-processing: handle the records, then commit (at-least-once);
 - auto: librdkafka stores each offset when it hands the record over and commits in the background;
@@ -45,9 +46,10 @@ from playground.engine.workers.runtime import (
     MID_TRANSACTION,
     Runtime,
 )
-from playground.engine.workers.setup import load_spec, names_of
+from playground.engine.workers.setup import load_spec, meet_brokers, names_of
 
 PROGRESS_INTERVAL_SECONDS = 0.1
+BATCH_WAIT_SECONDS = 0.2  # how long the consumer waits for a record (or, see next_messages, more)
 RETRY_SECONDS = 30.0  # how long a client call waits (committed offsets, init_transactions)
 # Transactions aborted one after another: past this many, a new process starts clean.
 MAX_ABORTS_IN_A_ROW = 5
@@ -70,6 +72,8 @@ class ConsumerLoop:
             self.producer = None if own is None else Producer(own | on_error)
         except Exception as error:  # noqa: BLE001 - any refusal of the config is a start failure
             raise WorkerExit(EXIT_START_FAILED, f"a client refused its config: {error}") from None
+        if own is not None:
+            meet_brokers(self.producer, self.names.output_topic)
         if own is not None and "transactional.id" in own:
             # Fences a crashed predecessor, aborting its open transaction.
             retrying(lambda: self.producer.init_transactions(RETRY_SECONDS))
@@ -84,11 +88,10 @@ class ConsumerLoop:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         self.consumer.subscribe([self.names.input_topic])
-        consume, batch_size = self.consumer.consume, self.spec.consumer.batch_size
         self.runtime.report("started")
         while not self.runtime.stop_requested:
             self.runtime.raise_if_fatal()
-            messages = consume(num_messages=batch_size, timeout=0.2)
+            messages = self.next_messages()
             batch = [message for message in messages if message.error() is None]
             ends = self._events(messages) if len(batch) < len(messages) else {}
             if batch:
@@ -103,6 +106,22 @@ class ConsumerLoop:
         self.handler.close()
         self._report_progress(force=True)
         return EXIT_DONE
+
+    def next_messages(self) -> list:
+        """The next batch, with the client's events: the records that have arrived, up to
+        consumer.batch_size, once there is one (waiting up to BATCH_WAIT_SECONDS for it): a
+        record waits for Kafka, not for a batch to fill. While a crash is pending, the batch waits
+        up to BATCH_WAIT_SECONDS to fill, so that a crash in the middle of a batch finds one even
+        when records come one at a time."""
+        consume, batch_size = self.consumer.consume, self.spec.consumer.batch_size
+        if self.runtime.may_crash:
+            return consume(batch_size, BATCH_WAIT_SECONDS)
+        messages = consume(batch_size, 0)
+        if not messages:
+            messages = consume(1, BATCH_WAIT_SECONDS)
+            if messages and batch_size > 1:
+                messages += consume(batch_size - 1, 0)
+        return messages
 
     @staticmethod
     def _events(messages: list) -> dict[int, int]:
@@ -153,15 +172,18 @@ class ConsumerLoop:
             runtime.count += 1
             if runtime.may_crash:
                 self._crash_points(position < last, in_transaction)
+        self.handler.perform()
 
     def _crash_points(self, mid_batch: bool, in_transaction: bool) -> None:
         """The crash points right after a record was handled (only if a crash is pending)."""
         if in_transaction and self.runtime.due(MID_TRANSACTION):
             # Die with this transaction's output already written to the log (uncommitted),
             # as a transformer does that is killed between its sends and its commit.
+            self.handler.perform()
             self.handler.before_commit()
             self.runtime.crash_point(MID_TRANSACTION)
-        if mid_batch:
+        if mid_batch and self.runtime.due(MID_BATCH):
+            self.handler.perform()  # the records handled so far have had their effects
             self.runtime.crash_point(MID_BATCH)
 
     def commit(self, offsets: list[TopicPartition]) -> None:

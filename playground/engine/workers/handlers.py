@@ -30,6 +30,10 @@ class Handler:
     def process(self, message) -> None:
         raise NotImplementedError
 
+    def perform(self) -> None:
+        """Perform the effects of the records processed since the last call, together (the
+        consumer calls it at the end of each batch, and before a crash in the middle of one)."""
+
     def before_commit(self) -> None:
         """Make the batch's effects durable before its offsets are committed."""
 
@@ -44,7 +48,8 @@ class Handler:
 
 
 class ChargeHandler(Handler):
-    """Charges each order in the durable store; with an idempotent consumer, at most once per id."""
+    """Charges each order in the durable store; with an idempotent consumer, at most once per id.
+    The charges of a batch are written together (sink.py)."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -68,6 +73,9 @@ class ChargeHandler(Handler):
             message.offset(),
             produced_at_ms=message.timestamp()[1],
         )
+
+    def perform(self) -> None:
+        self.sink.perform()
 
     def close(self) -> None:
         self.sink.close()

@@ -28,7 +28,7 @@ from playground.engine.workers.exits import (
     retrying,
 )
 from playground.engine.workers.runtime import AFTER_SEND, Runtime
-from playground.engine.workers.setup import load_spec, names_of
+from playground.engine.workers.setup import load_spec, meet_brokers, names_of
 
 ATTEMPTS_PER_WRITE = 200  # unthrottled, attempts are logged in runs of up to this many
 FLUSH_TIMEOUT_SECONDS = 120.0
@@ -155,6 +155,7 @@ class SourceProducer:
         rate = self.spec.workload.rate
         position = resume_position(self.names)
         self.runtime.count = position
+        meet_brokers(self.producer, self._topic)
         if self.transactional:
             init = self.producer.init_transactions
             retrying(lambda: init(INIT_TRANSACTIONS_TIMEOUT_SECONDS))

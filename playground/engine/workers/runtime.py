@@ -1,4 +1,4 @@
-"""How a worker runs: its arguments, its messages to the conductor, its stop and crash signals.
+"""How a worker runs: its orders, its messages to the conductor, its stop and crash signals.
 
 A worker talks to the conductor in JSON lines on stdout: it reports that it started, its progress,
 the records at which the conductor wants to strike (without waiting for it: the producer keeps
@@ -136,7 +136,3 @@ class Runtime:
 
 def arm_file(experiment_dir: str, role: str) -> Path:
     return Path(experiment_dir) / f"{role}.arm"
-
-
-def orders_from_argv() -> Orders:
-    return Orders.from_json(sys.argv[1])
