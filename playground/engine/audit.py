@@ -271,7 +271,9 @@ def audit_tables(
     # outcome and are summed from the stories as written. _check ties the two together.
     tallies = _tallies(db, see_all=see_all, count_all=count_all)
     _build_summary(db, see_all=see_all, count_all=count_all)
-    stories = story_book.write(db, _facts_query(), ANOMALY_CONDITIONS, stories_path)
+    stories = story_book.write(
+        db, _facts_query(count_all=count_all), ANOMALY_CONDITIONS, stories_path
+    )
     story_totals = _recount(stories)
     lost = tallies["attempted"] - tallies["delivered_attempted"]
     duplicated = tallies["counted_effects"] - tallies["delivered"]
@@ -438,15 +440,16 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
     just their facts. Every record is read in one grouping of scalar aggregates, which the
     database can spill to disk.
     """
-    visible, counted = _only_committed(see_all, "flag"), _only_committed(count_all, "flag")
+    visible = _only_committed(see_all, "flag")  # an effect's flag says whether it counts
     # In passes over disjoint sets of order ids (by hash), so that one pass's groups fit the
     # database's memory whatever the run's size.
-    (rows,) = db.execute(f"SELECT count(*) FROM ({_facts_query()})").fetchone()
+    facts = _facts_query(count_all=count_all)
+    (rows,) = db.execute(f"SELECT count(*) FROM ({facts})").fetchone()
     passes = max(1, -(-rows // FACTS_PER_PASS))
     for number in range(passes):
         db.execute(f"""
         {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
-        WITH facts AS ({_facts_query()})
+        WITH facts AS ({facts})
         SELECT order_id,
           count(*) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempts,
           count(*) FILTER (WHERE fact = {story_book.FACT_ACK}) AS acks,
@@ -462,7 +465,7 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
           min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_offset,
           bool_and(flag) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_committed,
           count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_rows,
-          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT} AND {counted}) AS effects,
+          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT} AND flag) AS effects,
           min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_partition,
           min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_offset,
           min(session) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_session,
@@ -525,10 +528,10 @@ def _only_committed(everything: bool, committed_column: str) -> str:
     return "true" if everything else committed_column
 
 
-def _facts_query() -> str:
+def _facts_query(*, count_all: bool) -> str:
     """Every raw fact as one row (story_book.FACT_COLUMNS): attempts and delivery reports,
-    copies (flag: committed), effects (flag: committed) and handler runs (flag: the charge was
-    skipped)."""
+    copies (flag: committed), effects (flag: this view counts it; count_all: every effect, else
+    the committed ones) and handler runs (flag: the charge was skipped)."""
     return f"""
     SELECT order_id,
       CASE kind WHEN '{ATTEMPT}' THEN {story_book.FACT_ATTEMPT}
@@ -541,7 +544,7 @@ def _facts_query() -> str:
     FROM log_copies
     UNION ALL
     SELECT order_id, {story_book.FACT_EFFECT}, session, source_partition, source_offset,
-      committed
+      {_only_committed(count_all, "committed")}
     FROM effects
     UNION ALL
     SELECT order_id, {story_book.FACT_RUN}, session, source_partition, source_offset,

@@ -24,7 +24,7 @@ from playground.lab.topology import BROKER_IDS
 
 SPEC_VERSION = 1
 MAX_NAME_LENGTH = 120
-MAX_RECORDS = 1_000_000
+MAX_RECORDS = 10_000_000  # a run of ten million records completes and is audited in bounded memory
 MAX_RATE = 1_000_000
 MAX_PARTITIONS = 12
 MAX_FAULTS = 10

@@ -317,7 +317,7 @@ def test_an_unknown_key_with_a_lone_surrogate_gets_an_error_that_survives_utf8()
     ("document", "path"),
     [
         ({"workload": {"records": 0}}, "workload.records"),
-        ({"workload": {"records": 1_000_001}}, "workload.records"),
+        ({"workload": {"records": 10_000_001}}, "workload.records"),
         ({"workload": {"rate": -1}}, "workload.rate"),
         ({"workload": {"partitions": 13}}, "workload.partitions"),
         ({"pipeline": "batch"}, "pipeline"),
@@ -350,7 +350,7 @@ def test_range_error_names_the_range():
 
 def test_string_for_an_integer_is_an_error_naming_the_field():
     assert errors_of({"workload": {"records": "500"}}) == {
-        "workload.records": 'expected an integer from 1 to 1000000, got "500"'
+        "workload.records": 'expected an integer from 1 to 10000000, got "500"'
     }
 
 

@@ -250,7 +250,7 @@ def test_promise_of_invalid_input_is_200_and_says_what_to_fix(client):
     [
         ({"acks": "2"}, "id_acks", "Select a valid choice"),
         ({"records": "abc"}, "id_records", "Enter a whole number."),
-        ({"records": "0"}, "id_records", "expected an integer from 1 to 1000000, got 0"),
+        ({"records": "0"}, "id_records", "expected an integer from 1 to 10000000, got 0"),
         ({"partitions": "13"}, "id_partitions", "expected an integer from 1 to 12, got 13"),
         (
             {"acks": "1", "enable_idempotence": "on"},
