@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from playground.engine import presets as builtin
 from playground.engine.spec import FieldError, Spec, SpecError
-from playground.web import class_predictions, tradeoffs, user_json
+from playground.web import class_predictions, stories, tradeoffs, user_json
 from playground.web import experiments as starting
 from playground.web.actions import ActionError
 from playground.web.models import Comparison, Experiment
@@ -78,6 +78,50 @@ def experiment(request: HttpRequest, share_id: str) -> JsonResponse:
     if request.method == "DELETE":
         return _cancel(request, found)
     return JsonResponse(describe(request, found))
+
+
+def orders(request: HttpRequest, share_id: str) -> JsonResponse:
+    """A page of an experiment's per-order stories (?filter=&page=), read from its story book."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    found = Experiment.objects.filter(share_id=share_id).first()
+    if found is None:
+        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    try:
+        page = stories.page(found, request.GET.get("filter", ""), request.GET.get("page", "1"))
+    except stories.BadQuery as error:
+        return _errors(400, _field_error(error))
+    return JsonResponse(
+        {
+            "filter": page.filter,
+            "filters": list(page.filters),
+            "page": page.number,
+            "pages": page.pages,
+            "total": page.total,
+            "orders": page.stories,
+        }
+    )
+
+
+def order(request: HttpRequest, share_id: str, order_id: str) -> JsonResponse:
+    """One order's story, as the audit told it."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    found = Experiment.objects.filter(share_id=share_id).first()
+    if found is None:
+        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    try:
+        return JsonResponse(stories.story(found, order_id))
+    except stories.BadQuery as error:
+        return _errors(400, _field_error(error))
+    except stories.UnknownOrder as error:
+        return _errors(404, _field_error(error))
+
+
+def _field_error(error: Exception) -> FieldError:
+    """A story query's error ("field: message") as the API's error."""
+    field, _, _ = str(error).partition(":")
+    return FieldError(field, str(error))
 
 
 def comparison(request: HttpRequest, share_id: str) -> JsonResponse:

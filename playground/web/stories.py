@@ -36,11 +36,16 @@ class UnknownOrder(LookupError):
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[dict]
+    stories: list[dict]  # each as stored: OrderStory.to_json() and its anomaly "kinds"
     number: int
     pages: int
     total: int
     filter: str
+
+    @property
+    def rows(self) -> list[dict]:
+        """The stories as the audit table shows them."""
+        return [_row(story) for story in self.stories]
 
     @property
     def filters(self) -> dict[str, str]:
@@ -70,7 +75,7 @@ def page(experiment: Experiment, filter_name: str, page_text: str) -> Page:
         raise BadQuery(f"page: {number} is out of range (1 to {pages})")
     start = (number - 1) * PAGE_SIZE
     stories = book.page(filter_name, start, start + PAGE_SIZE) if book else []
-    return Page([_row(_stored(story)) for story in stories], number, pages, total, filter_name)
+    return Page([_stored(story) for story in stories], number, pages, total, filter_name)
 
 
 def story(experiment: Experiment, order_id: str) -> dict:

@@ -41,5 +41,11 @@ urlpatterns = [
     path("api/presets", api.presets, name="api-presets"),
     path("api/experiments", api.experiments, name="api-experiments"),
     path("api/experiments/<str:share_id>", api.experiment, name="api-experiment"),
+    path("api/experiments/<str:share_id>/orders", api.orders, name="api-experiment-orders"),
+    path(
+        "api/experiments/<str:share_id>/orders/<str:order_id>",
+        api.order,
+        name="api-experiment-order",
+    ),
     path("api/comparisons/<str:share_id>", api.comparison, name="api-comparison"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
 
 from playground.web import chart, stories, verdict
 from playground.web.models import Experiment
@@ -67,9 +68,9 @@ def _story(number: int, kinds: list[str]) -> dict:
     }
 
 
-@pytest.mark.django_db
-def test_the_audit_table_pages_and_filters(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
+def _with_stories(tmp_path) -> Experiment:
+    """A finished experiment whose 120 stories (every tenth duplicated) were kept as
+    stories.jsonl, before there were story books: the first read converts them."""
     experiment = Experiment.objects.create(spec={}, run_id="r1", status=Experiment.DONE)
     folder = tmp_path / "experiments" / "r1"
     folder.mkdir(parents=True)
@@ -77,6 +78,13 @@ def test_the_audit_table_pages_and_filters(settings, tmp_path):
         for number in range(120):
             kinds = ["duplicated"] if number % 10 == 0 else []
             out.write(json.dumps(_story(number, kinds)) + "\n")
+    return experiment
+
+
+@pytest.mark.django_db
+def test_the_audit_table_pages_and_filters(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    experiment = _with_stories(tmp_path)
     first = stories.page(experiment, "", "1")
     assert (first.total, first.pages, len(first.rows), first.next) == (120, 3, 50, 2)
     assert first.rows[0]["acked"] == "p0@0" and first.rows[0]["in_log"] == 1
@@ -88,6 +96,30 @@ def test_the_audit_table_pages_and_filters(settings, tmp_path):
     for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
         with pytest.raises(stories.BadQuery):
             stories.page(experiment, bad_filter, bad_page)
+
+
+@pytest.mark.django_db
+def test_the_api_pages_through_the_stories_and_names_a_bad_field(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    api = f"/api/experiments/{_with_stories(tmp_path).share_id}/orders"
+    client = Client()
+    page = client.get(f"{api}?filter=duplicated&page=1").json()
+    assert (page["total"], page["pages"], page["page"]) == (12, 1, 1)
+    assert [story["order_id"] for story in page["orders"]][:2] == ["order-0000000", "order-0000010"]
+    assert page["orders"][1]["kinds"] == ["duplicated"]
+    assert len(client.get(f"{api}?page=3").json()["orders"]) == 20
+    assert client.get(f"{api}/order-0000010").json()["outcome"] == "duplicated"
+    for query, status, field in (
+        ("?filter=weird", 400, "filter"),
+        ("?page=9", 400, "page"),
+        ("/order-0009999", 404, "order"),
+        ("/not%20an%20id", 400, "order"),
+    ):
+        response = client.get(f"{api}{query}")
+        assert response.status_code == status, query
+        assert response.json()["errors"][0]["path"] == field
+    assert client.get("/api/experiments/nobody/orders").status_code == 404
+    assert client.post(api).status_code == 405
 
 
 def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
