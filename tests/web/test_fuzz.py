@@ -268,7 +268,7 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.post(f"/e/{share}/act", mutated_fields(rng, fields))
         elif kind == 11:
             pairs = [("page", odd_text(rng, "2")), ("filter", odd_text(rng, "lost"))]
-            fuzz.get(f"/e/{share}/orders", pairs)
+            fuzz.get(rng.choice([f"/e/{share}/orders", f"/api/experiments/{share}/orders"]), pairs)
         elif kind == 12:
             fuzz.get(f"/e/{share}/control", [("token", odd_text(rng))])
             pages = ["e", "c", "api/experiments", "api/comparisons"]
@@ -287,7 +287,8 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.post(f"/e/{share}/{action}", mutated_fields(rng, {"prediction": "loss"}))
         elif kind == 18:  # an order's story
             order = odd_text(rng, "order-0000001").decode(errors="replace")
-            fuzz.get(f"/e/{share}/orders/{quote(order, safe='')}")
+            where = rng.choice([f"/e/{share}/orders", f"/api/experiments/{share}/orders"])
+            fuzz.get(f"{where}/{quote(order, safe='')}")
         elif kind == 19:
             fuzz.get(rng.choice(["/lessons/", "/guide"]))
             if rng.random() < 0.1:  # the course's comparison, queued (the runner is asleep)
