@@ -30,6 +30,11 @@ ODD_IDS = [
 ]
 
 
+def append(journal: Journal, lines: list[str]) -> None:
+    """Append `lines` (each without its newline) in one write, as the writers do."""
+    journal.write("".join(line + "\n" for line in lines).encode())
+
+
 def tally_for(root: Path, spec: Spec | None = None) -> tuple[LiveTally, ExperimentNames]:
     names = ExperimentNames("tally", root)
     return LiveTally(names, spec or default_spec()), names
@@ -80,12 +85,13 @@ def test_counts_equal_a_recount_with_sets_whatever_the_ids_and_the_reads(tmp_pat
             kind, order = rng.choice(kinds), rng.choice(ids if read % 2 else ids[:400])
             lines.append(producer_line(kind, order, rng))
             producer_events.append((kind, order))
-        producer_log.append(lines)
+        append(producer_log, lines)
         for _ in range(rng.randrange(0, 60)):
             order = rng.choice(ids if read % 4 == 1 else ids[:400])
             sink.idempotent = rng.random() < 0.3  # deduplicated runs beside charges
             charged = sink.charge(order, 100, rng.randrange(4), rng.randrange(10**6), 0)
             charges.append((order, charged))
+        sink.perform()
         assert tally.read() == recount(producer_events, charges)
     assert any(kind == SENT for kind, _ in producer_events)
     assert tally.attempted() == recount(producer_events, charges)["attempted"]
@@ -93,13 +99,15 @@ def test_counts_equal_a_recount_with_sets_whatever_the_ids_and_the_reads(tmp_pat
 
 def test_an_order_in_the_workloads_form_and_the_same_number_otherwise_are_two_orders(tmp_path):
     tally, names = tally_for(tmp_path)
-    Journal(names.producer_log).append(
-        [attempt_line("order-0000012", 0, 1), attempt_line("order-12", 0, 2)]
+    append(
+        Journal(names.producer_log),
+        [attempt_line("order-0000012", 0, 1), attempt_line("order-12", 0, 2)],
     )
     assert tally.read()["attempted"] == 2
     # The same two again, one decoded (a "fail" line sends the whole read down the slow path):
-    Journal(names.producer_log).append(
-        [attempt_line("order-0000012", 0, 3), ProducerEvent(FAIL, "order-12", 0).to_json()]
+    append(
+        Journal(names.producer_log),
+        [attempt_line("order-0000012", 0, 3), ProducerEvent(FAIL, "order-12", 0).to_json()],
     )
     counts = tally.read()
     assert counts["attempted"] == 2 and counts["failed"] == 1
@@ -158,7 +166,7 @@ def test_the_last_snapshot_counts_what_the_audit_counts(lab):
 def test_a_journal_far_ahead_is_taken_a_slice_of_whole_lines_at_a_time(tmp_path):
     path = tmp_path / "journal.jsonl"
     lines = [f'{{"line":{n},"pad":"{"x" * (n % 37)}"}}' for n in range(2000)]
-    Journal(path).append(lines)
+    append(Journal(path), lines)
     with path.open("ab") as journal:
         journal.write(b'{"still being written')
     slices = list(JournalSlices(path, limit=1000).slices())
