@@ -2,7 +2,8 @@
 
 Each handled record is one line of the ledger: the handler run, and whether it charged the order.
 The consumer prepares the charges of a batch, then performs them: their lines in one write
-(journal.py), before the batch's offsets can be committed. A charge has happened once that write
+(journal.py), before the batch's offsets can be committed (an order id that needs the general
+path is charged at once). A charge has happened once that write
 returned, and then survives a SIGKILL; until then none of the batch's charges has, as if the crash
 had come before the batch. The idempotent consumer's check ("was this order id charged?") reads
 an index of the ledger kept in memory and rebuilt from the ledger at start; the check and the
@@ -49,8 +50,8 @@ class Sink:
     def charge(
         self, order_id: str, amount_cents: int, partition: int, offset: int, produced_at_ms: int
     ) -> bool:
-        """Prepare the side effect for one record (perform() performs it); return False if it
-        was deduplicated."""
+        """Perform the side effect for one record at once (after any prepared before it, in
+        order); return False if it was deduplicated. The general path: any order id."""
         duplicate = self.idempotent and order_id in self.charged
         self._prepared.append(
             f'{{"order_id":"{order_id}","amount_cents":{amount_cents},'
@@ -58,6 +59,7 @@ class Sink:
             f'"charged":{"false" if duplicate else "true"},'
             f'"produced_at_ms":{produced_at_ms},"processed_at_ms":{now_ms()}}}\n'.encode()
         )
+        self.perform()
         if self.idempotent:
             self.charged.add(order_id)
         return not duplicate
@@ -65,9 +67,10 @@ class Sink:
     def charge_ascii(
         self, order_id: bytes, amount_cents: int, partition: int, offset: int, produced_at_ms: int
     ) -> bool:
-        """charge() for an order id of plain ASCII that JSON needs no escape for (see
-        orders.ORDER_VALUE), given as bytes: the same line, formatted as bytes directly (this is
-        the consumer's per-record hot path)."""
+        """Prepare the side effect for one record (perform() performs it); return False if it
+        was deduplicated. The consumer's per-record hot path, for an order id of plain ASCII that
+        JSON needs no escape for (see orders.ORDER_VALUE), given as bytes: charge()'s line,
+        formatted as bytes directly."""
         if self.idempotent:
             key = order_id.decode()
             duplicate = key in self.charged

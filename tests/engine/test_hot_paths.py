@@ -210,7 +210,7 @@ def test_journal_writes_whole_lines_even_when_a_write_is_short(tmp_path, monkeyp
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:3]))
     journal.write(b"0123456789\n")
-    journal.write(b"ab\ncd\nef\n")
+    journal.append(["ab", "cd", "ef"])
     monkeypatch.undo()
     journal.close()
     follower = Follower(tmp_path / "journal")

@@ -51,6 +51,8 @@ from playground.engine.workers.setup import load_spec, meet_brokers, names_of
 PROGRESS_INTERVAL_SECONDS = 0.1
 BATCH_WAIT_SECONDS = 0.2  # how long the consumer waits for a record (or, see next_messages, more)
 RETRY_SECONDS = 30.0  # how long a client call waits (committed offsets, init_transactions)
+# How long a new assignment waits for its committed offsets before the client looks them up itself.
+ASSIGN_SECONDS = 2.0
 # Transactions aborted one after another: past this many, a new process starts clean.
 MAX_ABORTS_IN_A_ROW = 5
 
@@ -87,7 +89,7 @@ class ConsumerLoop:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
-        self.consumer.subscribe([self.names.input_topic])
+        self.consumer.subscribe([self.names.input_topic], on_assign=self._on_assign)
         self.runtime.report("started")
         while not self.runtime.stop_requested:
             self.runtime.raise_if_fatal()
@@ -122,6 +124,24 @@ class ConsumerLoop:
             if messages and batch_size > 1:
                 messages += consume(batch_size - 1, 0)
         return messages
+
+    @staticmethod
+    def _on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start each assigned partition at its committed offset, or where there is none at the
+        beginning of the log: what auto.offset.reset "earliest" does, without the 100 ms
+        librdkafka waits before it looks the beginning up for a partition without a committed
+        offset (every partition of a new experiment). If the committed offsets cannot be read at
+        once (a fault), the client is left to read them itself, as without this callback."""
+        try:
+            committed = consumer.committed(partitions, timeout=ASSIGN_SECONDS)
+        except KafkaException:
+            return
+        if any(partition.error is not None for partition in committed):
+            return
+        for partition in committed:
+            if partition.offset < 0:
+                partition.offset = OFFSET_BEGINNING
+        consumer.assign(committed)
 
     @staticmethod
     def _events(messages: list) -> dict[int, int]:
