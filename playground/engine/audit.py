@@ -448,7 +448,7 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
     passes = max(1, -(-rows // FACTS_PER_PASS))
     for number in range(passes):
         db.execute(f"""
-        {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
+        {"CREATE TEMP TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
         WITH facts AS ({facts})
         SELECT order_id,
           count(*) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempts,
@@ -479,7 +479,7 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
     )
     # The orders told by their facts: their counted effects per copy, matched to the copies.
     db.execute(f"""
-    CREATE TABLE matched AS
+    CREATE TEMP TABLE matched AS
     WITH told AS (SELECT order_id FROM tallied WHERE {told}),
     sources AS (
       SELECT order_id, source_partition, source_offset, count(*) AS n FROM effects
@@ -499,7 +499,7 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
         "AND copy_offset = effect_offset AND NOT copy_committed THEN 1 ELSE 0 END"
     )
     db.execute(f"""
-    CREATE TABLE summary AS SELECT t.order_id, attempts, acks,
+    CREATE TEMP TABLE summary AS SELECT t.order_id, attempts, acks,
       CASE WHEN acks > 0 THEN '{PRODUCER_ACKED}' WHEN sent THEN '{PRODUCER_SENT}'
            WHEN failed THEN '{PRODUCER_FAILED}' ELSE '{PRODUCER_UNKNOWN}' END AS producer_outcome,
       copies, visible_copies, effects,

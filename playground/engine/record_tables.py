@@ -10,6 +10,7 @@ kafka_log.py; small runs and tests hand in record objects (records.py).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,9 +26,9 @@ from playground.engine.records import (
     ProducerEvent,
 )
 
-# The database may use this much memory, and spills to its folder beyond it: a run of ten million
-# records is audited in the same memory as one of a thousand.
-MEMORY_LIMIT = "256MB"
+# The database may use this much memory (PLAYGROUND_AUDIT_MEMORY_MB), and spills to its folder
+# beyond it: a run of ten million records is audited in the same memory as one of a thousand.
+MEMORY_LIMIT = f"{int(os.environ.get('PLAYGROUND_AUDIT_MEMORY_MB', '192'))}MB"
 THREADS = 2
 
 TABLES = {
