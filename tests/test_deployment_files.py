@@ -83,6 +83,8 @@ DISTRIBUTIONS = {
     "dj_database_url": "dj-database-url",
     "psycopg": "psycopg[binary]",
     "whitenoise": "whitenoise",
+    "duckdb": "duckdb",
+    "numpy": "numpy",
 }
 
 
