@@ -44,6 +44,9 @@ BY_HAND, TIME_LIMIT = "hand", "time limit"  # why a run was stopped (the result'
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often the consumer is compared with the log's end
 
 # Phases of an experiment, as snapshots report them.
+# What a long audit is doing, for the live page.
+AUDIT_READING = "reading the producer log, the Kafka log and the sink back"
+AUDIT_COUNTING = "counting every order and writing its story"
 STARTING, RUNNING, DRAINING, AUDITING, DONE, FAILED = (
     "starting", "running", "draining", "auditing", "done", "failed",
 )  # fmt: skip
@@ -113,6 +116,7 @@ class Conductor:
         self.lab = lab
         self.on_snapshot = on_snapshot
         self.phase = STARTING
+        self.audit_step = ""  # while auditing: AUDIT_READING, then AUDIT_COUNTING
         self.timeline: list[Event] = []
         self.problems: list[Problem] = []
         self.producer_done = False
@@ -400,6 +404,7 @@ class Conductor:
             {
                 "experiment_id": self.names.experiment_id,
                 "phase": self.phase,
+                "audit_step": (self.audit_step or None) if self.phase == AUDITING else None,
                 "elapsed": round(time.monotonic() - self._started, 3),
                 "records": self.spec.workload.records,
                 "workers": {
@@ -451,13 +456,20 @@ class Conductor:
 
     def _audit(self, elapsed: float) -> dict:
         audit_started = time.monotonic()
+        self._audit_step(AUDIT_READING)
         evidence = self._settled_evidence()
         try:
             return self._audited(evidence, elapsed, audit_started)
         finally:
             evidence.close()
 
+    def _audit_step(self, step: str) -> None:
+        """Say which part of a long audit is under way (the snapshot's audit_step)."""
+        self.audit_step = step
+        self._snapshot()
+
     def _audited(self, evidence: Evidence, elapsed: float, audit_started: float) -> dict:
+        self._audit_step(AUDIT_COUNTING)
         self.audit_result = evidence.audit(stories_path=self.names.stories)
         audit = self.audit_result.to_json()
         valid = not self.problems

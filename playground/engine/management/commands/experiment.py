@@ -128,13 +128,15 @@ class Progress:
 
     def __call__(self, snapshot: dict) -> None:
         second = int(snapshot["elapsed"])
-        if snapshot["phase"] == self.last_phase and second == self.last_second:
+        phase = (snapshot["phase"], snapshot.get("audit_step"))
+        if phase == self.last_phase and second == self.last_second:
             return
-        self.last_phase, self.last_second = snapshot["phase"], second
+        self.last_phase, self.last_second = phase, second
+        step = f": {snapshot['audit_step']}" if snapshot.get("audit_step") else ""
         self.stream.write(
             f"  {snapshot['elapsed']:6.1f}s {snapshot['phase']:<9}"
             f"  attempted {snapshot['attempted']}  acked {snapshot['acked']}"
             f"  delivered {snapshot['delivered']}"
-            f"  effects {snapshot['effects']}  pending {snapshot['pending']}"
+            f"  effects {snapshot['effects']}  pending {snapshot['pending']}{step}"
         )
         sys.stderr.flush()
