@@ -499,13 +499,15 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
         "AND copy_offset = effect_offset AND NOT copy_committed THEN 1 ELSE 0 END"
     )
     db.execute(f"""
-    CREATE TEMP TABLE summary AS SELECT t.order_id, attempts, acks,
+    CREATE TEMP TABLE summary AS SELECT t.order_id, attempts::BIGINT AS attempts,
+      acks::BIGINT AS acks,
       CASE WHEN acks > 0 THEN '{PRODUCER_ACKED}' WHEN sent THEN '{PRODUCER_SENT}'
            WHEN failed THEN '{PRODUCER_FAILED}' ELSE '{PRODUCER_UNKNOWN}' END AS producer_outcome,
-      copies, visible_copies, effects,
-      CASE WHEN {told} THEN coalesce(m.sources, 0) ELSE effects END AS sources,
-      handler_runs, deduplicated,
-      CASE WHEN {told} THEN coalesce(m.aborted_reads, 0) ELSE {single_aborted} END
+      copies::BIGINT AS copies, visible_copies::BIGINT AS visible_copies,
+      effects::BIGINT AS effects,
+      (CASE WHEN {told} THEN coalesce(m.sources, 0) ELSE effects END)::BIGINT AS sources,
+      handler_runs::BIGINT AS handler_runs, deduplicated::BIGINT AS deduplicated,
+      (CASE WHEN {told} THEN coalesce(m.aborted_reads, 0) ELSE {single_aborted} END)::BIGINT
         AS aborted_reads,
       CASE WHEN attempts = 0 THEN '{UNEXPLAINED}'
            WHEN effects > 1 THEN '{DUPLICATED}'

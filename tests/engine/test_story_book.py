@@ -66,6 +66,9 @@ def test_every_story_in_the_book_tells_what_the_records_say(seed):
                 1 for e in records[0] if e.order_id == story.order_id and e.kind == "attempt"
             )
             assert story.effects == sum(n for _, _, n in story.effect_sources)
+            counts = (story.attempts, story.visible_copies, story.effects, story.handler_runs,
+                      story.deduplicated, story.aborted_reads)  # fmt: skip
+            assert all(type(count) is int for count in counts), counts
 
 
 def clean_records(count: int, *, lost: set[int] = frozenset(), twice: set[int] = frozenset()):

@@ -65,11 +65,22 @@ class Command(BaseCommand):
             if lab_process is not None:
                 lab_process.stop()
         if options["orders"]:
-            result["orders"] = conductor.audit_result.to_json(include_orders=True)["orders"]
-        self.stdout.write(json.dumps(result, indent=2))
+            self._write_with_orders(result, conductor.audit_result.orders)
+        else:
+            self.stdout.write(json.dumps(result, indent=2))
         self.stderr.write(outcome_line(result))
         if result.get("valid") is False:
             sys.exit(EXIT_INVALID_RUN)
+
+    def _write_with_orders(self, result: dict, stories) -> None:
+        """The result with every order's story under "orders", written a story at a time from
+        the story book: ten million stories never sit in memory together."""
+        text = json.dumps(result, indent=2)
+        self.stdout.write(text[: text.rindex("}")].rstrip() + ',\n  "orders": {', ending="")
+        for number, story in enumerate(stories.values()):
+            entry = f"{json.dumps(story.order_id)}: {json.dumps(story.to_json())}"
+            self.stdout.write(("," if number else "") + "\n    " + entry, ending="")
+        self.stdout.write("\n  }\n}")
 
     def _spec(self, path: str | None, preset_name: str | None) -> Spec:
         if bool(path) == bool(preset_name):
