@@ -4,7 +4,6 @@ tables of record_tables.py."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -78,37 +77,25 @@ def gather_evidence(spec: Spec, names: ExperimentNames, bootstrap: str) -> Evide
     record_tables.remove_workdir(workdir)  # what an earlier, interrupted audit left
     db = record_tables.connect(workdir)
     try:
-        # The journals are read by the database while this thread reads the topics: the one
-        # waits on the disk and its own threads, the other on the brokers.
-        with ThreadPoolExecutor(max_workers=1) as journals:
-            journals_read = journals.submit(_load_journals, db.cursor(), spec, names, workdir)
-            kafka_log.load_topic(db, "input", bootstrap, names.input_topic, kafka_log.KEY)
-            db.execute(
-                "INSERT INTO log_copies SELECT payload, kafka_partition, kafka_offset, committed "
-                "FROM input"
-            )
-            db.execute("DROP TABLE input")
-            if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-                _load_output(db, bootstrap, names.output_topic)
-            journals_read.result()
+        # One after the other, not side by side: the consumer's fetch buffers and the database's
+        # memory would add up.
+        kafka_log.load_topic(db, "input", bootstrap, names.input_topic, kafka_log.KEY)
+        db.execute(
+            "INSERT INTO log_copies SELECT payload, kafka_partition, kafka_offset, committed "
+            "FROM input"
+        )
+        db.execute("DROP TABLE input")
+        if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
+            _load_output(db, bootstrap, names.output_topic)
+        record_tables.load_producer_log(db, names.producer_log, workdir)
+        if spec.pipeline != Pipeline.KAFKA_TO_KAFKA:
+            record_tables.load_ledger(db, names.sink, workdir)
         db.execute("CHECKPOINT")  # the records to the file: the audit's memory is its own
     except BaseException:
         db.close()
         record_tables.remove_workdir(workdir)
         raise
     return Evidence(spec, db, workdir)
-
-
-def _load_journals(
-    db: duckdb.DuckDBPyConnection, spec: Spec, names: ExperimentNames, workdir: Path
-) -> None:
-    """The producer log and, for a side-effect pipeline, the ledger, on a cursor of their own."""
-    try:
-        record_tables.load_producer_log(db, names.producer_log, workdir)
-        if spec.pipeline != Pipeline.KAFKA_TO_KAFKA:
-            record_tables.load_ledger(db, names.sink, workdir)
-    finally:
-        db.close()
 
 
 def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> None:
