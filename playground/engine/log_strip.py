@@ -216,9 +216,9 @@ class Markers:
 
 
 class MarkerReader:
-    """Asks Kafka for an experiment's markers in a thread of its own, MARKERS_SECONDS apart (or
-    at once when asked to), so that a read of the strip never waits on Kafka: a busy or paused
-    broker makes the markers late, never the picture."""
+    """Asks Kafka for an experiment's markers in a thread of its own, MARKERS_SECONDS apart, so
+    that a read of the strip does not wait on Kafka: a busy or paused broker makes the markers
+    late, not the picture. ask() answers at once, for the moments that cannot wait."""
 
     def __init__(self, names: ExperimentNames, bootstrap: str, partitions: int, outputs: bool):
         self.names = names
@@ -230,7 +230,7 @@ class MarkerReader:
         self._stable: Consumer | None = None
         self._latest: Markers | None = None
         self._latest_lock = threading.Lock()
-        self._wanted = threading.Event()
+        self._asking = threading.Lock()  # one question at a time on the clients
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taken_at = time.monotonic()
@@ -243,10 +243,6 @@ class MarkerReader:
             self._thread = threading.Thread(target=self._ask_all_along, daemon=True)
             self._thread.start()
 
-    def want(self) -> None:
-        """Ask again now rather than at the next period (a new consumer session started)."""
-        self._wanted.set()
-
     def take(self) -> Markers | None:
         """The newest answer not taken yet."""
         with self._latest_lock:
@@ -256,20 +252,22 @@ class MarkerReader:
     def stop(self) -> None:
         """Stop the thread (a question under way is answered first). ask() still answers."""
         self._stop.set()
-        self._wanted.set()
         if self._thread is not None:
             self._thread.join()
 
     def _ask_all_along(self) -> None:
         while not self._stop.is_set() and time.monotonic() - self._taken_at < MARKERS_IDLE_SECONDS:
-            self._wanted.clear()  # a want() from here on asks again straight after this answer
             markers = self.ask()
             with self._latest_lock:
                 self._latest = markers
-            self._wanted.wait(max(0.0, MARKERS_SECONDS - (markers.answered_at - markers.asked_at)))
+            self._stop.wait(max(0.0, MARKERS_SECONDS - (markers.answered_at - markers.asked_at)))
 
     def ask(self) -> Markers:
         """Ask Kafka now: the log ends, the output topic's ends, the group's committed offsets."""
+        with self._asking:
+            return self._ask()
+
+    def _ask(self) -> Markers:
         asked_at = time.monotonic()
         if self._ends is None:
             self._ends = self._client("read_uncommitted")
@@ -349,6 +347,7 @@ class LogStripWatch:
         self.handlings = 0  # handlings seen, over every partition
         self.sessions_acked: set[int] = set()  # producer sessions that had acknowledgements
         self._reset_at = 0.0  # when the newest session started: older answers cannot reset
+        self._markers_asked_at = 0.0  # when the answer the markers show was asked
         self._started = time.monotonic()
         self._markers = MarkerReader(names, bootstrap, partitions, self.kafka_to_kafka)
         self._readers: list[Consumer] = []
@@ -367,8 +366,8 @@ class LogStripWatch:
     # -- reading ------------------------------------------------------------------------------
     def read(self, final: bool = False) -> None:
         """Catch up with the raw records and take the newest markers Kafka gave (asked in a
-        thread of their own). With `final` (the run is over), read the output topic to its end
-        first, and ask Kafka for the markers then and there."""
+        thread of their own; asked now when a new consumer session started). With `final` (the
+        run is over), read the output topic to its end first, and ask Kafka then and there."""
         self._follow_acks()
         if self.kafka_to_kafka:
             self._follow_output(final)
@@ -379,11 +378,13 @@ class LogStripWatch:
             self._take_markers(self._markers.ask())
             return
         self._markers.start()
-        if self._reset:
-            self._markers.want()
         markers = self._markers.take()
         if markers is not None:
             self._take_markers(markers)
+        if self._reset:
+            # A new consumer session: where it reads from is asked now, before its first
+            # records move the position on (a session change is rare; Kafka is waited on then).
+            self._take_markers(self._markers.ask())
 
     def _follow_acks(self) -> None:
         for data in self._producer_log.slices():
@@ -529,6 +530,9 @@ class LogStripWatch:
         return True
 
     def _take_markers(self, markers: Markers) -> None:
+        if markers.asked_at < self._markers_asked_at:
+            return  # older than the answer the strip already shows
+        self._markers_asked_at = markers.asked_at
         for partition, end in markers.log_ends.items():
             self.partitions[partition].log_end = end
         for partition, end in markers.output_ends.items():
