@@ -71,21 +71,27 @@ def write(
     """Write the book into `folder` (replacing one there): the table `summary` of `db`
     (SUMMARY_COLUMNS, which this drops), the facts of its told_by_facts orders from
     `facts_query` (FACT_COLUMNS), and a file per filter of anomaly_conditions (kind: SQL over the
-    summary). None: a temporary folder that lives as long as the returned book."""
+    summary). None: a temporary folder that lives as long as the returned book. The files are
+    written aside and the folder renamed into place: a reader finds a whole book or none."""
     temporary = folder is None
     if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="stories-"))
-    elif folder.exists():
-        shutil.rmtree(folder)
+        folder = aside = Path(tempfile.mkdtemp(prefix="stories-"))
+    else:
+        aside = folder.with_name(f"{folder.name}.writing")
+        shutil.rmtree(aside, ignore_errors=True)  # what an interrupted audit left
     db.execute(
-        f"CREATE VIEW facts AS SELECT * FROM ({facts_query}) WHERE order_id IN "
+        f"CREATE TEMP VIEW facts AS SELECT * FROM ({facts_query}) WHERE order_id IN "
         "(SELECT order_id FROM summary WHERE told_by_facts)"
     )
     try:
-        _write_files(db, folder, anomaly_conditions)
+        _write_files(db, aside, anomaly_conditions)
     finally:
         db.execute("DROP VIEW facts")
         db.execute("DROP TABLE summary")
+    if aside != folder:
+        if folder.exists():
+            shutil.rmtree(folder)
+        aside.rename(folder)
     return StoryBook(folder, temporary=temporary)
 
 
