@@ -113,19 +113,21 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
             values = dict.fromkeys(SUMMARY_COLUMNS) | {
                 name: story[name] for name in SUMMARY_COLUMNS if name in story
             }
+            acked_at, log_copies = story.get("acked_at", []), story.get("log_copies", [])
+            effect_sources = story.get("effect_sources", [])
             values |= {
-                "acks": len(story["acked_at"]),
-                "copies": len(story["log_copies"]),
-                "sources": len(story["effect_sources"]),
+                "acks": len(acked_at),
+                "copies": len(log_copies),
+                "sources": len(effect_sources),
                 "told_by_facts": True,
             }
             for name, value in values.items():
                 summary[name].append(value)
-            for session in story["sessions"]:
+            for session in story.get("sessions", []):
                 fact(order_id, FACT_ATTEMPT, session, None, None, None)
-            for ack in story["acked_at"]:  # [partition, offset], later with the session
+            for ack in acked_at:  # [partition, offset], later with the session
                 fact(order_id, FACT_ACK, ack[2] if len(ack) > 2 else None, ack[0], ack[1], None)
-            for partition, offset, committed in story["log_copies"]:
+            for partition, offset, committed in log_copies:
                 fact(order_id, FACT_COPY, None, partition, offset, committed)
             if "processings" in story:
                 for partition, offset, session, ending in story["processings"]:
@@ -134,7 +136,7 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
                     else:
                         fact(order_id, FACT_EFFECT, session, partition, offset, ending == "counted")
             else:  # stories kept before processings: the counted effects, sessions unknown
-                for partition, offset, count in story["effect_sources"]:
+                for partition, offset, count in effect_sources:
                     for _ in range(count):
                         fact(order_id, FACT_EFFECT, None, partition, offset, True)
     aside = folder.with_name(f"{folder.name}.converting-{uuid.uuid4().hex[:8]}")

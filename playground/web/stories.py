@@ -4,14 +4,19 @@ story book (engine/story_book.py) a page at a time."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+
+import duckdb
 
 from playground.engine import story_book
 from playground.engine.audit import ANOMALY_CONDITIONS, OrderStory
 from playground.engine.story_book import StoryBook
 from playground.web.folders import legacy_stories_file, stories_folder
 from playground.web.models import Experiment
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 # What an order id may look like in a link: the characters the workload's ids are made of, as
@@ -100,7 +105,11 @@ def _book(experiment: Experiment) -> StoryBook | None:
         legacy = legacy_stories_file(experiment.run_id)
         if not legacy.exists():
             return None
-        story_book.convert_legacy(legacy, folder, ANOMALY_CONDITIONS)
+        try:
+            story_book.convert_legacy(legacy, folder, ANOMALY_CONDITIONS)
+        except (ValueError, KeyError, TypeError, duckdb.Error) as error:
+            log.warning("experiment %s: stories.jsonl unreadable: %s", experiment.run_id, error)
+            return None
     return StoryBook(folder)
 
 

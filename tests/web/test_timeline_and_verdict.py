@@ -122,6 +122,18 @@ def test_the_api_pages_through_the_stories_and_names_a_bad_field(settings, tmp_p
     assert client.post(api).status_code == 405
 
 
+@pytest.mark.django_db
+def test_an_unreadable_legacy_stories_file_shows_an_empty_table_not_an_error(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    experiment = Experiment.objects.create(spec={}, run_id="r2", status=Experiment.DONE)
+    folder = tmp_path / "experiments" / "r2"
+    folder.mkdir(parents=True)
+    (folder / "stories.jsonl").write_text('{"order_id": "order-0000001"}\nnot json\n')
+    assert stories.page(experiment, "", "1").total == 0
+    response = Client().get(f"{experiment.get_absolute_url()}orders?filter=")
+    assert response.status_code == 200
+
+
 def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
     result = _result(lost_at_consumer=3) | {
         "valid": False,
