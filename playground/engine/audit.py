@@ -397,11 +397,16 @@ def _tallies(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -
         FROM (SELECT order_id, count(*) AS copies FROM log_copies WHERE {visible}
               GROUP BY order_id)
     """).fetchone()  # fmt: skip
-    # delivered_attempted: of the orders with a counted effect, those the producer attempted.
+    # delivered_attempted: of the orders with a counted effect, those the producer attempted. A
+    # grouping of both, not a lookup of one in the other, so that it spills like the rest.
     counted_effects, delivered, delivered_attempted = db.execute(f"""
-        SELECT sum(effects), count(*), count(*) FILTER (WHERE order_id IN
-          (SELECT order_id FROM producer_events WHERE kind = '{ATTEMPT}'))
-        FROM (SELECT order_id, count(*) AS effects FROM effects WHERE {counted}
+        SELECT sum(effects), count(*) FILTER (WHERE effects > 0),
+          count(*) FILTER (WHERE effects > 0 AND attempted)
+        FROM (SELECT order_id, count(*) FILTER (WHERE counted) AS effects,
+                     bool_or(NOT counted) AS attempted
+              FROM (SELECT order_id, true AS counted FROM effects WHERE {counted}
+                    UNION ALL
+                    SELECT order_id, false FROM producer_events WHERE kind = '{ATTEMPT}')
               GROUP BY order_id)
     """).fetchone()  # fmt: skip
     handler_runs, handled, deduplicated = db.execute("""
