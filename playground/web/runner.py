@@ -33,6 +33,7 @@ from django.utils import timezone
 from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
+from playground.engine.workers.spares import SPARES
 from playground.lab.control import LabClient, LabError
 from playground.web import actions, experiments, live, retention, scheduling
 from playground.web.folders import experiment_dir, experiments_dir
@@ -126,6 +127,7 @@ def target() -> Target:
 # -- the runner thread ----------------------------------------------------------------------------
 def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
+    SPARES.stock()  # the first experiment's workers find the client already imported
     threading.Thread(target=_poll_actions, name="experiment-actions", daemon=True).start()
     while not _stop.is_set():
         _wake.clear()
