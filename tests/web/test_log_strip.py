@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import re
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,7 @@ def partitions_of(experiment: Experiment) -> list[dict]:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_a_killed_consumer_sends_the_position_back_to_the_committed_offset(playground):
+async def test_a_killed_consumer_lights_what_it_handles_again_as_duplicates(playground):
     spec = Spec.from_json(
         {
             "name": "strip: kill before commit",
@@ -77,22 +76,11 @@ async def test_a_killed_consumer_sends_the_position_back_to_the_committed_offset
             strips.append((rows(html), html))
     await socket.disconnect()
 
-    went_back = [
-        (index, before[p], after[p])
-        for index, ((before, _), (after, _)) in enumerate(pairwise(strips), start=1)
-        for p in after
-        if p in before and after[p][2] < before[p][2]
-    ]
-    assert went_back, "the position never went back"
-    # It went back to where the new session reads on from: no further back than the group's
-    # committed offset as Kafka had it (the log's beginning where the group had committed nothing,
-    # auto.offset.reset "earliest"). A new consumer starts in a fraction of a second, so the frame
-    # may already show it a few records past that offset; the exact rule is tested in
-    # tests/engine/test_log_strip.py ...
-    assert any((before[1] or 0) <= after[2] for _, before, after in went_back), went_back
-    # ... and what it handled again lit up as duplicates while the run went on.
-    first = went_back[0][0]
-    assert any('class="duplicated' in html for _, html in strips[first:-1])
+    # What it handled again lit up as duplicates while the run went on. (That the position goes
+    # back to where the new session reads on from is the rule tested in
+    # tests/engine/test_log_strip.py: a new consumer starts in a fraction of a second and may
+    # catch up before a frame is drawn, so a frame need not show it here.)
+    assert any('class="duplicated' in html for _, html in strips[:-1])
 
     experiment = await database_sync_to_async(wait_until_finished)(experiment)
     assert experiment.status == Experiment.DONE, experiment.error
