@@ -73,6 +73,12 @@ PROCESSING_DEDUPLICATED = "deduplicated"  # the idempotent consumer skipped the 
 PROCESSING_ABORTED = "aborted"  # its effect is uncommitted: this view does not count it
 PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORTED)
 
+# Rows per pass of a grouping by order id, so that a pass's groups stay within the database's
+# memory (record_tables.MEMORY_LIMIT): a pass of a simple count, and one of the summary's grouping
+# (every raw fact: attempts, acks, copies, effects, handler runs), whose groups hold more.
+ROWS_PER_PASS = 2_000_000
+FACTS_PER_PASS = 1_500_000
+
 # The result's counts, in the order to_json() gives them.
 COUNT_FIELDS = (
     "attempted",
@@ -368,66 +374,73 @@ def _check(result: AuditResult, story_totals: dict[str, int]) -> None:
 
 def _refuse_copies_listed_twice(db: duckdb.DuckDBPyConnection) -> None:
     # Reading a partition twice would double every copy and invent duplicates.
-    twice = db.execute(
-        "SELECT order_id, kafka_partition, kafka_offset FROM log_copies "
-        "GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
-    ).fetchone()
-    if twice:
-        raise ValueError(
-            f"kafka log lists {twice[0]!r} at partition {twice[1]} offset {twice[2]} twice"
-        )
+    for part in _passes(db, "SELECT order_id FROM log_copies"):
+        twice = db.execute(
+            f"SELECT order_id, kafka_partition, kafka_offset FROM log_copies WHERE {part} "
+            "GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        if twice:
+            raise ValueError(
+                f"kafka log lists {twice[0]!r} at partition {twice[1]} offset {twice[2]} twice"
+            )
+
+
+def _passes(db: duckdb.DuckDBPyConnection, rows: str, per_pass: int = ROWS_PER_PASS) -> list[str]:
+    """Conditions on order_id that split the rows of the query `rows` into passes of about
+    `per_pass` rows, each a disjoint set of order ids (by hash): a grouping of one pass stays
+    within the database's memory, however many orders the run had."""
+    (count,) = db.execute(f"SELECT count(*) FROM ({rows})").fetchone()
+    passes = max(1, -(-count // per_pass))
+    return [f"hash(order_id) % {passes} = {number}" for number in range(passes)]
 
 
 def _tallies(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> dict[str, int]:
     """The counts that need no outcome, each straight from one raw record. see_all: the
     consumer could see every copy, not only committed ones; count_all: this view counts every
-    effect, not only committed ones. One grouping per record, which the database can spill."""
-    visible, counted = (
-        _only_committed(see_all, "committed"),
-        _only_committed(count_all, "committed"),
-    )
-    attempted, acked = db.execute(f"""
-        SELECT count(*) FILTER (WHERE attempted), count(*) FILTER (WHERE acked)
-        FROM (SELECT order_id, bool_or(kind = '{ATTEMPT}') AS attempted,
-                     bool_or(kind = '{ACK}') AS acked
-              FROM producer_events GROUP BY order_id)
-    """).fetchone()  # fmt: skip
-    visible_copies, in_log = db.execute(f"""
-        SELECT sum(copies), count(*)
-        FROM (SELECT order_id, count(*) AS copies FROM log_copies WHERE {visible}
-              GROUP BY order_id)
-    """).fetchone()  # fmt: skip
+    effect, not only committed ones. Each a grouping by order id, in passes (_passes)."""
+    visible = _only_committed(see_all, "committed")
+    counted = _only_committed(count_all, "committed")
     # delivered_attempted: of the orders with a counted effect, those the producer attempted. A
     # grouping of both, not a lookup of one in the other, so that it spills like the rest.
-    counted_effects, delivered, delivered_attempted = db.execute(f"""
-        SELECT sum(effects), count(*) FILTER (WHERE effects > 0),
-          count(*) FILTER (WHERE effects > 0 AND attempted)
-        FROM (SELECT order_id, count(*) FILTER (WHERE counted) AS effects,
-                     bool_or(NOT counted) AS attempted
-              FROM (SELECT order_id, true AS counted FROM effects WHERE {counted}
-                    UNION ALL
-                    SELECT order_id, false FROM producer_events WHERE kind = '{ATTEMPT}')
-              GROUP BY order_id)
-    """).fetchone()  # fmt: skip
-    handler_runs, handled, deduplicated = db.execute("""
-        SELECT sum(runs), count(*), sum(skipped)
-        FROM (SELECT order_id, count(*) AS runs,
-                     count(*) FILTER (WHERE deduplicated) AS skipped
-              FROM handler_runs GROUP BY order_id)
-    """).fetchone()  # fmt: skip
-    counts = {
-        "attempted": attempted,
-        "acked": acked,
-        "visible_copies": visible_copies,
-        "in_log": in_log,
-        "counted_effects": counted_effects,
-        "delivered": delivered,
-        "delivered_attempted": delivered_attempted,
-        "handler_runs": handler_runs,
-        "handled": handled,
-        "deduplicated": deduplicated,
-    }
-    return {name: int(value or 0) for name, value in counts.items()}
+    effects_and_attempts = f"""
+        SELECT order_id, true AS counted FROM effects WHERE {counted}
+        UNION ALL
+        SELECT order_id, false FROM producer_events WHERE kind = '{ATTEMPT}'
+    """  # fmt: skip
+    groupings = {
+        ("attempted", "acked"): ("producer_events", f"""
+            SELECT count(*) FILTER (WHERE attempted), count(*) FILTER (WHERE acked)
+            FROM (SELECT order_id, bool_or(kind = '{ATTEMPT}') AS attempted,
+                         bool_or(kind = '{ACK}') AS acked
+                  FROM producer_events WHERE {{part}} GROUP BY order_id)
+        """),
+        ("visible_copies", "in_log"): ("log_copies", f"""
+            SELECT sum(copies), count(*)
+            FROM (SELECT order_id, count(*) AS copies FROM log_copies
+                  WHERE {visible} AND {{part}} GROUP BY order_id)
+        """),
+        ("counted_effects", "delivered", "delivered_attempted"): (f"({effects_and_attempts})", f"""
+            SELECT sum(effects), count(*) FILTER (WHERE effects > 0),
+              count(*) FILTER (WHERE effects > 0 AND attempted)
+            FROM (SELECT order_id, count(*) FILTER (WHERE counted) AS effects,
+                         bool_or(NOT counted) AS attempted
+                  FROM ({effects_and_attempts}) WHERE {{part}} GROUP BY order_id)
+        """),
+        ("handler_runs", "handled", "deduplicated"): ("handler_runs", """
+            SELECT sum(runs), count(*), sum(skipped)
+            FROM (SELECT order_id, count(*) AS runs,
+                         count(*) FILTER (WHERE deduplicated) AS skipped
+                  FROM handler_runs WHERE {part} GROUP BY order_id)
+        """),
+    }  # fmt: skip
+    counts: dict[str, int] = {}
+    for names, (rows, query) in groupings.items():
+        totals = [0] * len(names)
+        for part in _passes(db, f"SELECT order_id FROM {rows}"):
+            row = db.execute(query.format(part=part)).fetchone()
+            totals = [total + int(value or 0) for total, value in zip(totals, row, strict=True)]
+        counts |= dict(zip(names, totals, strict=True))
+    return counts
 
 
 def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> None:
@@ -446,12 +459,10 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
     database can spill to disk.
     """
     visible = _only_committed(see_all, "flag")  # an effect's flag says whether it counts
-    # In passes over disjoint sets of order ids (by hash), so that one pass's groups fit the
-    # database's memory whatever the run's size.
+    # In passes over disjoint sets of order ids, so that one pass's groups fit the database's
+    # memory whatever the run's size.
     facts = _facts_query(count_all=count_all)
-    (rows,) = db.execute(f"SELECT count(*) FROM ({facts})").fetchone()
-    passes = max(1, -(-rows // FACTS_PER_PASS))
-    for number in range(passes):
+    for number, part in enumerate(_passes(db, facts, FACTS_PER_PASS)):
         db.execute(f"""
         {"CREATE TEMP TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
         WITH facts AS ({facts})
@@ -476,7 +487,7 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
           min(session) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_session,
           count(*) FILTER (WHERE fact = {story_book.FACT_RUN}) AS handler_runs,
           count(*) FILTER (WHERE fact = {story_book.FACT_RUN} AND flag) AS deduplicated
-        FROM facts WHERE hash(order_id) % {passes} = {number} GROUP BY order_id
+        FROM facts WHERE {part} GROUP BY order_id
         """)  # fmt: skip
     told = (
         "attempts > 1 OR acks > 1 OR copies > 1 OR effect_rows > 1 OR effect_rows > effects "
@@ -559,10 +570,6 @@ def _facts_query(*, count_all: bool) -> str:
     FROM handler_runs
     """
 
-
-# Raw facts (attempts, acks, copies, effects, handler runs) per pass of the summary's grouping: a
-# pass's groups stay within the database's memory (record_tables.MEMORY_LIMIT).
-FACTS_PER_PASS = 1_500_000
 
 # Which stories each anomaly filter shows, as SQL over the summary (OrderStory.anomaly_kinds).
 ANOMALY_CONDITIONS = {

@@ -208,7 +208,9 @@ class Conductor:
             create_topic(self.direct_bootstrap, self.names.output_topic, partitions=partitions)
 
     def _step(self) -> None:
-        self.supervisor.pump(wait=0.05)
+        # Wait for the workers' reports no longer than until the next snapshot is due.
+        due = self._last_snapshot + SNAPSHOT_INTERVAL_SECONDS - time.monotonic()
+        self.supervisor.pump(wait=min(0.05, max(0.0, due)))
         now = time.monotonic()
         while self._scheduled and self._scheduled[0].due <= now:
             heapq.heappop(self._scheduled).action()
@@ -221,7 +223,11 @@ class Conductor:
         self._watch_run(now)
         self._watch_time_limit(now)
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL_SECONDS:
-            self._last_snapshot = now
+            # On a fixed cadence, not "an interval after the last one": each step's lateness
+            # would otherwise add up, and the page would update 8 times a second, not 10.
+            self._last_snapshot = max(
+                self._last_snapshot + SNAPSHOT_INTERVAL_SECONDS, now - SNAPSHOT_INTERVAL_SECONDS
+            )
             self._snapshot()
 
     def _finished(self) -> bool:

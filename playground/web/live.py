@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CLUSTER_INTERVAL_SECONDS = 1.0
 # The log strip is read once per snapshot, this long before the next one is due, so that the
 # strip the counters' message carries is as fresh as the counters themselves.
-STRIP_LEAD_SECONDS = 0.03
+STRIP_LEAD_SECONDS = 0.05
 STRIP_DATA_SECONDS = 1.0  # and summarises them for the API (saved with the snapshot) this often
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
 # Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
