@@ -24,14 +24,17 @@ BATCH = 10_000  # messages taken from the client at a time: its objects cost mem
 # How long one take waits for a whole BATCH: it returns what has arrived by then, so the last,
 # partial batch (and a small topic) costs this, not a second.
 TAKE_SECONDS = 0.05
-# librdkafka fetches ahead of the reader; these bound how far, and make each fetch large:
-# reading a million records back is bounded by round trips, not bytes.
+# librdkafka fetches ahead of the reader, within these bounds. The one that matters is the backoff:
+# by default a partition whose fetch queue is full waits a whole second before its next fetch,
+# which made reading a million records back take 3.5 s instead of 1. Small fetches and a small
+# queue keep the reader's memory down without slowing it (measured: 1,000,000 records in 0.9 s).
 READER_SETTINGS = {
-    "fetch.max.bytes": 100 * 1024 * 1024,
-    "max.partition.fetch.bytes": 20 * 1024 * 1024,
-    "queued.min.messages": 200_000,
-    "queued.max.messages.kbytes": 64 * 1024,
+    "fetch.queue.backoff.ms": 10,
     "fetch.wait.max.ms": 10,
+    "max.partition.fetch.bytes": 1024 * 1024,
+    "fetch.max.bytes": 4 * 1024 * 1024,
+    "queued.min.messages": 50_000,
+    "queued.max.messages.kbytes": 16 * 1024,
 }
 KEY = "key"
 VALUE = "value"
