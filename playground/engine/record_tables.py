@@ -28,7 +28,7 @@ from playground.engine.records import (
 
 # The database may use this much memory (PLAYGROUND_AUDIT_MEMORY_MB), and spills to its folder
 # beyond it: a run of ten million records is audited in the same memory as one of a thousand.
-MEMORY_LIMIT = f"{int(os.environ.get('PLAYGROUND_AUDIT_MEMORY_MB', '192'))}MB"
+MEMORY_LIMIT = f"{int(os.environ.get('PLAYGROUND_AUDIT_MEMORY_MB', '160'))}MB"
 THREADS = 2
 
 TABLES = {
