@@ -35,8 +35,7 @@ _INT = rb"-?(?:0|[1-9][0-9]*)"
 _AT = rb',"partition":' + _INT + rb',"offset":' + _INT
 _ID = rb'"order_id":"[!#-\[\]-~]+"'  # plain ASCII that JSON needs no escape for
 # A whole line of the producer log as producer_log's attempt_line, ack_line or a "sent" event
-# writes it (the lines producer_log.kinds_and_ids reads without decoding JSON); an ack must have
-# its partition and offset.
+# writes it (read here without decoding JSON); an ack must have its partition and offset.
 _EVENT_LINE = re.compile(
     rb'^\{"kind":"(?:(attempt|sent)|ack)",' + _ID + rb',"session":' + _INT
     + rb'(?:,"at_ms":' + _INT + rb")?(?(1)(?:" + _AT + rb")?|" + _AT + rb")\}$",
@@ -46,8 +45,8 @@ _EVENT_LINE = re.compile(
 _ID_AT = {ord(kind[1]): len(b'{"kind":"%s","order_id":"' % kind.encode()) for kind in
           (ATTEMPT, ACK, SENT)}  # fmt: skip
 _KIND_OF = {ord(kind[1]): kind for kind in (ATTEMPT, ACK, SENT)}
-# A whole line of the ledger as sink.Sink.charge writes it (the lines sink.LedgerTally reads
-# without decoding JSON): the group is "t" for a charge, empty when the run was deduplicated.
+# A whole line of the ledger as sink.Sink.charge writes it (read here without decoding JSON): the
+# group is "t" for a charge, empty when the run was deduplicated.
 _LEDGER_LINE = re.compile(
     rb"^\{" + _ID + rb',"amount_cents":' + _INT + _AT + rb',"session":' + _INT
     + rb',"charged":(?:(t)rue|false),"produced_at_ms":' + _INT + rb',"processed_at_ms":' + _INT

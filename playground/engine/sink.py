@@ -14,12 +14,11 @@ consumer process writes the ledger at a time.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from playground.engine.journal import Follower, Journal, read_lines
+from playground.engine.journal import Journal, read_lines
 from playground.engine.records import Effect, HandlerRun
 
 # One handler run, as charge() writes it (see there); the fields in this order, every one present.
@@ -102,17 +101,11 @@ def _runs(path: Path) -> Iterator[dict]:
         yield json.loads(line)
 
 
-def read_effects(path: Path) -> Iterator[Effect]:
-    """Every charge in the ledger."""
-    for run in _runs(path):
-        if run["charged"]:
-            yield Effect(run["order_id"], run["partition"], run["offset"], True, run.get("session"))
-
-
 def read_ledger(path: Path) -> tuple[list[Effect], list[HandlerRun], list[tuple[int, int]]]:
-    """The whole ledger in one pass: the charges, the handler runs (each with the consumer
-    session that ran it), and for every run its (produced_at_ms, processed_at_ms), for latency
-    and throughput."""
+    """The whole ledger in one pass, as record objects: the charges, the handler runs (each with
+    the consumer session that ran it), and for every run its (produced_at_ms, processed_at_ms).
+    For a look at a small ledger (the tests); the audit reads it as a table
+    (record_tables.load_ledger)."""
     effects, runs, timings = [], [], []
     for run in _runs(path):
         order_id, partition, offset, charged, session = (
@@ -123,44 +116,3 @@ def read_ledger(path: Path) -> tuple[list[Effect], list[HandlerRun], list[tuple[
         runs.append(HandlerRun(order_id, partition, offset, not charged, session))
         timings.append((run["produced_at_ms"], run["processed_at_ms"]))
     return effects, runs, timings
-
-
-_INT = rb"-?(?:0|[1-9][0-9]*)"
-# A whole line of the ledger as charge() writes it, with an order id of plain ASCII that JSON needs
-# no escape for (see orders.ORDER_VALUE): groups order id and charged. Any other line is decoded.
-_LEDGER_LINE = re.compile(
-    rb'^\{"order_id":"([!#-\[\]-~]+)","amount_cents":' + _INT + rb',"partition":' + _INT
-    + rb',"offset":' + _INT + rb',"session":' + _INT + rb',"charged":(true|false),'
-    + rb'"produced_at_ms":' + _INT + rb',"processed_at_ms":' + _INT + rb"\}$",
-    re.MULTILINE,
-)  # fmt: skip
-
-
-class LedgerTally:
-    """Live counts of the ledger as it grows: charges, distinct orders charged, handler runs."""
-
-    def __init__(self, path: Path) -> None:
-        self.follower = Follower(path)
-        self.effects = 0
-        self.runs = 0
-        self.delivered: set[bytes] = set()  # order ids charged, encoded
-
-    def read(self) -> dict[str, int]:
-        data = self.follower.new_data()
-        found = _LEDGER_LINE.findall(data)
-        lines = data.count(b"\n")
-        # Each match is one whole line (no group can hold a newline): if every line matched, they
-        # say what decoding them would.
-        if len(found) == lines:
-            charged = [order_id for order_id, flag in found if flag == b"true"]
-        else:
-            runs = [json.loads(line) for line in data.splitlines()]
-            charged = [run["order_id"].encode() for run in runs if run["charged"]]
-        self.runs += lines
-        self.effects += len(charged)
-        self.delivered.update(charged)
-        return {
-            "effects": self.effects,
-            "delivered": len(self.delivered),
-            "handler_runs": self.runs,
-        }

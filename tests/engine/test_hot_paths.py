@@ -21,11 +21,10 @@ from playground.engine.producer_log import (
     ATTEMPT_LINE,
     ack_line,
     attempt_line,
-    kinds_and_ids,
     read_producer_log,
 )
 from playground.engine.records import ProducerEvent
-from playground.engine.sink import LedgerTally, Sink, read_ledger
+from playground.engine.sink import Sink, read_ledger
 from playground.engine.workers import runtime as runtime_module
 from playground.engine.workers.consumer import next_offsets
 from playground.engine.workers.handlers import ChargeHandler
@@ -143,66 +142,6 @@ def test_producer_log_lines_read_back_as_events():
     )
     assert attempt_line("a", 0, 5) == ProducerEvent("attempt", "a", 0, at_ms=5).to_json()
     assert ack_line("a", 0, 1, 2) == ProducerEvent("ack", "a", 0, partition=1, offset=2).to_json()
-
-
-def slow_kinds_and_ids(data: bytes) -> list[tuple[str, bytes]]:
-    events = [ProducerEvent.from_json(line) for line in data.decode().splitlines()]
-    return [(e.kind, e.order_id.encode()) for e in events]
-
-
-@pytest.mark.parametrize(
-    "lines",
-    [
-        [],
-        [attempt_line(orders.order_id(i), 0, 1) for i in range(5)]
-        + [ack_line(orders.order_id(i), 0, 0, i) for i in range(5)],
-        [attempt_line("a", 1, 1), ProducerEvent("sent", "a", 1).to_json()],
-        [attempt_line("a", 0, 1), ProducerEvent("fail", "a", 0, error="timed out").to_json()],
-        [attempt_line("ordé", 0, 1), ack_line("ordé", 0, 0, 0), attempt_line("b", 0, 1)],
-        [ProducerEvent("ack", "a", 0, partition=0, offset=-1001).to_json()],
-    ],
-)
-def test_live_producer_log_reading_agrees_with_the_events(lines):
-    data = "".join(line + "\n" for line in lines).encode()
-    assert kinds_and_ids(data) == slow_kinds_and_ids(data)
-
-
-def test_an_ack_without_its_offset_is_refused_as_the_events_refuse_it():
-    data = (
-        b'{"kind":"attempt","order_id":"a","session":0}\n'
-        b'{"kind":"ack","order_id":"a","session":0}\n'
-    )
-    with pytest.raises(ValueError):
-        kinds_and_ids(data)
-
-
-def test_ledger_tally_counts_what_the_ledger_says(tmp_path):
-    path = tmp_path / "ledger.jsonl"
-    sink = Sink(path, session=0, idempotent=True)
-    tally = LedgerTally(path)
-    assert tally.read() == {"effects": 0, "delivered": 0, "handler_runs": 0}
-    for i in (0, 1, 0):
-        sink.charge_ascii(orders.order_key(i), 100, 0, i, 1)
-    assert tally.read() == {"effects": 0, "delivered": 0, "handler_runs": 0}  # not yet performed
-    sink.perform()
-    assert tally.read() == {"effects": 2, "delivered": 2, "handler_runs": 3}
-    sink.charge("ordé", 5, 0, 3, 1)  # not plain ASCII: the tally decodes this chunk
-    sink.charge_ascii(b"order-0000002", 100, 0, 4, 1)
-    sink.perform()
-    assert tally.read() == {"effects": 4, "delivered": 4, "handler_runs": 5}
-    with path.open("ab") as ledger:  # a line still being written waits for its end
-        ledger.write(b'{"order_id":"order-0000003","amount_cents":1')
-    assert tally.read() == {"effects": 4, "delivered": 4, "handler_runs": 5}
-    with path.open("ab") as ledger:
-        ledger.write(b',"partition":0,"offset":5,"session":1,"charged":true,')
-        ledger.write(b'"produced_at_ms":1,"processed_at_ms":2}\n')
-    assert tally.read() == {"effects": 5, "delivered": 5, "handler_runs": 6}
-    other = Sink(path, session=1, idempotent=False)  # a non-idempotent session charges again
-    other.charge_ascii(b"order-0000003", 1, 0, 5, 1)
-    other.perform()
-    assert tally.read() == {"effects": 6, "delivered": 5, "handler_runs": 7}
-    effects, runs, _ = read_ledger(path)
-    assert (len(effects), len({e.order_id for e in effects}), len(runs)) == (6, 5, 7)
 
 
 def test_journal_writes_whole_lines_even_when_a_write_is_short(tmp_path, monkeypatch):
