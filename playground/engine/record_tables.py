@@ -78,6 +78,27 @@ def connect(workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
     return db
 
 
+# Each table's columns from the record objects' attributes (records.py), for load_records.
+_ATTRIBUTES = {
+    "producer_events": {
+        "kind": "kind", "order_id": "order_id", "session": "session",
+        "kafka_partition": "partition", "kafka_offset": "offset",
+    },
+    "log_copies": {
+        "order_id": "order_id", "kafka_partition": "partition", "kafka_offset": "offset",
+        "committed": "committed",
+    },
+    "effects": {
+        "order_id": "order_id", "source_partition": "source_partition",
+        "source_offset": "source_offset", "committed": "committed", "session": "session",
+    },
+    "handler_runs": {
+        "order_id": "order_id", "source_partition": "source_partition",
+        "source_offset": "source_offset", "deduplicated": "deduplicated", "session": "session",
+    },
+}  # fmt: skip
+
+
 def load_records(
     db: duckdb.DuckDBPyConnection,
     producer_log: Iterable[ProducerEvent],
@@ -86,37 +107,14 @@ def load_records(
     handler_runs: Iterable[HandlerRun],
 ) -> None:
     """Fill the tables from record objects (a small run, a test)."""
-    events = list(producer_log)
-    add_columns(db, "producer_events", {
-        "kind": [e.kind for e in events],
-        "order_id": [e.order_id for e in events],
-        "session": [e.session for e in events],
-        "kafka_partition": [e.partition for e in events],
-        "kafka_offset": [e.offset for e in events],
-    })  # fmt: skip
-    copies = list(kafka_log)
-    add_columns(db, "log_copies", {
-        "order_id": [c.order_id for c in copies],
-        "kafka_partition": [c.partition for c in copies],
-        "kafka_offset": [c.offset for c in copies],
-        "committed": [bool(c.committed) for c in copies],
-    })  # fmt: skip
-    done = list(effects)
-    add_columns(db, "effects", {
-        "order_id": [e.order_id for e in done],
-        "source_partition": [e.source_partition for e in done],
-        "source_offset": [e.source_offset for e in done],
-        "committed": [bool(e.committed) for e in done],
-        "session": [e.session for e in done],
-    })  # fmt: skip
-    runs = list(handler_runs)
-    add_columns(db, "handler_runs", {
-        "order_id": [r.order_id for r in runs],
-        "source_partition": [r.source_partition for r in runs],
-        "source_offset": [r.source_offset for r in runs],
-        "deduplicated": [bool(r.deduplicated) for r in runs],
-        "session": [r.session for r in runs],
-    })  # fmt: skip
+    for (table, attributes), records in zip(
+        _ATTRIBUTES.items(), (producer_log, kafka_log, effects, handler_runs), strict=True
+    ):
+        rows = list(records)
+        add_columns(db, table, {
+            column: [getattr(row, attribute) for row in rows]
+            for column, attribute in attributes.items()
+        })  # fmt: skip
 
 
 def add_columns(db: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:

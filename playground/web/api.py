@@ -82,11 +82,9 @@ def experiment(request: HttpRequest, share_id: str) -> JsonResponse:
 
 def orders(request: HttpRequest, share_id: str) -> JsonResponse:
     """A page of an experiment's per-order stories (?filter=&page=), read from its story book."""
-    if request.method != "GET":
-        return _method_not_allowed(request, "GET")
-    found = Experiment.objects.filter(share_id=share_id).first()
-    if found is None:
-        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    found = _readable(request, share_id)
+    if isinstance(found, JsonResponse):
+        return found
     try:
         page = stories.page(found, request.GET.get("filter", ""), request.GET.get("page", "1"))
     except stories.BadQuery as error:
@@ -105,17 +103,25 @@ def orders(request: HttpRequest, share_id: str) -> JsonResponse:
 
 def order(request: HttpRequest, share_id: str, order_id: str) -> JsonResponse:
     """One order's story, as the audit told it."""
-    if request.method != "GET":
-        return _method_not_allowed(request, "GET")
-    found = Experiment.objects.filter(share_id=share_id).first()
-    if found is None:
-        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    found = _readable(request, share_id)
+    if isinstance(found, JsonResponse):
+        return found
     try:
         return JsonResponse(stories.story(found, order_id))
     except stories.BadQuery as error:
         return _errors(400, _field_error(error))
     except stories.UnknownOrder as error:
         return _errors(404, _field_error(error))
+
+
+def _readable(request: HttpRequest, share_id: str) -> Experiment | JsonResponse:
+    """The experiment a GET asks for, or the error to answer with (405, 404)."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    found = Experiment.objects.filter(share_id=share_id).first()
+    if found is None:
+        return _errors(404, FieldError("id", f"no experiment {share_id!r}"))
+    return found
 
 
 def _field_error(error: Exception) -> FieldError:
