@@ -261,10 +261,10 @@ def audit_tables(
     count ("committed": what a read_committed reader of the output sees, "uncommitted": all). For a
     Kafka-to-Kafka pipeline, call it once per view. planned is the workload's number of orders
     (None: as many as were attempted); those never attempted are counted apart. Every order's
-    story is written to stories_path (Parquet, by order id; None: a temporary file kept as long
-    as the result). Raises ValueError for a bad view or record (a log that lists one copy twice,
-    an unknown producer event), and AssertionError if the result contradicts itself (an audit
-    bug).
+    story is written to the story book folder stories_path (story_book.py; None: a temporary
+    folder kept as long as the result). Raises ValueError for a bad view or record (a log that
+    lists one copy twice, an unknown producer event), and AssertionError if the result
+    contradicts itself (an audit bug).
     """
     _check_choice("consumer_isolation", consumer_isolation, CONSUMER_ISOLATIONS)
     _check_choice("effects_view", effects_view, EFFECTS_VIEWS)
