@@ -1,5 +1,5 @@
 """A new learner in a real browser: from the home page to lesson step 2, a prediction, the run it
-starts, the consumer's position going back on the log strip after the kill, and the prediction
+starts, the redelivered records lighting up on the log strip after the kill, and the prediction
 checked beside the verdict. The time it took is kept in var/test-browser/lesson-walk.json."""
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def test_a_new_learner_predicts_runs_and_sees_lesson_two_checked(app_server, new
     checked = time.monotonic()
     screenshot(page, "lesson-2-checked")
 
+    # Where the position went back to, if a frame caught it (a consumer restarting in 0.15 s may
+    # catch up before one is drawn; the rule is tested in tests/engine/test_log_strip.py): no
+    # further back than the committed offset.
     back = went_back(page.evaluate("window.__markers"))
-    assert back, "the position never went back on the strip"
-    assert any(after == committed for _, after, committed in back), back
+    assert not any(after < committed for _, after, committed in back), back
     check = page.locator("#prediction-check")
     assert check.get_attribute("data-right") == "yes", check.inner_text()
     assert "duplicated" in page.locator("#log-strip").inner_html()  # the final strip shows them
