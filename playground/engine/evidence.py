@@ -12,6 +12,7 @@ import numpy as np
 from playground.engine import kafka_log, record_tables
 from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit_tables
 from playground.engine.naming import ExperimentNames
+from playground.engine.records import ACK
 from playground.engine.semantics import promise
 from playground.engine.spec import Pipeline, Spec
 
@@ -38,7 +39,7 @@ class Evidence:
             "WITH ends AS (SELECT kafka_partition, max(kafka_offset) + 1 AS log_end "
             "FROM log_copies GROUP BY kafka_partition) "
             "SELECT count(*) FROM producer_events LEFT JOIN ends USING (kafka_partition) "
-            "WHERE kind = 'ack' AND kafka_offset >= coalesce(log_end, 0)"
+            f"WHERE kind = '{ACK}' AND kafka_offset >= coalesce(log_end, 0)"
         ).fetchone()
         return beyond
 
