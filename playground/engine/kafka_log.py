@@ -19,6 +19,8 @@ import duckdb
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from playground.engine import record_tables
+
 READ_TIMEOUT_SECONDS = 120.0
 BATCH = 10_000  # messages taken from the client at a time: its objects cost memory
 # How long one take waits for a whole BATCH: it returns what has arrived by then, so the last,
@@ -163,14 +165,9 @@ def _append(
             f"{topic}: the record at partition {empty.partition()} offset {empty.offset()} has "
             f"no {payload}; every record the playground writes has one"
         ) from None
-    columns = {
+    record_tables.add_columns(db, table, {
         "payload": payloads,
         "kafka_partition": np.fromiter((m.partition() for m in messages), np.int32, count),
         "kafka_offset": np.fromiter((m.offset() for m in messages), np.int64, count),
         "written_at": np.fromiter((m.timestamp()[1] for m in messages), np.int64, count),
-    }
-    db.register("batch", columns)
-    try:
-        db.execute(f"INSERT INTO {table} SELECT * FROM batch")
-    finally:
-        db.unregister("batch")
+    })  # fmt: skip

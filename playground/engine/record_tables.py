@@ -117,9 +117,15 @@ def load_records(
         })  # fmt: skip
 
 
-def add_columns(db: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
-    """Append rows given as columns (lists or arrays of equal length, in the table's order)."""
-    frame = {name: np.asarray(values, dtype=object) for name, values in columns.items()}
+def add_columns(
+    db: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list | np.ndarray]
+) -> None:
+    """Append rows given as columns (lists or numpy arrays of equal length, in the table's
+    order); a list may hold None for NULL."""
+    frame = {
+        name: values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        for name, values in columns.items()
+    }
     if not len(next(iter(frame.values()))):
         return
     db.register("incoming", frame)

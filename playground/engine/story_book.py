@@ -200,8 +200,11 @@ class StoryBook(Mapping[str, "OrderStory"]):
         return self.count(ALL)
 
     def __iter__(self) -> Iterator[str]:
-        for story in self.values():
-            yield story.order_id
+        """Every order id, by order id, read alone (not whole stories)."""
+        with self._connection() as db:
+            result = db.execute(f"SELECT order_id FROM {self._summary} ORDER BY file_row_number")
+            while rows := result.fetchmany(READ_CHUNK):
+                yield from (order_id for (order_id,) in rows)
 
     def values(self) -> Iterator[OrderStory]:  # type: ignore[override]
         """Every story, by order id, a chunk at a time."""

@@ -92,7 +92,7 @@ def test_pages_cover_the_book_in_order_across_its_row_groups():
     assert len(book) == book.count(ALL) == count
     pages = [book.page(ALL, start, start + 5000) for start in range(0, count, 5000)]
     ids = [story.order_id for page in pages for story in page]
-    assert ids == [f"order-{n:07d}" for n in range(count)]
+    assert ids == [f"order-{n:07d}" for n in range(count)] == list(book)
     middle = book.page(ALL, 2 * story_book.ROW_GROUP_SIZE - 2, 2 * story_book.ROW_GROUP_SIZE + 2)
     assert [s.order_id for s in middle] == [
         f"order-{n:07d}"
