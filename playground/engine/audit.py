@@ -276,10 +276,14 @@ def audit_tables(
     # Counts that need no judgement, straight from the records; the rest need each order's
     # outcome and are summed from the stories as written. _check ties the two together.
     tallies = _tallies(db, see_all=see_all, count_all=count_all)
-    _build_summary(db, see_all=see_all, count_all=count_all)
-    stories = story_book.write(
-        db, _facts_query(count_all=count_all), ANOMALY_CONDITIONS, stories_path
-    )
+    try:
+        summary = _tally_orders(db, see_all=see_all, count_all=count_all)
+        stories = story_book.write(
+            db, summary, _facts_query(count_all=count_all), ANOMALY_CONDITIONS, stories_path
+        )
+    finally:
+        db.execute("DROP TABLE IF EXISTS matched")
+        db.execute("DROP TABLE IF EXISTS tallied")
     story_totals = _recount(stories)
     lost = tallies["attempted"] - tallies["delivered_attempted"]
     duplicated = tallies["counted_effects"] - tallies["delivered"]
@@ -443,10 +447,12 @@ def _tallies(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -
     return counts
 
 
-def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> None:
-    """The table `summary`: one row per order id, its counts and outcome (story_book.SUMMARY_
-    COLUMNS), and the one attempt, ack, copy and effect of an order that has no more than one of
-    each (nearly every order), the facts its story is told from.
+def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> str:
+    """The temporary tables `tallied` and `matched`, and the query over them of the summary: one
+    row per order id, its counts and outcome (story_book.SUMMARY_COLUMNS), and the one attempt,
+    ack, copy and effect of an order that has no more than one of each (nearly every order), the
+    facts its story is told from. The story book writes the summary as it sorts it: a table of
+    it would be one more copy of every order.
 
     see_all and count_all as for _tallies.
 
@@ -455,39 +461,55 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
     An effect is matched to its copy by (order id, partition, offset), never by position alone: a
     truncated partition can reuse an offset for another order id. For an order with one copy and
     one effect that is a comparison within its row; for the rest (told_by_facts), a join over
-    just their facts. Every record is read in one grouping of scalar aggregates, which the
-    database can spill to disk.
+    just their facts. Each raw record is grouped by order id on its own, with scalar aggregates
+    the database can spill to disk, and the groups are joined.
     """
-    visible = _only_committed(see_all, "flag")  # an effect's flag says whether it counts
-    # In passes over disjoint sets of order ids, so that one pass's groups fit the database's
-    # memory whatever the run's size.
-    facts = _facts_query(count_all=count_all)
-    for number, part in enumerate(_passes(db, facts, FACTS_PER_PASS)):
+    # Each raw record grouped by order id on its own, then the groups joined: a grouping of every
+    # fact at once would evaluate each aggregate on every fact, whatever its kind. In passes over
+    # disjoint sets of order ids, so that one pass's groups and joins fit the database's memory
+    # whatever the run's size.
+    visible = _only_committed(see_all, "committed")
+    counted = _only_committed(count_all, "committed")
+    for number, part in enumerate(_passes(db, _facts_query(count_all=count_all), FACTS_PER_PASS)):
         db.execute(f"""
         {"CREATE TEMP TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
-        WITH facts AS ({facts})
+        WITH producer AS (
+          SELECT order_id,
+            count(*) FILTER (WHERE kind = '{ATTEMPT}') AS attempts,
+            count(*) FILTER (WHERE kind = '{ACK}') AS acks,
+            bool_or(kind = '{SENT}') AS sent,
+            bool_or(kind = '{FAIL}') AS failed,
+            min(session) FILTER (WHERE kind = '{ATTEMPT}') AS attempt_session,
+            min(kafka_partition) FILTER (WHERE kind = '{ACK}') AS ack_partition,
+            min(kafka_offset) FILTER (WHERE kind = '{ACK}') AS ack_offset,
+            min(session) FILTER (WHERE kind = '{ACK}') AS ack_session
+          FROM producer_events WHERE {part} GROUP BY order_id),
+        copies AS (
+          SELECT order_id, count(*) AS copies,
+            count(*) FILTER (WHERE {visible}) AS visible_copies,
+            min(kafka_partition) AS copy_partition, min(kafka_offset) AS copy_offset,
+            bool_and(committed) AS copy_committed
+          FROM log_copies WHERE {part} GROUP BY order_id),
+        effect_rows AS (
+          SELECT order_id, count(*) AS effect_rows, count(*) FILTER (WHERE {counted}) AS effects,
+            min(source_partition) AS effect_partition, min(source_offset) AS effect_offset,
+            min(session) AS effect_session
+          FROM effects WHERE {part} GROUP BY order_id),
+        runs AS (
+          SELECT order_id, count(*) AS handler_runs,
+            count(*) FILTER (WHERE deduplicated) AS deduplicated
+          FROM handler_runs WHERE {part} GROUP BY order_id)
         SELECT order_id,
-          count(*) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempts,
-          count(*) FILTER (WHERE fact = {story_book.FACT_ACK}) AS acks,
-          bool_or(fact = {story_book.FACT_SENT}) AS sent,
-          bool_or(fact = {story_book.FACT_FAIL}) AS failed,
-          min(session) FILTER (WHERE fact = {story_book.FACT_ATTEMPT}) AS attempt_session,
-          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_partition,
-          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_offset,
-          min(session) FILTER (WHERE fact = {story_book.FACT_ACK}) AS ack_session,
-          count(*) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copies,
-          count(*) FILTER (WHERE fact = {story_book.FACT_COPY} AND {visible}) AS visible_copies,
-          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_partition,
-          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_offset,
-          bool_and(flag) FILTER (WHERE fact = {story_book.FACT_COPY}) AS copy_committed,
-          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_rows,
-          count(*) FILTER (WHERE fact = {story_book.FACT_EFFECT} AND flag) AS effects,
-          min(kafka_partition) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_partition,
-          min(kafka_offset) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_offset,
-          min(session) FILTER (WHERE fact = {story_book.FACT_EFFECT}) AS effect_session,
-          count(*) FILTER (WHERE fact = {story_book.FACT_RUN}) AS handler_runs,
-          count(*) FILTER (WHERE fact = {story_book.FACT_RUN} AND flag) AS deduplicated
-        FROM facts WHERE {part} GROUP BY order_id
+          coalesce(attempts, 0) AS attempts, coalesce(acks, 0) AS acks,
+          coalesce(sent, false) AS sent, coalesce(failed, false) AS failed,
+          attempt_session, ack_partition, ack_offset, ack_session,
+          coalesce(copies, 0) AS copies, coalesce(visible_copies, 0) AS visible_copies,
+          copy_partition, copy_offset, copy_committed,
+          coalesce(effect_rows, 0) AS effect_rows, coalesce(effects, 0) AS effects,
+          effect_partition, effect_offset, effect_session,
+          coalesce(handler_runs, 0) AS handler_runs, coalesce(deduplicated, 0) AS deduplicated
+        FROM producer FULL JOIN copies USING (order_id) FULL JOIN effect_rows USING (order_id)
+          FULL JOIN runs USING (order_id)
         """)  # fmt: skip
     told = (
         "attempts > 1 OR acks > 1 OR copies > 1 OR effect_rows > 1 OR effect_rows > effects "
@@ -514,31 +536,39 @@ def _build_summary(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: b
         "CASE WHEN effects = 1 AND copies = 1 AND copy_partition = effect_partition "
         "AND copy_offset = effect_offset AND NOT copy_committed THEN 1 ELSE 0 END"
     )
-    db.execute(f"""
-    CREATE TEMP TABLE summary AS SELECT t.order_id, attempts::BIGINT AS attempts,
-      acks::BIGINT AS acks,
-      CASE WHEN acks > 0 THEN '{PRODUCER_ACKED}' WHEN sent THEN '{PRODUCER_SENT}'
-           WHEN failed THEN '{PRODUCER_FAILED}' ELSE '{PRODUCER_UNKNOWN}' END AS producer_outcome,
-      copies::BIGINT AS copies, visible_copies::BIGINT AS visible_copies,
-      effects::BIGINT AS effects,
-      (CASE WHEN {told} THEN coalesce(m.sources, 0) ELSE effects END)::BIGINT AS sources,
-      handler_runs::BIGINT AS handler_runs, deduplicated::BIGINT AS deduplicated,
-      (CASE WHEN {told} THEN coalesce(m.aborted_reads, 0) ELSE {single_aborted} END)::BIGINT
+    # Counts as INTEGER and outcomes as ENUM (they read back as text): narrow rows sort faster,
+    # and the book sorts every one.
+    producer_outcomes = _enum(PRODUCER_ACKED, PRODUCER_SENT, PRODUCER_FAILED, PRODUCER_UNKNOWN)
+    outcomes = _enum(DELIVERED, DUPLICATED, *LOST_OUTCOMES, UNEXPLAINED)
+    return f"""
+    SELECT t.order_id, attempts::INTEGER AS attempts,
+      acks::INTEGER AS acks,
+      (CASE WHEN acks > 0 THEN '{PRODUCER_ACKED}' WHEN sent THEN '{PRODUCER_SENT}'
+           WHEN failed THEN '{PRODUCER_FAILED}' ELSE '{PRODUCER_UNKNOWN}' END)::{producer_outcomes}
+        AS producer_outcome,
+      copies::INTEGER AS copies, visible_copies::INTEGER AS visible_copies,
+      effects::INTEGER AS effects,
+      (CASE WHEN {told} THEN coalesce(m.sources, 0) ELSE effects END)::INTEGER AS sources,
+      handler_runs::INTEGER AS handler_runs, deduplicated::INTEGER AS deduplicated,
+      (CASE WHEN {told} THEN coalesce(m.aborted_reads, 0) ELSE {single_aborted} END)::INTEGER
         AS aborted_reads,
-      CASE WHEN attempts = 0 THEN '{UNEXPLAINED}'
+      (CASE WHEN attempts = 0 THEN '{UNEXPLAINED}'
            WHEN effects > 1 THEN '{DUPLICATED}'
            WHEN effects = 1 THEN '{DELIVERED}'
            WHEN visible_copies > 0 THEN '{LOST_AT_CONSUMER}'
            WHEN acks > 0 THEN '{LOST_AT_BROKER}'
-           ELSE '{LOST_AT_PRODUCER}' END AS outcome,
+           ELSE '{LOST_AT_PRODUCER}' END)::{outcomes} AS outcome,
       {told} AS told_by_facts,
       attempt_session, ack_partition, ack_offset, ack_session,
       copy_partition, copy_offset, copy_committed,
       effect_partition, effect_offset, effect_session
     FROM tallied t LEFT JOIN matched m ON m.order_id = t.order_id
-    """)  # fmt: skip
-    db.execute("DROP TABLE matched")
-    db.execute("DROP TABLE tallied")
+    """  # fmt: skip
+
+
+def _enum(*values: str) -> str:
+    """The SQL type of a column that holds one of `values`."""
+    return "ENUM(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 def _only_committed(everything: bool, committed_column: str) -> str:

@@ -14,15 +14,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import time
+from operator import itemgetter
 
 import duckdb
 import numpy as np
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from playground.engine import record_tables
 
 READ_TIMEOUT_SECONDS = 120.0
 BATCH = 10_000  # messages taken from the client at a time: its objects cost memory
+INSERT_ROWS = 100_000  # rows gathered as columns before they go into the table
 # How long one take waits for a whole BATCH: it returns what has arrived by then, so the last,
 # partial batch (and a small topic) costs this, not a second.
 TAKE_SECONDS = 0.05
@@ -38,6 +40,7 @@ READER_SETTINGS = {
     "queued.min.messages": 50_000,
     "queued.max.messages.kbytes": 16 * 1024,
 }
+_TIMESTAMP_MS = itemgetter(1)  # of Message.timestamp(): (its type, epoch ms)
 KEY = "key"
 VALUE = "value"
 # The table load_topic fills: each record's key or value (decoded), where it is, its timestamp
@@ -54,19 +57,17 @@ def load_topic(
     """Every record in `topic` from offset 0 to its end, into a new `table` (COLUMNS) of `db`,
     each marked committed or not; payload says which part of the record to keep (KEY or
     VALUE)."""
-    db.execute(f"CREATE TABLE {table} ({COLUMNS})")
-    ends = _read(db, f"{table}_committed", bootstrap, topic, "read_committed", payload)
-    if _every_offset(db, f"{table}_committed", ends):
-        db.execute(f"INSERT INTO {table} SELECT *, true FROM {table}_committed")
-    else:
+    ends = _read(db, table, bootstrap, topic, "read_committed", payload)
+    if not _every_offset(db, table, ends):
+        db.execute(f"ALTER TABLE {table} RENAME TO {table}_committed")
         _read(db, f"{table}_everything", bootstrap, topic, "read_uncommitted", payload)
         db.execute(
-            f"INSERT INTO {table} SELECT e.*, c.kafka_offset IS NOT NULL "
-            f"FROM {table}_everything e LEFT JOIN {table}_committed c "
-            "USING (kafka_partition, kafka_offset)"
+            f"CREATE TABLE {table} AS SELECT e.* EXCLUDE (committed), "
+            f"c.kafka_offset IS NOT NULL AS committed FROM {table}_everything e "
+            f"LEFT JOIN {table}_committed c USING (kafka_partition, kafka_offset)"
         )
         db.execute(f"DROP TABLE {table}_everything")
-    db.execute(f"DROP TABLE {table}_committed")
+        db.execute(f"DROP TABLE {table}_committed")
     _return_freed_memory()
 
 
@@ -107,9 +108,10 @@ def _read(
     isolation: str,
     payload: str,
 ) -> dict[int, tuple[int, int]]:
-    """One read of every partition to its end into a new `table`; returns each partition's
-    (start, end) offsets as they stood before it."""
-    db.execute(f"CREATE TABLE {table} ({COLUMNS.rsplit(',', 1)[0]})")
+    """One read of every partition to its end into a new `table` (COLUMNS, committed: whether
+    the read was read_committed); returns each partition's (start, end) offsets as they stood
+    before it."""
+    db.execute(f"CREATE TABLE {table} ({COLUMNS})")
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -122,6 +124,7 @@ def _read(
         }
     )
     ends: dict[int, tuple[int, int]] = {}
+    columns: list[dict[str, np.ndarray]] = []  # batches taken, not yet in the table
     try:
         for partition in sorted(reader.list_topics(topic, timeout=10).topics[topic].partitions):
             ends[partition] = reader.get_watermark_offsets(
@@ -133,41 +136,70 @@ def _read(
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end: {sorted(remaining)} left")
-            records = []
-            for message in reader.consume(num_messages=BATCH, timeout=TAKE_SECONDS):
-                error = message.error()
-                if error is None:
-                    records.append(message)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    remaining.discard(message.partition())
-                else:
-                    raise RuntimeError(f"reading {topic}: {error}")
+            records = reader.consume(num_messages=BATCH, timeout=TAKE_SECONDS)
+            if any(map(Message.error, records)):  # a partition's end, or a failure
+                records = _records(records, remaining, topic)
             if records:
-                _append(db, table, topic, records, payload)
+                columns.append(_columns(topic, records, payload, isolation == "read_committed"))
+            if sum(len(batch["kafka_offset"]) for batch in columns) >= INSERT_ROWS:
+                _insert(db, table, columns)
+        _insert(db, table, columns)
     finally:
         reader.close()
     return ends
 
 
-def _append(
-    db: duckdb.DuckDBPyConnection, table: str, topic: str, messages: list, payload: str
+def _insert(
+    db: duckdb.DuckDBPyConnection, table: str, columns: list[dict[str, np.ndarray]]
 ) -> None:
-    count = len(messages)
-    payloads = np.empty(count, dtype=object)
-    try:
-        if payload == KEY:
-            payloads[:] = [message.key().decode() for message in messages]
+    """The batches into `table`, as one (an insert costs about a millisecond however small),
+    and `columns` emptied."""
+    if columns:
+        record_tables.add_columns(
+            db,
+            table,
+            {name: np.concatenate([batch[name] for batch in columns]) for name in columns[0]},
+        )
+        columns.clear()
+
+
+def _records(messages: list, remaining: set[int], topic: str) -> list:
+    """The records among `messages`; a partition whose end is among them leaves `remaining`."""
+    records = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.code() == KafkaError._PARTITION_EOF:
+            remaining.discard(message.partition())
         else:
-            payloads[:] = [message.value().decode() for message in messages]
-    except AttributeError:
+            raise RuntimeError(f"reading {topic}: {error}")
+    return records
+
+
+def _columns(topic: str, messages: list, payload: str, committed: bool) -> dict[str, np.ndarray]:
+    """The COLUMNS of `messages` (committed: all of them, or none)."""
+    count = len(messages)
+    try:
+        payloads = np.array(
+            list(
+                map(bytes.decode, map(Message.key if payload == KEY else Message.value, messages))
+            ),
+            dtype=object,
+        )
+    except TypeError:  # a record without one: None is no bytes to decode
         empty = next(m for m in messages if (m.key() if payload == KEY else m.value()) is None)
         raise ValueError(
             f"{topic}: the record at partition {empty.partition()} offset {empty.offset()} has "
             f"no {payload}; every record the playground writes has one"
         ) from None
-    record_tables.add_columns(db, table, {
+    # map() over the methods: the loop over a batch's messages runs in C.
+    return {
         "payload": payloads,
-        "kafka_partition": np.fromiter((m.partition() for m in messages), np.int32, count),
-        "kafka_offset": np.fromiter((m.offset() for m in messages), np.int64, count),
-        "written_at": np.fromiter((m.timestamp()[1] for m in messages), np.int64, count),
-    })  # fmt: skip
+        "kafka_partition": np.fromiter(map(Message.partition, messages), np.int32, count),
+        "kafka_offset": np.fromiter(map(Message.offset, messages), np.int64, count),
+        "written_at": np.fromiter(
+            map(_TIMESTAMP_MS, map(Message.timestamp, messages)), np.int64, count
+        ),
+        "committed": np.full(count, committed),
+    }

@@ -72,6 +72,10 @@ def connect(workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
         workdir.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(workdir / "spill")
         database = str(workdir / "records.duckdb")
+        # Uncompressed: choosing and applying a compression for every column doubled the time
+        # to load the journals (2,000,000 lines: 0.5 s instead of 0.25), for a file that is only
+        # read back once or twice per pass and is removed after the audit.
+        config["force_compression"] = "uncompressed"
     db = duckdb.connect(database, config=config)
     for name, columns in TABLES.items():
         db.execute(f"CREATE TABLE {name} ({columns})")

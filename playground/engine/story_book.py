@@ -37,7 +37,7 @@ SUMMARY_FILE = "summary.parquet"
 FACTS_FILE = "facts.parquet"
 ROW_GROUP_SIZE = 8192  # a page reads one or two groups of this many rows
 READ_CHUNK = 10_000
-# What a fact is, as a small integer: the grouping compares it for every raw record.
+# What a fact is, as a small integer (the facts file holds one for every fact of a told order).
 FACT_ATTEMPT = 0
 FACT_ACK = 1
 FACT_SENT = 2  # acks=0: the client reported it delivered
@@ -50,9 +50,9 @@ FACT_SCHEMA = {
     "kafka_offset": "BIGINT", "flag": "BOOLEAN",
 }  # fmt: skip
 SUMMARY_SCHEMA = {
-    "order_id": "VARCHAR", "attempts": "BIGINT", "acks": "BIGINT", "producer_outcome": "VARCHAR",
-    "copies": "BIGINT", "visible_copies": "BIGINT", "effects": "BIGINT", "sources": "BIGINT",
-    "handler_runs": "BIGINT", "deduplicated": "BIGINT", "aborted_reads": "BIGINT",
+    "order_id": "VARCHAR", "attempts": "INTEGER", "acks": "INTEGER", "producer_outcome": "VARCHAR",
+    "copies": "INTEGER", "visible_copies": "INTEGER", "effects": "INTEGER", "sources": "INTEGER",
+    "handler_runs": "INTEGER", "deduplicated": "INTEGER", "aborted_reads": "INTEGER",
     "outcome": "VARCHAR", "told_by_facts": "BOOLEAN", "attempt_session": "INTEGER",
     "ack_partition": "INTEGER", "ack_offset": "BIGINT", "ack_session": "INTEGER",
     "copy_partition": "INTEGER", "copy_offset": "BIGINT", "copy_committed": "BOOLEAN",
@@ -64,12 +64,13 @@ SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA)
 
 def write(
     db: duckdb.DuckDBPyConnection,
+    summary_query: str,
     facts_query: str,
     anomaly_conditions: dict[str, str],
     folder: Path | None,
 ) -> StoryBook:
-    """Write the book into `folder` (replacing one there): the table `summary` of `db`
-    (SUMMARY_COLUMNS, which this drops), the facts of its told_by_facts orders from
+    """Write the book into `folder` (replacing one there): the rows of `summary_query`
+    (SUMMARY_COLUMNS) sorted by order id, the facts of its told_by_facts orders from
     `facts_query` (FACT_COLUMNS), and a file per filter of anomaly_conditions (kind: SQL over the
     summary). None: a temporary folder that lives as long as the returned book. The files are
     written aside and the folder renamed into place: a reader finds a whole book or none."""
@@ -79,15 +80,7 @@ def write(
     else:
         aside = folder.with_name(f"{folder.name}.writing")
         shutil.rmtree(aside, ignore_errors=True)  # what an interrupted audit left
-    db.execute(
-        f"CREATE TEMP VIEW facts AS SELECT * FROM ({facts_query}) WHERE order_id IN "
-        "(SELECT order_id FROM summary WHERE told_by_facts)"
-    )
-    try:
-        _write_files(db, aside, anomaly_conditions)
-    finally:
-        db.execute("DROP VIEW facts")
-        db.execute("DROP TABLE summary")
+    _write_files(db, aside, summary_query, facts_query, anomaly_conditions)
     if aside != folder:
         if folder.exists():
             shutil.rmtree(folder)
@@ -151,7 +144,7 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
                 db.register("incoming", frame)
                 db.execute(f"INSERT INTO {table} SELECT * FROM incoming")
                 db.unregister("incoming")
-        _write_files(db, aside, anomaly_conditions)
+        _write_files(db, aside, "SELECT * FROM summary", "SELECT * FROM facts", anomaly_conditions)
     try:
         aside.rename(folder)
     except OSError:  # another reader's conversion landed first
@@ -159,21 +152,32 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
 
 
 def _write_files(
-    db: duckdb.DuckDBPyConnection, folder: Path, anomaly_conditions: dict[str, str]
+    db: duckdb.DuckDBPyConnection,
+    folder: Path,
+    summary_query: str,
+    facts_query: str,
+    anomaly_conditions: dict[str, str],
 ) -> None:
-    """The book's files from the tables `summary` and `facts` of `db`."""
+    """The book's files: the summary first, then what is read from it (the facts its
+    told_by_facts orders need, the filters)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _copy(db, "SELECT * FROM summary", folder / SUMMARY_FILE)
-    _copy(db, "SELECT * FROM facts", folder / FACTS_FILE)
+    _copy(db, summary_query, folder / SUMMARY_FILE)
+    summary = f"read_parquet('{_quoted(folder / SUMMARY_FILE)}')"
+    _copy(
+        db,
+        f"SELECT * FROM ({facts_query}) "
+        f"WHERE order_id IN (SELECT order_id FROM {summary} WHERE told_by_facts)",
+        folder / FACTS_FILE,
+    )
     filters = {ANOMALIES: " OR ".join(f"({c})" for c in anomaly_conditions.values())}
     filters |= anomaly_conditions
     for name, condition in filters.items():
-        _copy(db, f"SELECT order_id FROM summary WHERE {condition}", _filter_file(folder, name))
+        _copy(db, f"SELECT order_id FROM {summary} WHERE {condition}", _filter_file(folder, name))
 
 
 def _copy(db: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     db.execute(
-        f"COPY ({query} ORDER BY order_id) TO '{_quoted(path)}' "
+        f"COPY (SELECT * FROM ({query}) ORDER BY order_id) TO '{_quoted(path)}' "
         f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
     )
 
