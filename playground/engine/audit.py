@@ -74,9 +74,10 @@ PROCESSING_ABORTED = "aborted"  # its effect is uncommitted: this view does not 
 PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORTED)
 
 # Rows per pass of a grouping by order id, so that a pass's groups stay within the database's
-# memory (record_tables.MEMORY_LIMIT): a pass of a simple count, and one of the summary's grouping
-# (every raw fact: attempts, acks, copies, effects, handler runs), whose groups hold more.
-ROWS_PER_PASS = 2_000_000
+# memory (record_tables.MEMORY_LIMIT, 128 MB): a pass of a simple count (each row may be a group
+# of its own: 2,000,000 ran out of memory at ten million records), and one of the summary's
+# groupings and joins (every raw fact: attempts, acks, copies, effects, handler runs).
+ROWS_PER_PASS = 1_000_000
 FACTS_PER_PASS = 1_500_000
 
 # The result's counts, in the order to_json() gives them.
@@ -448,7 +449,9 @@ def _tallies(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -
 
 
 def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bool) -> str:
-    """The temporary tables `tallied` and `matched`, and the query over them of the summary: one
+    """The tables `tallied` (in the database's file, not a temporary one: ten million orders'
+    rows do not fit its memory, and a temporary table ran out of it) and `matched` (temporary:
+    the few orders told by their facts), and the query over them of the summary: one
     row per order id, its counts and outcome (story_book.SUMMARY_COLUMNS), and the one attempt,
     ack, copy and effect of an order that has no more than one of each (nearly every order), the
     facts its story is told from. The story book writes the summary as it sorts it: a table of
@@ -472,7 +475,7 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     counted = _only_committed(count_all, "committed")
     for number, part in enumerate(_passes(db, _facts_query(count_all=count_all), FACTS_PER_PASS)):
         db.execute(f"""
-        {"CREATE TEMP TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
+        {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
         WITH producer AS (
           SELECT order_id,
             count(*) FILTER (WHERE kind = '{ATTEMPT}') AS attempts,

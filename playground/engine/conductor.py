@@ -22,7 +22,7 @@ from pathlib import Path
 from playground.engine import timing
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
-from playground.engine.live import LiveTally, LogEnds
+from playground.engine.live import LiveTally, LogEnds, TallyInBackground
 from playground.engine.naming import ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import Fault, FaultKind, Pipeline, Spec, SpecError, read_live_fault
@@ -156,7 +156,10 @@ class Conductor:
         self.supervisor.crashes_for = self.faults.crashes_for
         self.supervisor.strikes = self.faults.strikes
         self.supervisor.on_report = self._on_report
-        self.tally = LiveTally(self.names, spec, direct_bootstrap_servers)
+        # Read in a thread of its own: a snapshot shows the newest counts without waiting.
+        self.tally = TallyInBackground(
+            LiveTally(self.names, spec, direct_bootstrap_servers), SNAPSHOT_INTERVAL_SECONDS / 2
+        )
         self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
 
     # -- the experiment -----------------------------------------------------------------------
@@ -164,6 +167,7 @@ class Conductor:
         """Run the experiment to its end and return its result (also written to result.json)."""
         try:
             self._prepare()
+            self.tally.start()
             self._started = time.monotonic()
             self._started_at_ms = int(time.time() * 1000)
             self._set_phase(RUNNING)
@@ -399,13 +403,13 @@ class Conductor:
         self._snapshot()
 
     def _producer_count(self) -> int:
-        """Records the producer has attempted so far, as its log shows."""
+        """Records the producer has attempted so far, as its log showed at the newest read."""
         return self.tally.attempted()
 
     def _snapshot(self) -> None:
         if self.on_snapshot is None:
             return
-        tally = self.tally.read()
+        tally = self.tally.latest()
         self.on_snapshot(
             {
                 "experiment_id": self.names.experiment_id,

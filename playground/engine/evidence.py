@@ -66,7 +66,10 @@ class Evidence:
     def timings(self) -> np.ndarray:
         """(produced_at_ms, effect_at_ms) of each counted effect, one row each."""
         columns = self.db.execute("SELECT produced_at_ms, effect_at_ms FROM timings").fetchnumpy()
-        return np.column_stack((columns["produced_at_ms"], columns["effect_at_ms"]))
+        pairs = np.empty((len(columns["effect_at_ms"]), 2), np.int64)
+        pairs[:, 0] = columns.pop("produced_at_ms")  # each column freed once copied: ten
+        pairs[:, 1] = columns.pop("effect_at_ms")  # million rows are 80 MB a column
+        return pairs
 
     def close(self) -> None:
         self.db.close()

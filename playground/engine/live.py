@@ -12,7 +12,9 @@ an order id in any other form (none in a workload) is kept, slowly, in a dict.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,11 @@ from playground.engine.naming import ExperimentNames
 from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Pipeline, Spec
 
-READ_SLICE_BYTES = 8 << 20  # a journal is taken at most this much at a time (~100,000 lines)
+log = logging.getLogger(__name__)
+
+# A journal is taken at most this much at a time (~13,000 lines): the parsing of one slice holds
+# the interpreter (regular expressions, numpy), and the snapshots and the strip wait meanwhile.
+READ_SLICE_BYTES = 1 << 20
 
 # One bit per kind of producer event an order has had, and one for "charged" in the ledger.
 KIND_BITS = {ATTEMPT: 1, ACK: 2, SENT: 4, FAIL: 8}
@@ -34,17 +40,13 @@ CHARGED_BIT = 16
 _INT = rb"-?(?:0|[1-9][0-9]*)"
 _AT = rb',"partition":' + _INT + rb',"offset":' + _INT
 _ID = rb'"order_id":"[!#-\[\]-~]+"'  # plain ASCII that JSON needs no escape for
-# A whole line of the producer log as producer_log's attempt_line, ack_line or a "sent" event
-# writes it (read here without decoding JSON); an ack must have its partition and offset.
-_EVENT_LINE = re.compile(
-    rb'^\{"kind":"(?:(attempt|sent)|ack)",' + _ID + rb',"session":' + _INT
-    + rb'(?:,"at_ms":' + _INT + rb")?(?(1)(?:" + _AT + rb")?|" + _AT + rb")\}$",
-    re.MULTILINE,
-)  # fmt: skip
-# Where the order id starts in such a line, by the line's 11th byte (its kind's second letter).
-_ID_AT = {ord(kind[1]): len(b'{"kind":"%s","order_id":"' % kind.encode()) for kind in
-          (ATTEMPT, ACK, SENT)}  # fmt: skip
-_KIND_OF = {ord(kind[1]): kind for kind in (ATTEMPT, ACK, SENT)}
+# How producer_log's writers begin a line of each kind the fast path reads (attempt_line,
+# ack_line, a "sent" event), the order id next, by the line's 11th byte (its kind's second letter).
+_EVENT_STARTS = {
+    ord(kind[1]): (kind, np.frombuffer(b'{"kind":"%s","order_id":"' % kind.encode(), np.uint8))
+    for kind in (ATTEMPT, ACK, SENT)
+}
+_ID_LENGTH = len('order-0000000"')  # a workload's order id and its closing quote
 # A whole line of the ledger as sink.Sink.charge writes it (read here without decoding JSON): the
 # group is "t" for a charge, empty when the run was deduplicated.
 _LEDGER_LINE = re.compile(
@@ -91,6 +93,32 @@ def line_starts(data: np.ndarray) -> np.ndarray:
     """Where each line of `data` (complete lines, as bytes) starts."""
     ends = np.flatnonzero(data == ord("\n"))
     return np.concatenate(([0], ends[:-1] + 1))
+
+
+def _events(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """For lines of the producer log (complete, as bytes): where each starts, its order number
+    (-1: an id not in the workload's form) and its kind's bit, when every line begins as the
+    writers begin an attempt, an ack or a "sent" line (_EVENT_STARTS) and is long enough for a
+    workload id after that; None when one does not. Only the kind and the id are read: what
+    follows them is the audit's to check, not the live count's."""
+    starts = line_starts(raw)
+    ends = np.flatnonzero(raw == ord("\n"))
+    second = raw[np.minimum(starts + 10, len(raw) - 1)]
+    bits = np.zeros(len(starts), np.uint8)
+    id_at = np.zeros(len(starts), np.int64)
+    for letter, (kind, start) in _EVENT_STARTS.items():
+        mine = np.flatnonzero(second == letter)
+        if not len(mine):
+            continue
+        if (ends[mine] - starts[mine] < len(start) + _ID_LENGTH).any():
+            return None
+        if not (raw[starts[mine, None] + np.arange(len(start), dtype=np.int32)] == start).all():
+            return None
+        bits[mine] = KIND_BITS[kind]
+        id_at[mine] = starts[mine] + len(start)
+    if not bits.all():  # a line of another kind
+        return None
+    return starts, workload_numbers(raw, id_at), bits
 
 
 def workload_numbers(data: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -167,22 +195,14 @@ class ProducerLogCounts:
             self._take(data)
 
     def _take(self, data: bytes) -> None:
-        # Every line is one the writers format directly when the expression matches it whole
-        # (counted, not collected: no object per line); otherwise (a "fail" line, say) decode.
-        if _EVENT_LINE.subn(b"", data)[1] != data.count(b"\n"):
+        raw = np.frombuffer(data, np.uint8)
+        read = _events(raw)
+        if read is None:  # a line the fast path does not read ("fail", say): decode them all
             for line in data.splitlines():
                 event = ProducerEvent.from_json(line)
                 self.orders.mark_id(event.order_id.encode(), KIND_BITS[event.kind])
             return
-        raw = np.frombuffer(data, np.uint8)
-        starts = line_starts(raw)
-        kinds = raw[starts + 10]
-        bits = np.zeros(len(starts), np.uint8)
-        id_at = np.zeros(len(starts), np.int64)
-        for letter, kind in _KIND_OF.items():
-            bits[kinds == letter] = KIND_BITS[kind]
-            id_at[kinds == letter] = _ID_AT[letter]
-        numbers = workload_numbers(raw, starts + id_at)
+        starts, numbers, bits = read
         workload = numbers >= 0
         self.orders.mark(numbers[workload], bits[workload])
         for line in np.flatnonzero(~workload).tolist():  # ids in another form: rare, slow
@@ -300,6 +320,55 @@ class LiveTally:
     def close(self) -> None:
         if self._watermarks is not None:
             self._watermarks.close()
+
+
+class TallyInBackground:
+    """A LiveTally read over and over by a thread of its own, so that whoever shows its counts
+    (the conductor's snapshots, ten a second) never waits for the journals to be parsed: a
+    million-record run writes them faster than a loaded machine parses them at every snapshot,
+    and a snapshot that waited held up the conductor and every update after it.
+
+    latest() is the newest counts, a read or so behind the journals; close() ends the thread
+    and reads once more, so that the counts after a run are complete."""
+
+    def __init__(self, tally: LiveTally, interval: float) -> None:
+        self.tally = tally
+        self.interval = interval  # the least time from one read's start to the next
+        self._latest: dict = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Read once now, then again and again in the thread."""
+        self._latest = self.tally.read()
+        self._thread = threading.Thread(target=self._follow, name="live-tally", daemon=True)
+        self._thread.start()
+
+    def latest(self) -> dict:
+        """The newest counts (empty before start())."""
+        return self._latest
+
+    def attempted(self) -> int:
+        """Orders the producer had attempted at the newest read."""
+        return self._latest.get("attempted", 0)
+
+    def close(self) -> None:
+        """Stop reading, read once more (when started) and close the tally."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            self._latest = self.tally.read()
+        self.tally.close()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._latest = self.tally.read()
+            except Exception:  # the counts shown miss a beat; the run and its audit do not
+                log.exception("the live tally of %s failed", self.tally.names.experiment_id)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
 class LogEnds:

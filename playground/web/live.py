@@ -33,9 +33,11 @@ from playground.web.models import Experiment, queue_places
 log = logging.getLogger(__name__)
 
 CLUSTER_INTERVAL_SECONDS = 1.0
-# The log strip is read once per snapshot, this long before the next one is due, so that the
-# strip the counters' message carries is as fresh as the counters themselves.
-STRIP_LEAD_SECONDS = 0.05
+# The log strip is read once per snapshot, timed to end this long before the next one is due, so
+# that the strip the counters' message carries is as fresh as the counters themselves: a read
+# starts as long before as reads have lately taken, plus this (back to back at worst).
+STRIP_LEAD_SECONDS = 0.02
+STRIP_READ_SMOOTHING = 0.3  # the weight of the newest read in how long reads take
 STRIP_DATA_SECONDS = 1.0  # and summarises them for the API (saved with the snapshot) this often
 TIMELINE_INTERVAL_SECONDS = 0.5  # the chart and the event list are larger than the counters
 # Kinds of fragment. A viewer that falls behind skips to the newest fragment of each kind.
@@ -189,6 +191,8 @@ class Publisher:
 
     def _follow_log(self) -> None:
         shown, summarised_at = "", 0.0
+        read_seconds = 0.0  # how long a read and its drawing take, smoothed
+        aimed_at = 0.0  # when the snapshot the last read was for is due
         while not self._stop.is_set():
             started = time.monotonic()
             with self._strip_lock:
@@ -203,18 +207,25 @@ class Publisher:
                 except Exception:  # the picture misses a beat; the run and its audit do not
                     log.exception("the log strip of %s failed", self.share_id)
                     html = shown
+            took = time.monotonic() - started
+            read_seconds += STRIP_READ_SMOOTHING * (took - read_seconds)
             if html != shown:  # sent with the next counters (see snapshot)
                 with self._unsent_lock:
                     shown = self._fragments[STRIP] = self._strip_unsent = html
-            self._stop.wait(self._until_next_read())
+            wait, aimed_at = self._next_read(aimed_at, read_seconds)
+            self._stop.wait(wait)
 
-    def _until_next_read(self) -> float:
-        """Seconds until STRIP_LEAD_SECONDS before the next snapshot is due."""
-        now = time.monotonic()
-        wake = self._snapshot_at + SNAPSHOT_INTERVAL_SECONDS - STRIP_LEAD_SECONDS
-        while wake <= now + 0.005:
-            wake += SNAPSHOT_INTERVAL_SECONDS
-        return wake - now
+    def _next_read(self, aimed_at: float, read_seconds: float) -> tuple[float, float]:
+        """(seconds to wait, when its snapshot is due) for the next read: the snapshot after
+        the last one sent, or after the one the last read was for; started so that a read of
+        read_seconds ends STRIP_LEAD_SECONDS before it, or at once when that time has passed
+        (a read that ends just after its snapshot rides on the next one, a beat late, rather
+        than waiting a whole beat to start)."""
+        due = self._snapshot_at + SNAPSHOT_INTERVAL_SECONDS
+        if due <= aimed_at:
+            due = aimed_at + SNAPSHOT_INTERVAL_SECONDS
+        start = due - min(read_seconds + STRIP_LEAD_SECONDS, SNAPSHOT_INTERVAL_SECONDS)
+        return max(0.0, start - time.monotonic()), due
 
     def close(self) -> None:
         self._stop.set()

@@ -5,11 +5,12 @@ one real run whose last snapshot must agree with the audit."""
 from __future__ import annotations
 
 import random
+import time
 import tracemalloc
 from pathlib import Path
 
 from playground.engine.journal import Journal
-from playground.engine.live import JournalSlices, LiveTally
+from playground.engine.live import JournalSlices, LiveTally, TallyInBackground
 from playground.engine.naming import ExperimentNames
 from playground.engine.orders import order_id
 from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, ack_line, attempt_line
@@ -113,6 +114,23 @@ def test_an_order_in_the_workloads_form_and_the_same_number_otherwise_are_two_or
     assert counts["attempted"] == 2 and counts["failed"] == 1
 
 
+def test_lines_the_writers_would_not_begin_so_are_decoded_not_skipped(tmp_path):
+    """The fast path reads a line's kind and id where producer_log's writers put them; a line
+    laid out otherwise (other key order, spaces: valid JSON all the same) sends the read down
+    the slow path, which decodes every line."""
+    tally, names = tally_for(tmp_path)
+    append(Journal(names.producer_log), [
+        '{"order_id":"order-0000001","kind":"attempt","session":0}',
+        ack_line("order-0000002", 0, 0, 1),
+        '{"kind": "attempt", "order_id": "order-0000003", "session": 0}',
+    ])  # fmt: skip
+    counts = tally.read()
+    assert (counts["attempted"], counts["acked"]) == (2, 1)
+    append(Journal(names.producer_log), ['{"kind":"ack","order_id":"o-4","session":0,'
+                                         '"partition":0,"offset":2}'])  # fmt: skip
+    assert tally.read()["acked"] == 2  # an id too short for the workload's form, read as it is
+
+
 def test_a_million_orders_cost_the_tallies_a_byte_or_two_each(tmp_path):
     document = default_spec().to_json()
     document["workload"]["records"] = 1_000_000
@@ -161,6 +179,26 @@ def test_the_last_snapshot_counts_what_the_audit_counts(lab):
     for name in ("attempted", "acked", "sent_unacked", "failed", "delivered"):
         assert last[name] == audit[name], name
     assert last["duplicated_so_far"] == audit["duplicated"]
+
+
+def test_a_tally_in_the_background_shows_the_newest_counts_and_ends_complete(tmp_path):
+    """The snapshots read the counts without waiting for the journals to be parsed: a thread
+    reads them over and over; once closed, one last read leaves every line counted."""
+    tally, names = tally_for(tmp_path)
+    producer_log = Journal(names.producer_log)
+    append(producer_log, [attempt_line(order_id(n), 0, 1) for n in range(5)])
+    background = TallyInBackground(tally, interval=0.01)
+    assert background.latest() == {} and background.attempted() == 0  # before start()
+    background.start()
+    assert background.attempted() == 5  # start() reads once before it returns
+    append(producer_log, [attempt_line(order_id(n), 0, 1) for n in range(5, 9)])
+    deadline = time.monotonic() + 10
+    while background.attempted() != 9 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert background.attempted() == 9  # read by the thread, nobody asking
+    append(producer_log, [ack_line(order_id(n), 0, 0, n) for n in range(9)])
+    background.close()
+    assert background.latest()["acked"] == 9 and not background._thread
 
 
 def test_a_journal_far_ahead_is_taken_a_slice_of_whole_lines_at_a_time(tmp_path):
