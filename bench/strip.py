@@ -5,9 +5,12 @@ own cluster at port base 32700, or KAFKA_LAB_DIR and KAFKA_LAB_PORT_BASE when se
 at-least-once experiment of 1,000,000 records over 12 partitions at full speed with a consumer
 kill half-way (between processing and commit, so the strip has a rewind and a duplicated range to
 draw), and watches it over one websocket. It prints, each next to its target: the largest strip
-fragment sent (target 20 KB), how many strip updates arrived per second of the run (target 10,
-the snapshot rate), and whether the final strip agrees with the audit (committed equal to the log
-end on every partition, duplicated offsets equal to the audit's duplicates by the consumer).
+fragment sent (target 20 KB), how many updates of the live page (snapshots) arrived per second of
+the run (target 10) and how many of them showed new counter numbers, how many strip updates
+arrived per second (target 10, the snapshot rate: the strip rides on a snapshot when it changed
+and its read was done in time), and whether the final strip agrees with the audit (committed
+equal to the log end on every partition, duplicated offsets equal to the audit's duplicates by
+the consumer).
 With `--rounds N` it runs N such experiments one after the other on the same server and reports
 the median of their update rates (the machine is shared: one round can be unlucky).
 """
@@ -33,6 +36,7 @@ TARGET_FRAGMENT_BYTES = 20_000
 TARGET_UPDATES_PER_SECOND = 10.0  # the live page's snapshot rate
 STRIP = re.compile(r'<div id="log-strip".*?</div>', re.DOTALL)
 COUNTERS = '<div id="counters"'  # every snapshot's message has the counters
+COUNT = re.compile(r'id="count-([a-z]+)">(\d+)<')  # a counter's number
 RUN_TIMEOUT_SECONDS = 900.0
 
 
@@ -52,12 +56,13 @@ def spec(records: int, partitions: int) -> dict:
     }
 
 
-async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[float, int]]:
-    """(time, bytes) of every strip fragment received until `stop`, and (time, 0) of every
-    snapshot's counters."""
+async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[float, int, bool]]:
+    """(time, bytes of its strip fragment or 0, whether a counter's number moved) of every
+    snapshot's message received until `stop`."""
     from websockets.asyncio.client import connect
 
     seen = []
+    numbers: list[tuple[str, str]] = []
     async with connect(ws_url, origin=origin, max_size=None, open_timeout=30) as websocket:
         while not stop.is_set():
             try:
@@ -66,11 +71,12 @@ async def watch(ws_url: str, origin: str, stop: asyncio.Event) -> list[tuple[flo
                 continue
             if not isinstance(message, str):
                 continue
+            if COUNTERS not in message:
+                continue
             found = STRIP.search(message)
-            if found:
-                seen.append((time.monotonic(), len(found.group().encode())))
-            elif COUNTERS in message:  # a snapshot that carried no new strip
-                seen.append((time.monotonic(), 0))
+            shown = COUNT.findall(message)
+            moved, numbers = shown != numbers, shown
+            seen.append((time.monotonic(), len(found.group().encode()) if found else 0, moved))
     return seen
 
 
@@ -92,7 +98,7 @@ async def measure(server: AppServer, records: int, partitions: int) -> dict:
         await asyncio.sleep(1)
     stop.set()
     received = await watcher
-    fragments = [(at, size) for at, size in received if size]
+    fragments = [(at, size) for at, size, _ in received if size]
     if state["status"] != "done":
         raise RuntimeError(f"the experiment did not finish: {state.get('error')}")
     audit = state["result"]["audit"]
@@ -103,8 +109,11 @@ async def measure(server: AppServer, records: int, partitions: int) -> dict:
     live_seconds = (fragments[-1][0] - fragments[0][0]) if len(fragments) > 1 else 0.0
     # Snapshots over the same stretch: what the strip could have ridden on at most.
     snapshots = [
-        at for at, _ in received if fragments and fragments[0][0] <= at <= fragments[-1][0]
+        (at, moved)
+        for at, _, moved in received
+        if fragments and fragments[0][0] <= at <= fragments[-1][0]
     ]
+    moving = [at for at, moved in snapshots if moved]
     return {
         "records": records,
         "partitions": partitions,
@@ -112,6 +121,10 @@ async def measure(server: AppServer, records: int, partitions: int) -> dict:
         "fragment_bytes_max": max((size for _, size in fragments), default=0),
         "updates_per_second": round(len(fragments) / live_seconds, 1) if live_seconds else None,
         "snapshots_per_second": round(len(snapshots) / live_seconds, 1) if live_seconds else None,
+        # Snapshots whose counters showed new numbers: the page visibly moving.
+        "counters_moved_per_second": (
+            round(len(moving) / live_seconds, 1) if live_seconds else None
+        ),
         "all_committed_to_log_end": all(p["committed"] == p["log_end"] for p in partitions_data),
         "duplicated_offsets": duplicated,
         "audit_duplicated_by_consumer": audit["duplicated_by_consumer"],
@@ -134,7 +147,8 @@ def report(result: dict) -> str:
             f"{'ok' if size <= TARGET_FRAGMENT_BYTES else 'OVER'}",
             f"strip updates received: {result['fragments']} "
             f"({result['updates_per_second']} a second while it ran, of "
-            f"{result['snapshots_per_second']} snapshots a second)",
+            f"{result['snapshots_per_second']} snapshots a second; counters with new numbers: "
+            f"{result['counters_moved_per_second']} a second)",
             f"final strip agrees with the audit: {'yes' if agrees else 'NO'} (duplicated offsets "
             f"{result['duplicated_offsets']:,}, audit's duplicates by the consumer "
             f"{result['audit_duplicated_by_consumer']:,}; committed = log end everywhere: "
@@ -165,8 +179,16 @@ def main() -> None:
             print(report(results[-1]), flush=True)
     rates = [r["updates_per_second"] or 0.0 for r in results]
     median = statistics.median(rates)
+    page = [r["snapshots_per_second"] or 0.0 for r in results]
+    moved = [r["counters_moved_per_second"] or 0.0 for r in results]
     (VAR_DIR / "result.json").write_text(
         json.dumps({"rounds": results, "updates_per_second_median": median}, indent=1)
+    )
+    print(
+        f"live page updates (snapshots) a second, median of {len(page)} round(s): "
+        f"{statistics.median(page)} (rounds {', '.join(map(str, page))}; target: "
+        f"{TARGET_UPDATES_PER_SECOND} or more); of them with new counter numbers: "
+        f"{statistics.median(moved)} (rounds {', '.join(map(str, moved))})"
     )
     print(
         f"strip updates a second, median of {len(rates)} round(s): {median} "
