@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.engine import timing
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
@@ -496,9 +495,7 @@ class Conductor:
             "uncommitted_view": evidence.uncommitted_view(),
             "timeline": [e.to_json() for e in self.timeline],
             "duration_seconds": round(elapsed, 3),
-            "timing": timing.summarize(
-                evidence.timings(), self._started_at_ms, self._disturbed_at_ms()
-            ),
+            "timing": evidence.timing(self._started_at_ms, self._disturbed_at_ms()),
         }
         # Reading the three records back and counting them (the verdict waits for this).
         result["audit_seconds"] = round(time.monotonic() - audit_started, 3)

@@ -26,24 +26,40 @@ def summarize(
     first disturbance; None when nothing disturbed the run, and then they are over all).
     timings holds (produced_at_ms, effect_at_ms) of each counted effect, one row each."""
     pairs = np.asarray(timings, dtype=np.int64).reshape(-1, 2)
-    if not len(pairs):
+    produced, effect = pairs[:, 0], pairs[:, 1]
+    ends = (int(produced.min()), int(effect.min()), int(effect.max())) if len(pairs) else None
+    latencies = effect - produced
+    before = None if disturbed_at_ms is None else latencies[effect < disturbed_at_ms]
+    return figures(ends, latencies, before, started_at_ms)
+
+
+def figures(
+    ends: tuple[int, int, int] | None,
+    latencies: np.ndarray,
+    before: np.ndarray | None,
+    started_at_ms: int,
+) -> dict:
+    """summarize()'s figures from what they need of the counted effects: (first produced, first
+    effect, last effect) in epoch ms (None: no effect), the latency of each, and of each whose
+    effect came before the first disturbance (None: nothing disturbed the run). The arrays are
+    sorted in place: ten million effects are 80 MB an array, and a copy would be 80 more."""
+    if ends is None:
         return {
             "first_effect_seconds": None,
             "records_per_second": None,
-            **_latency(pairs[:, 0]),
-            "undisturbed": {"records": 0, **_latency(pairs[:, 0])},
+            **_latency(latencies),
+            "undisturbed": {"records": 0, **_latency(latencies)},
         }
-    produced, effect = pairs[:, 0], pairs[:, 1]
-    span = max(int(effect.max()) - int(produced.min()), 1) / 1000
-    # One array of latencies, sorted in place (ten million effects: 80 MB each, so no copies).
-    latencies = effect - produced
-    before = latencies if disturbed_at_ms is None else latencies[effect < disturbed_at_ms]
+    first_produced, first_effect, last_effect = ends
+    span = max(last_effect - first_produced, 1) / 1000
     latencies.sort()
-    if disturbed_at_ms is not None:
+    if before is None:
+        before = latencies
+    else:
         before.sort()
     return {
-        "first_effect_seconds": round((int(effect.min()) - started_at_ms) / 1000, 3),
-        "records_per_second": round(len(pairs) / span),
+        "first_effect_seconds": round((first_effect - started_at_ms) / 1000, 3),
+        "records_per_second": round(len(latencies) / span),
         **_latency(latencies),
         "undisturbed": {"records": len(before), **_latency(before)},
     }
