@@ -75,10 +75,14 @@ PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORT
 
 # Rows per pass of a grouping by order id, so that a pass's groups stay within the database's
 # memory (record_tables.MEMORY_LIMIT, 128 MB): a pass of a simple count (each row may be a group
-# of its own: 2,000,000 ran out of memory at ten million records), and one of the summary's
-# groupings and joins (every raw fact: attempts, acks, copies, effects, handler runs).
+# of its own: 2,000,000 ran out of memory at ten million records), and, counted in the largest raw
+# record, one of the summary's groupings and joins, which hold every record's groups at once
+# (a million-order run: four passes fit, three ran out of memory).
 ROWS_PER_PASS = 1_000_000
-FACTS_PER_PASS = 1_500_000
+SUMMARY_ROWS_PER_PASS = 500_000
+
+# The raw records' tables (record_tables.py) that the summary groups by order id.
+RAW_TABLES = ("producer_events", "log_copies", "effects", "handler_runs")
 
 # The result's counts, in the order to_json() gives them.
 COUNT_FIELDS = (
@@ -473,7 +477,11 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     # whatever the run's size.
     visible = _only_committed(see_all, "committed")
     counted = _only_committed(count_all, "committed")
-    for number, part in enumerate(_passes(db, _facts_query(count_all=count_all), FACTS_PER_PASS)):
+    largest = max(
+        RAW_TABLES, key=lambda table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    )
+    passes = _passes(db, f"SELECT order_id FROM {largest}", SUMMARY_ROWS_PER_PASS)
+    for number, part in enumerate(passes):
         db.execute(f"""
         {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
         WITH producer AS (
