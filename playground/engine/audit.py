@@ -274,6 +274,7 @@ def audit_tables(
     _check_choice("consumer_isolation", consumer_isolation, CONSUMER_ISOLATIONS)
     _check_choice("effects_view", effects_view, EFFECTS_VIEWS)
     record_tables.check_producer_events(db)
+    record_tables.check_order_ids(db)
     _refuse_copies_listed_twice(db)
     see_all = consumer_isolation == IsolationLevel.READ_UNCOMMITTED
     count_all = effects_view == UNCOMMITTED_VIEW

@@ -196,6 +196,22 @@ def check_producer_events(db: duckdb.DuckDBPyConnection) -> None:
         raise ValueError(f"producer log: the ack for {blind[0]!r} lacks partition or offset")
 
 
+# Which raw record each table holds, as an error names it.
+_RECORD_OF = {
+    "producer_events": "producer log", "log_copies": "kafka log", "effects": "sink",
+    "handler_runs": "sink",
+}  # fmt: skip
+
+
+def check_order_ids(db: duckdb.DuckDBPyConnection) -> None:
+    """Raise ValueError for a record without an order id: no writer makes one, and every count
+    of the audit is by order id."""
+    for table, record in _RECORD_OF.items():
+        (missing,) = db.execute(f"SELECT count(*) FROM {table} WHERE order_id IS NULL").fetchone()
+        if missing:
+            raise ValueError(f"{record}: {missing} record(s) without an order id ({table})")
+
+
 def _complete_lines(path: Path, workdir: Path) -> Path | None:
     """The file to read for the complete lines of a journal: itself, or, when a line was cut
     short at its end, a copy of what comes before it (the journal itself is evidence and stays as

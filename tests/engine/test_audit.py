@@ -358,6 +358,20 @@ def test_bad_consumer_isolation_is_named_in_the_error():
         audit([], [], [], [], consumer_isolation="committed")
 
 
+@pytest.mark.parametrize("record", ["producer log", "kafka log", "sink"])
+def test_a_record_without_an_order_id_is_refused_naming_its_record(record):
+    """No writer makes one, and every count is by order id: a clear error, not a count."""
+    producer_log, kafka_log, effects, _ = clean_run(["a", "b"])
+    if record == "producer log":
+        producer_log.append(dataclasses.replace(producer_log[0], order_id=None))
+    elif record == "kafka log":
+        kafka_log.append(dataclasses.replace(kafka_log[0], order_id=None, offset=99))
+    else:
+        effects.append(dataclasses.replace(effects[0], order_id=None))
+    with pytest.raises(ValueError, match=f"{record}: 1 record\\(s\\) without an order id"):
+        audit(producer_log, kafka_log, effects, [])
+
+
 def test_bad_effects_view_is_named_in_the_error():
     with pytest.raises(ValueError, match="effects_view"):
         audit([], [], [], [], effects_view="read_committed")
