@@ -89,10 +89,10 @@ class JournalSlices(Follower):
         return complete
 
 
-def line_starts(data: np.ndarray) -> np.ndarray:
-    """Where each line of `data` (complete lines, as bytes) starts."""
+def line_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each line of `data` (complete lines, as bytes) starts, and where its newline is."""
     ends = np.flatnonzero(data == ord("\n"))
-    return np.concatenate(([0], ends[:-1] + 1))
+    return np.concatenate(([0], ends[:-1] + 1)), ends
 
 
 def _events(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -101,8 +101,7 @@ def _events(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
     writers begin an attempt, an ack or a "sent" line (_EVENT_STARTS) and is long enough for a
     workload id after that; None when one does not. Only the kind and the id are read: what
     follows them is the audit's to check, not the live count's."""
-    starts = line_starts(raw)
-    ends = np.flatnonzero(raw == ord("\n"))
+    starts, ends = line_bounds(raw)
     second = raw[np.minimum(starts + 10, len(raw) - 1)]
     bits = np.zeros(len(starts), np.uint8)
     id_at = np.zeros(len(starts), np.int64)
@@ -238,7 +237,7 @@ class LedgerCounts:
         found = _LEDGER_LINE.findall(data) if lines else []
         if len(found) == lines and lines:  # every line matched (see ProducerLogCounts.read)
             raw = np.frombuffer(data, np.uint8)
-            starts = line_starts(raw)
+            starts, _ = line_bounds(raw)
             charged = np.fromiter(map(len, found), np.uint8, count=lines).astype(bool)
             numbers = workload_numbers(raw, starts[charged] + _LEDGER_ID_AT)
             workload = numbers >= 0
