@@ -81,9 +81,6 @@ PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORT
 ROWS_PER_PASS = 1_000_000
 SUMMARY_ROWS_PER_PASS = 500_000
 
-# The raw records' tables (record_tables.py) that the summary groups by order id.
-RAW_TABLES = ("producer_events", "log_copies", "effects", "handler_runs")
-
 # The result's counts, in the order to_json() gives them.
 COUNT_FIELDS = (
     "attempted",
@@ -400,6 +397,11 @@ def _passes(db: duckdb.DuckDBPyConnection, rows: str, per_pass: int = ROWS_PER_P
     `per_pass` rows, each a disjoint set of order ids (by hash): a grouping of one pass stays
     within the database's memory, however many orders the run had."""
     (count,) = db.execute(f"SELECT count(*) FROM ({rows})").fetchone()
+    return _hash_passes(count, per_pass)
+
+
+def _hash_passes(count: int, per_pass: int) -> list[str]:
+    """Conditions on order_id splitting `count` rows into passes of about `per_pass` (_passes)."""
     passes = max(1, -(-count // per_pass))
     return [f"hash(order_id) % {passes} = {number}" for number in range(passes)]
 
@@ -479,10 +481,10 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     visible = _only_committed(see_all, "committed")
     counted = _only_committed(count_all, "committed")
     largest = max(
-        RAW_TABLES, key=lambda table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in record_tables.RECORD_OF
     )
-    passes = _passes(db, f"SELECT order_id FROM {largest}", SUMMARY_ROWS_PER_PASS)
-    for number, part in enumerate(passes):
+    for number, part in enumerate(_hash_passes(largest, SUMMARY_ROWS_PER_PASS)):
         db.execute(f"""
         {"CREATE TABLE tallied AS" if number == 0 else "INSERT INTO tallied"}
         WITH producer AS (

@@ -196,8 +196,8 @@ def check_producer_events(db: duckdb.DuckDBPyConnection) -> None:
         raise ValueError(f"producer log: the ack for {blind[0]!r} lacks partition or offset")
 
 
-# Which raw record each table holds, as an error names it.
-_RECORD_OF = {
+# The tables of the three raw records, and which record each holds (as an error names it).
+RECORD_OF = {
     "producer_events": "producer log", "log_copies": "kafka log", "effects": "sink",
     "handler_runs": "sink",
 }  # fmt: skip
@@ -206,7 +206,7 @@ _RECORD_OF = {
 def check_order_ids(db: duckdb.DuckDBPyConnection) -> None:
     """Raise ValueError for a record without an order id: no writer makes one, and every count
     of the audit is by order id."""
-    for table, record in _RECORD_OF.items():
+    for table, record in RECORD_OF.items():
         (missing,) = db.execute(f"SELECT count(*) FROM {table} WHERE order_id IS NULL").fetchone()
         if missing:
             raise ValueError(f"{record}: {missing} record(s) without an order id ({table})")
