@@ -18,6 +18,7 @@ from playground.engine.naming import (
     ExperimentNames,
 )
 from playground.engine.spec import (
+    KillPoint,
     Spec,
     consumer_config,
     consumer_producer_config,
@@ -43,6 +44,10 @@ OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS = 5_000
 # Warnings and errors reach the worker's log file (its stderr): where a person looks when an
 # experiment behaves oddly, and where the result's problems quote from.
 WORKER_LOG_LEVEL = 4
+# A producer that is to die during a commit (kill-producer at "during-commit") must know when its
+# commit request has left: librdkafka's protocol debug log says "Sent EndTxnRequest" as it sends
+# it, from its own thread, while the application waits in commit_transaction.
+COMMIT_WATCH_CONFIG: Config = {"debug": "protocol", "log_level": 7}
 
 
 def _run_config(names: ExperimentNames, role: str, session: int, servers: str) -> Config:
@@ -59,7 +64,22 @@ def source_producer(spec: Spec, names: ExperimentNames, *, session: int, servers
     config = producer_config(spec) | _run_config(names, SOURCE_PRODUCER, session, servers)
     if "transactional.id" in config:
         config["transactional.id"] = names.transactional_id(str(config["transactional.id"]))
+    if any(fault.point == KillPoint.DURING_COMMIT for fault in spec.faults):
+        config |= COMMIT_WATCH_CONFIG
     return config
+
+
+def position_reader(names: ExperimentNames, *, session: int, servers: str) -> Config:
+    """The source producer's reader of its committed position (producer.position
+    "transaction"): only what committed transactions wrote. It is assigned its partition and
+    never commits, so the group id names no group the cluster keeps."""
+    return _run_config(names, SOURCE_PRODUCER, session, servers) | {
+        "group.id": f"{names.client_prefix(SOURCE_PRODUCER)}position",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    }
 
 
 def consumer(spec: Spec, names: ExperimentNames, *, session: int, servers: str) -> Config:

@@ -24,7 +24,15 @@ from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
 from playground.engine.naming import ExperimentNames
 from playground.engine.problems import Problem
-from playground.engine.spec import Fault, FaultKind, Pipeline, Spec, SpecError, read_live_fault
+from playground.engine.spec import (
+    Fault,
+    FaultKind,
+    Pipeline,
+    SourcePosition,
+    Spec,
+    SpecError,
+    read_live_fault,
+)
 from playground.engine.supervision import CONSUMER, PRODUCER, Ending, Supervisor, Worker
 from playground.lab.admin import create_topic
 from playground.lab.control import LabClient, LabError
@@ -49,6 +57,13 @@ AUDIT_COUNTING = "counting every order and writing its story"
 STARTING, RUNNING, DRAINING, AUDITING, DONE, FAILED = (
     "starting", "running", "draining", "auditing", "done", "failed",
 )  # fmt: skip
+
+
+# A producer that died during its commit: whether the coordinator's answer had arrived first.
+COMMIT_ANSWER_WORDS = {
+    False: ": its commit request was sent, its answer not in (the coordinator decides)",
+    True: ": its commit's answer arrived as it died (it never recorded it)",
+}
 
 
 class ExperimentError(RuntimeError):
@@ -209,6 +224,8 @@ class Conductor:
         create_topic(self.direct_bootstrap, self.names.input_topic, partitions=partitions)
         if self.spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
             create_topic(self.direct_bootstrap, self.names.output_topic, partitions=partitions)
+        if self.spec.producer.position == SourcePosition.TRANSACTION:
+            create_topic(self.direct_bootstrap, self.names.position_topic, partitions=1)
 
     def _step(self) -> None:
         # Wait for the workers' reports no longer than until the next snapshot is due.
@@ -243,10 +260,12 @@ class Conductor:
             self.faults.on_consumer_count(self.supervisor.consumer_count)
         elif event == "crash":
             fault = message.get("fault", -1)
+            answered = message.get("answered")  # during-commit: whether the answer came first
             self.faults.on_crash(
                 fault,
                 f"{worker.role} killed itself (SIGKILL) at {message['point']} after record "
-                f"{message['count']}",
+                f"{message['count']}"
+                + ("" if answered is None else COMMIT_ANSWER_WORDS[bool(answered)]),
             )
         elif event == "reached":
             self.faults.on_producer_reached(message["count"])

@@ -5,7 +5,11 @@ A fault scheduled in the spec and a button pressed on the live page are the same
 - `at.seconds`: on the conductor's clock; "now": at once;
 - `at.records` of a consumer kill: the consumer kills itself at its point once it has handled that
   many records ("anywhere": the conductor kills it once its reports show that many);
-- `at.records` of a producer kill: the producer kills itself right after sending that record;
+- `at.records` of a producer kill: the producer kills itself at its point once it has sent that
+  many records (right after sending that record, or at the next commit's points); "anywhere": the
+  conductor kills it once it reports reaching that record;
+- `at.seconds` (or "now") of a kill at a point: the worker is armed then and dies at its next
+  point of that kind;
 - `at.records` of any other fault: the producer reports the record as it sends it and keeps
   sending at its pace, as it would in production, so that records in flight meet the fault; the
   timeline says at which record count the fault actually struck.
@@ -27,6 +31,7 @@ from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, Experimen
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     ALL_BROKERS,
+    COMMIT_KILL_POINTS,
     LEADER,
     DropTarget,
     Fault,
@@ -36,7 +41,7 @@ from playground.engine.spec import (
     commit_point,
 )
 from playground.engine.supervision import CONSUMER, PRODUCER, Supervisor
-from playground.engine.workers.runtime import AFTER_SEND, Crash
+from playground.engine.workers.runtime import Crash
 from playground.lab.control import LabClient, LabError
 
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
@@ -48,8 +53,20 @@ RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried 
 CLUSTER_RETRY_SECONDS = 20.0
 CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
 
-# Faults the conductor strikes when the producer reports reaching their record.
-PRODUCER_COUNTED = frozenset(FaultKind) - {FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER}
+KILLS = frozenset({FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER})
+
+
+def struck_at_producer_count(fault: Fault) -> bool:
+    """Whether the conductor strikes `fault` when the producer reports reaching its record (a
+    kill at a point is carried out by its worker instead)."""
+    if fault.at.records is None or fault.kind == FaultKind.KILL_CONSUMER:
+        return False
+    return fault.kind != FaultKind.KILL_PRODUCER or fault.point == KillPoint.ANYWHERE
+
+
+def role_of(fault: Fault) -> str:
+    """The worker a kill acts on."""
+    return PRODUCER if fault.kind == FaultKind.KILL_PRODUCER else CONSUMER
 
 
 def describe_fault(fault: Fault) -> str:
@@ -85,7 +102,8 @@ class Faults:
         self.producer_count = producer_count  # attempted records so far, from the producer log
         self.problems = problems
         self.fired: set[int] = set()  # spec fault indexes that struck
-        self.armed: dict[int, Crash] = {}  # consumer crashes waiting for their point
+        self.armed: dict[int, Crash] = {}  # crashes waiting for their point, by fault index
+        self.armed_roles: dict[int, str] = {}  # the worker each armed crash belongs to
         self.touched_cluster = False
         self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
         self.blackholes: set[int] = set()  # brokers this experiment cut off (clear() ends them)
@@ -101,16 +119,18 @@ class Faults:
         """The crashes a new session of `role` carries out by itself."""
         crashes = []
         for index, fault in enumerate(self.spec.faults):
-            if index in self.fired or fault.at.records is None:
+            if index in self.fired or fault.at.records is None or fault.kind not in KILLS:
                 continue
-            kill_consumer = fault.kind == FaultKind.KILL_CONSUMER
-            if role == CONSUMER and kill_consumer and fault.point != KillPoint.ANYWHERE:
+            if role_of(fault) == role and fault.point != KillPoint.ANYWHERE:
                 crashes.append(Crash(self._point(fault), fault.at.records, fault=index))
-            if role == PRODUCER and fault.kind == FaultKind.KILL_PRODUCER:
-                crashes.append(Crash(AFTER_SEND, fault.at.records, fault=index))
-        if role == CONSUMER:
-            crashes += [c for i, c in self.armed.items() if i not in self.fired]
-        return crashes
+        return crashes + self._armed_for(role)
+
+    def _armed_for(self, role: str) -> list[Crash]:
+        return [
+            crash
+            for index, crash in self.armed.items()
+            if index not in self.fired and self.armed_roles[index] == role
+        ]
 
     def strikes(self) -> list[int]:
         """The records at which the producer reports, for the conductor to strike."""
@@ -118,9 +138,7 @@ class Faults:
             {
                 fault.at.records
                 for index, fault in enumerate(self.spec.faults)
-                if index not in self.fired
-                and fault.kind in PRODUCER_COUNTED
-                and fault.at.records is not None
+                if index not in self.fired and struck_at_producer_count(fault)
             }
         )
 
@@ -138,7 +156,7 @@ class Faults:
 
     def on_producer_reached(self, count: int) -> None:
         for index, fault in enumerate(self.spec.faults):
-            if fault.kind in PRODUCER_COUNTED and fault.at.records == count:
+            if struck_at_producer_count(fault) and fault.at.records == count:
                 self._due(index, fault)
 
     def on_consumer_count(self, count: int) -> None:
@@ -157,7 +175,8 @@ class Faults:
         if fault_index >= 0:
             self.fired.add(fault_index)
         if self.armed.pop(fault_index, None) is not None:
-            self.supervisor.arm(CONSUMER, list(self.armed.values()))  # the rest stay armed
+            role = self.armed_roles.pop(fault_index)
+            self.supervisor.arm(role, self._armed_for(role))  # the rest stay armed
         self.record("crash", detail, fault=fault_index if fault_index >= 0 else None)
 
     def live(self, fault: Fault) -> None:
@@ -208,29 +227,26 @@ class Faults:
 
     @staticmethod
     def _armed_for_later(fault: Fault) -> bool:
-        """A consumer kill at a point of its loop: applying it arms it; it strikes later."""
-        return fault.kind == FaultKind.KILL_CONSUMER and fault.point != KillPoint.ANYWHERE
+        """A kill at a point of its worker's loop: applying it arms it; it strikes later."""
+        return fault.kind in KILLS and fault.point != KillPoint.ANYWHERE
 
     @staticmethod
     def _role(fault: Fault) -> str:
-        return PRODUCER if fault.kind == FaultKind.KILL_PRODUCER else CONSUMER
+        return role_of(fault)
 
     def _strike(self, fault: Fault, index: int) -> str | None:
         """Do it: the words for the timeline, or None when its worker is not running."""
         kind = fault.kind
-        if kind == FaultKind.KILL_CONSUMER and fault.point == KillPoint.ANYWHERE:
-            if not self.supervisor.kill(CONSUMER, "was killed (SIGKILL) by a fault", meant=True):
+        if kind in KILLS and fault.point == KillPoint.ANYWHERE:
+            role = role_of(fault)
+            if not self.supervisor.kill(role, "was killed (SIGKILL) by a fault", meant=True):
                 return None
-            return "consumer killed (SIGKILL)"
-        if kind == FaultKind.KILL_CONSUMER:
-            crash = Crash(self._point(fault), None, fault=index)
-            self.armed[index] = crash
-            self.supervisor.arm(CONSUMER, list(self.armed.values()))
-            return f"consumer armed to crash at its next {crash.point}"
-        if kind == FaultKind.KILL_PRODUCER:
-            if not self.supervisor.kill(PRODUCER, "was killed (SIGKILL) by a fault", meant=True):
-                return None
-            return "producer killed (SIGKILL)"
+            return f"{role} killed (SIGKILL)"
+        if kind in KILLS:
+            role, crash = role_of(fault), Crash(self._point(fault), None, fault=index)
+            self.armed[index], self.armed_roles[index] = crash, role
+            self.supervisor.arm(role, self._armed_for(role))
+            return f"{role} armed to crash at its next {crash.point}"
         if kind == FaultKind.DROP_ACKS:
             return self._drop_acks(fault)
         return self._cluster_fault(fault)
@@ -375,6 +391,13 @@ class Faults:
                     f"the consumer never reached its {self._point(fault)} point"
                     if fault.at.records is None or consumer_count >= fault.at.records
                     else f"the consumer handled only {consumer_count} records"
+                )
+            elif fault.kind == FaultKind.KILL_PRODUCER and fault.point in COMMIT_KILL_POINTS:
+                sent = self.producer_count()
+                why = (
+                    f"the producer never reached its {fault.point} point"
+                    if fault.at.records is None or sent >= fault.at.records
+                    else f"the producer sent only {sent} records"
                 )
             else:
                 why = f"the producer sent only {self.producer_count()} records"

@@ -29,6 +29,17 @@ class ExperimentNames:
         return f"exp-{self.experiment_id}-totals"
 
     @property
+    def position_topic(self) -> str:
+        """Where a producer with producer.position "transaction" commits its position in the
+        workload, in the same transaction as the records it covers."""
+        return f"exp-{self.experiment_id}-producer-position"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic the experiment may own (those its spec does not use are never made)."""
+        return (self.input_topic, self.output_topic, self.position_topic)
+
+    @property
     def group_id(self) -> str:
         return f"exp-{self.experiment_id}-group"
 

@@ -127,10 +127,13 @@ PAYMENTS_AGGREGATION = _preset(
     """
     A job reads the payments topic and writes a running total back to Kafka, so input, output
     and offsets all live in Kafka and one transaction can cover them together. The source
-    producer writes in transactions, the aggregator adds its output and its offsets to a single
-    transaction per batch, and readers only see committed data. The aggregator dies halfway
-    through a transaction; its replacement, starting under the same transactional id, aborts
-    what the dead one left open and redoes that batch, so the total counts every payment once.
+    producer writes in transactions and keeps its own position in the payments it reads in the
+    same transaction as the payments it sends, so a producer that dies as a commit goes out never
+    sends committed payments again: its next session resumes from the last committed position.
+    The aggregator adds its output and its offsets to a single transaction per batch, and readers
+    only see committed data. The aggregator dies halfway through a transaction; its replacement,
+    starting under the same transactional id, aborts what the dead one left open and redoes that
+    batch, so the total counts every payment once.
     """,
     {
         "pipeline": "kafka-to-kafka",
@@ -140,6 +143,7 @@ PAYMENTS_AGGREGATION = _preset(
             "enable_idempotence": True,
             "transactional": True,
             "transactional_id": "payments-producer",
+            "position": "transaction",
         },
         "consumer": {
             "commit": "transactional",

@@ -9,6 +9,11 @@ A record can be LOST when:
 - producer.acks is "1": the leader acknowledges before any follower has a copy, so a leader that
   dies right then takes the acknowledged write with it;
 - producer.retries is 0: one transient error (a leader change, a timeout) fails the record;
+- the producer's retries are bounded, by producer.retries and by producer.message_timeout_ms, and
+  the spec's faults can cost one record more than either (fault_cost.py): the producer gives up
+  on it and does not send it again (a restarted session would resume from it, but a session that
+  goes on does not). A transactional producer is not at risk: a record it gave up on aborts its
+  transaction, and it sends the whole transaction again;
 - consumer.commit is "before-processing" or "auto": an offset can be committed for a record that
   was not processed yet, and a crash in between skips it;
 - restarts.producer.enabled is false: a killed producer never re-sends the records whose
@@ -22,6 +27,10 @@ A record's effect can be DUPLICATED when:
   writes the record a second time;
 - restarts.producer.enabled without producer.transactional: a restarted producer re-sends records
   whose acknowledgements it never saw, and idempotence only deduplicates within one session;
+- restarts.producer.enabled with producer.transactional and producer.position "log": a producer
+  that dies while its commit is in flight, or after it returned and before it logged its acks,
+  resumes from its log and sends the committed records again (its position is outside the
+  transaction; "transaction" puts it inside);
 - consumer.commit is "after-processing" or "auto" and the consumer restarts: a crash between
   processing and commit makes the restarted consumer process those records again;
 - consumer.commit is "transactional" in the side-effect pipeline and the consumer restarts: the
@@ -34,6 +43,9 @@ transactional commits and read_committed, the consumer side adds no duplicate ri
 
 The semantic follows: no risk at all is exactly-once, only duplicate risks at-least-once, only
 loss risks at-most-once, both "none".
+
+Each rule names a window in which its guarantee can fail; docs/spec.md lists every window, and
+why no fault the playground offers opens one that the rules leave unnamed.
 """
 
 from __future__ import annotations
@@ -43,7 +55,16 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from playground.engine import spec_fields
-from playground.engine.spec import Acks, Commit, IsolationLevel, Pipeline, Spec
+from playground.engine.fault_cost import outlasts_message_timeout, outlasts_retries, schedule_cost
+from playground.engine.spec import (
+    MAX_INT32,
+    Acks,
+    Commit,
+    IsolationLevel,
+    Pipeline,
+    SourcePosition,
+    Spec,
+)
 
 
 class Semantic(StrEnum):
@@ -131,6 +152,7 @@ def _loss_risks(spec: Spec) -> list[Risk]:
                 "fails the record for good.",
             )
         )
+    risks += _give_up_risks(spec)
     if consumer.commit == Commit.BEFORE_PROCESSING:
         risks.append(
             Risk(
@@ -166,6 +188,37 @@ def _loss_risks(spec: Spec) -> list[Risk]:
     return risks
 
 
+def _give_up_risks(spec: Spec) -> list[Risk]:
+    """Bounded retries: a record the spec's faults can keep unacknowledged past the message
+    timeout, or fail more often than retries allows, is given up on and never sent again."""
+    producer = spec.producer
+    if producer.acks == Acks.NONE or producer.transactional:
+        return []  # acks=0 never retries; a transaction is sent again whole
+    cost = schedule_cost(spec)
+    if cost.none:
+        return []
+    risks = []
+    if outlasts_message_timeout(cost, spec):
+        risks.append(
+            Risk(
+                "producer.message_timeout_ms",
+                f"The faults here can keep a record unacknowledged for {cost.describe()}, "
+                f"past the message timeout ({producer.message_timeout_ms / 1000:g} s): the "
+                "producer gives up on it, and only a restarted producer would send it again.",
+            )
+        )
+    if 0 < producer.retries < MAX_INT32 and outlasts_retries(cost, spec):
+        risks.append(
+            Risk(
+                "producer.retries",
+                f"The faults here can fail one record's attempts more often than the "
+                f"{producer.retries} retries allow ({cost.describe()}): the producer gives up "
+                "on it, and only a restarted producer would send it again.",
+            )
+        )
+    return risks
+
+
 def _duplicate_risks(spec: Spec) -> list[Risk]:
     producer, consumer, restarts = spec.producer, spec.consumer, spec.restarts
     if consumer.idempotent:
@@ -186,6 +239,19 @@ def _duplicate_risks(spec: Spec) -> list[Risk]:
                 "restarts.producer.enabled",
                 "A restarted producer re-sends the records whose acknowledgements it never saw, "
                 "and idempotence does not reach across producer sessions.",
+            )
+        )
+    if (
+        restarts.producer.enabled
+        and producer.transactional
+        and producer.position == SourcePosition.LOG
+    ):
+        risks.append(
+            Risk(
+                "producer.position",
+                "The producer keeps its position in its own log, outside the transaction: "
+                "killed while its commit is in flight, or after it and before it logs it, it "
+                "resumes from the log and sends records that committed once more.",
             )
         )
     if restarts.consumer.enabled and consumer.commit in (Commit.AFTER_PROCESSING, Commit.AUTO):

@@ -81,6 +81,9 @@ class FaultKind(StrEnum):
 
 
 class KillPoint(StrEnum):
+    """Where a kill strikes: a point of the consumer's loop (the first five), a point of the
+    producer's (the next three), or anywhere (from outside: both)."""
+
     AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
     AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
     MID_BATCH = "mid-batch"
@@ -88,8 +91,29 @@ class KillPoint(StrEnum):
     # The consumer's next point between processing and committing, whatever its commit mode
     # (see commit_point).
     NEXT_COMMIT_POINT = "next-commit-point"
-    # Wherever the consumer is: the conductor SIGKILLs it from outside.
+    # The producer's points. Right after sending a record, with every record sent so far on the
+    # broker and none of their acknowledgements recorded yet:
+    AFTER_SEND = "after-send"
+    # A transactional producer's next commit: the commit request is on its way to the
+    # coordinator and its answer is not in yet (the coordinator decides the outcome).
+    DURING_COMMIT = "during-commit"
+    # A transactional producer's next commit has returned, and the producer has not yet
+    # recorded its records' acknowledgements (its position, when kept in its log).
+    AFTER_COMMIT_BEFORE_LOG = "after-commit-before-log"
+    # Wherever the worker is: the conductor SIGKILLs it from outside.
     ANYWHERE = "anywhere"
+
+
+# The points a transactional producer passes at each commit (producer_kill_points).
+COMMIT_KILL_POINTS = (KillPoint.DURING_COMMIT, KillPoint.AFTER_COMMIT_BEFORE_LOG)
+
+
+class SourcePosition(StrEnum):
+    """Where the source producer keeps how far through its source (the workload) it got, which
+    a restarted session resumes from."""
+
+    LOG = "log"  # after its last acknowledgement in the producer log (outside any transaction)
+    TRANSACTION = "transaction"  # in a topic, in the same transaction as the records it covers
 
 
 class DropTarget(StrEnum):
@@ -103,7 +127,7 @@ class DropTarget(StrEnum):
 # The fields each fault kind takes besides "kind" and "at".
 FAULT_FIELDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.KILL_CONSUMER: ("point",),
-    FaultKind.KILL_PRODUCER: (),
+    FaultKind.KILL_PRODUCER: ("point",),
     FaultKind.KILL_LEADER: ("partition",),
     FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: ("partition",),
     FaultKind.DROP_ACKS: ("count", "target"),
@@ -123,6 +147,10 @@ FAULT_DEFAULTS: dict[str | tuple[FaultKind, str], Any] = {
     "seconds": 5.0,
     "broker": LEADER,
     (FaultKind.RESUME_BROKER, "broker"): ALL_BROKERS,
+    # A producer kill at a record count strikes right after that record is sent; one at a time
+    # ("at": {"seconds": t} or a live "now") kills from outside unless a point is named
+    # (_read_producer_kill_point).
+    (FaultKind.KILL_PRODUCER, "point"): KillPoint.AFTER_SEND,
 }
 
 # The faults that act on the cluster (brokers), not on this experiment's own clients.
@@ -191,6 +219,7 @@ class Producer:
     # Records per transaction. Like transactional_id, kept (and ignored) when the producer is not
     # transactional, so switching transactions off and on again keeps the chosen size.
     transaction_records: int = 50
+    position: SourcePosition = SourcePosition.LOG
 
     def __post_init__(self) -> None:
         # A transactional producer always has an id, so every spec shows the one it will use.
@@ -209,6 +238,7 @@ class Producer:
             "transactional": self.transactional,
             "transactional_id": self.transactional_id,
             "transaction_records": self.transaction_records,
+            "position": self.position.value,
         }
 
 
@@ -253,7 +283,7 @@ class Fault:
 
     kind: FaultKind
     at: At
-    point: KillPoint | None = None  # kill-consumer
+    point: KillPoint | None = None  # kill-consumer, kill-producer
     partition: int | None = None  # kill-leader, pause-followers-kill-leader
     count: int | None = None  # drop-acks
     target: DropTarget | None = None  # drop-acks
@@ -356,6 +386,13 @@ def kill_points(consumer: Consumer) -> tuple[KillPoint, ...]:
     if consumer.batch_size >= 2:
         points.append(KillPoint.MID_BATCH)
     return (*points, KillPoint.NEXT_COMMIT_POINT, KillPoint.ANYWHERE)
+
+
+def producer_kill_points(producer: Producer) -> tuple[KillPoint, ...]:
+    """The points a kill-producer can name: after a send, the two points of a commit when the
+    producer is transactional, and anywhere."""
+    commits = COMMIT_KILL_POINTS if producer.transactional else ()
+    return (KillPoint.AFTER_SEND, *commits, KillPoint.ANYWHERE)
 
 
 def commit_point(consumer: Consumer) -> KillPoint:
@@ -640,6 +677,7 @@ def _read_producer(r: _Reader, value: Any) -> Producer:
         transactional=fields.boolean("transactional"),
         transactional_id=_read_transactional_id(fields),
         transaction_records=fields.integer("transaction_records", 1, 10_000),
+        position=fields.choice("position", SourcePosition),
     )
     _check_producer(r, producer)
     return producer
@@ -694,6 +732,17 @@ def _check_producer(r: _Reader, producer: Producer) -> None:
     ):
         # librdkafka would quietly turn idempotence on; we ask for it so the page shows it.
         r.fail("producer.transactional", "requires producer.enable_idempotence true, got false")
+    if (
+        producer.position == SourcePosition.TRANSACTION
+        and not producer.transactional
+        and not r.failed("producer.position", "producer.transactional")
+    ):
+        # Only a transaction can make the position and the records it covers commit together.
+        r.fail(
+            "producer.position",
+            f'"{SourcePosition.TRANSACTION}" requires producer.transactional true, got false; '
+            f'expected "{SourcePosition.LOG}"',
+        )
     timeouts = ("producer.message_timeout_ms", "producer.request_timeout_ms", "producer.linger_ms")
     if r.failed(*timeouts):
         return
@@ -777,6 +826,8 @@ def _read_fault(r: _Reader, value: Any, path: str, settings: Spec, *, live: bool
     at = _read_at(r, value, f"{path}.at", workload, live=live)
     if kind == FaultKind.KILL_CONSUMER:
         return Fault(kind, at, point=_read_kill_point(fields, settings.consumer))
+    if kind == FaultKind.KILL_PRODUCER:
+        return Fault(kind, at, point=_read_producer_kill_point(fields, at, settings.producer))
     if kind in (FaultKind.KILL_LEADER, FaultKind.PAUSE_FOLLOWERS_KILL_LEADER):
         partition = fields.integer("partition", 0, MAX_PARTITIONS - 1)
         if partition >= workload.partitions and not r.failed("workload.partitions"):
@@ -845,6 +896,26 @@ def _read_kill_point(fault: _Object, consumer: Consumer) -> KillPoint:
         f"consumer.batch_size {consumer.batch_size}, got {_show(value)}",
     )
     return KillPoint.NEXT_COMMIT_POINT
+
+
+def _read_producer_kill_point(fault: _Object, at: At, producer: Producer) -> KillPoint:
+    """A producer dies at a point it passes (producer_kill_points): a commit's points only
+    when it is transactional. Left out, the point is "after-send" for a kill at a record count
+    and "anywhere" for one at a time."""
+    if "point" not in fault.data and at.records is None:
+        return KillPoint.ANYWHERE
+    if fault.reader.failed("producer.transactional"):
+        return fault.choice("point", KillPoint)
+    value = fault.get("point")
+    allowed = producer_kill_points(producer)
+    if isinstance(value, str) and value in allowed:
+        return KillPoint(value)
+    fault.fail(
+        "point",
+        f"expected one of {_quoted(allowed)} with producer.transactional "
+        f"{json.dumps(producer.transactional)}, got {_show(value)}",
+    )
+    return KillPoint.AFTER_SEND
 
 
 def _read_drop_target(fault: _Object, settings: Spec) -> DropTarget:

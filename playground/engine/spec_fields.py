@@ -27,6 +27,7 @@ from playground.engine.spec import (
     IsolationLevel,
     KillPoint,
     Pipeline,
+    SourcePosition,
 )
 from playground.lab.topology import BROKER_IDS
 
@@ -61,7 +62,8 @@ CONSUMER = Section(
 )
 FAULTS = Section(
     "Faults",
-    "Faults test the promise; they never change it. Leave a row's kind blank for no fault.",
+    "Faults test the promise. Only one that can cost a record more than the producer's "
+    "bounded retries allow changes it (a loss). Leave a row's kind blank for no fault.",
 )
 RESTARTS = Section("Restarts", "Whether a killed worker is started again, and after how long.")
 SECTIONS = (WORKLOAD, PRODUCER, CONSUMER, FAULTS, RESTARTS)
@@ -212,7 +214,9 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         Kind.INTEGER,
         PRODUCER,
         "How often a failed send is tried again. 0: one transient error, such as a leader "
-        "change, loses the record. 1 or more without idempotence: a retry can store it twice.",
+        "change, loses the record. 1 or more without idempotence: a retry can store it twice. "
+        "Fewer than a fault can cost one record (each lost answer is one): the producer gives "
+        "up on it (loss, unless it is transactional).",
     ),
     _setting(
         "producer.max_in_flight",
@@ -243,8 +247,10 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "Message timeout (ms)",
         Kind.INTEGER,
         PRODUCER,
-        "How long a record may stay unacknowledged before the producer gives up on it. At least "
-        "the request timeout.",
+        "How long a record may stay unacknowledged before the producer gives up on it and does "
+        "not send it again: a fault that holds it longer loses it, acks=all or not (a "
+        "transactional producer sends the aborted transaction again). At least the request "
+        "timeout.",
     ),
     _setting(
         "producer.transactional",
@@ -252,8 +258,8 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         Kind.FLAG,
         PRODUCER,
         "Writes go in transactions. A restarted producer aborts what the dead one left open, so "
-        "read_committed consumers never see a re-sent record twice: this removes the duplicate "
-        "risk of a producer restart. Needs idempotence.",
+        "read_committed consumers never see its unfinished writes; with its position kept in "
+        "the transaction, a restart never repeats a record. Needs idempotence.",
     ),
     _setting(
         "producer.transactional_id",
@@ -273,6 +279,29 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "only with producer.transactional. Larger transactions commit less often: more "
         "throughput, more records redone after an abort, and a read_committed consumer waits "
         "longer to see them.",
+    ),
+    _setting(
+        "producer.position",
+        "Position kept in",
+        Kind.CHOICE,
+        PRODUCER,
+        "Where the producer keeps how far through its source it got, which a restarted producer "
+        "resumes from: what decides whether a transaction's records can be sent twice.",
+        values=_values(
+            SourcePosition,
+            {
+                SourcePosition.LOG: "its own log, after each commit returns: a producer killed "
+                "while its commit is in flight, or right after it, sends that transaction again "
+                "(duplicates, transactions or not).",
+                SourcePosition.TRANSACTION: "a topic, in the same transaction as the records it "
+                "covers, read back with read_committed: what committed is never sent again. "
+                "Needs a transactional producer.",
+            },
+            labels={
+                SourcePosition.LOG: "log: after the commit",
+                SourcePosition.TRANSACTION: "transaction: with the records",
+            },
+        ),
     ),
     _setting(
         "consumer.commit",
@@ -387,8 +416,9 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
             FaultKind,
             {
                 FaultKind.KILL_CONSUMER: "the consumer kills itself (SIGKILL) at the chosen point.",
-                FaultKind.KILL_PRODUCER: "the producer kills itself; what it sent without an "
-                "acknowledgement is re-sent only if it restarts.",
+                FaultKind.KILL_PRODUCER: "the producer dies (SIGKILL) at the chosen point; "
+                "what it sent without recording an acknowledgement is re-sent only if it "
+                "restarts.",
                 FaultKind.KILL_LEADER: "the broker leading the partition is killed; a follower "
                 "takes over and the producer retries what was in flight.",
                 FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: "the followers are paused so the leader "
@@ -419,8 +449,10 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
         "Point",
         Kind.CHOICE,
         FAULTS,
-        "Where in the consumer's loop a kill-consumer strikes; only points its commit mode and "
-        "batch size pass.",
+        "Where in its worker's loop a kill strikes: for kill-consumer, only points its commit "
+        "mode and batch size pass; for kill-producer, after a send, or at a commit when it is "
+        "transactional. Blank: next-commit-point for the consumer; after-send for the producer "
+        "at a record count, anywhere at a time.",
         values=_values(
             KillPoint,
             {
@@ -434,8 +466,14 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
                 "transactional commits.",
                 KillPoint.NEXT_COMMIT_POINT: "the next point between processing and committing, "
                 "whatever the commit mode: where that mode is most exposed.",
-                KillPoint.ANYWHERE: "wherever the consumer happens to be: killed from outside "
-                "once it has processed that many records.",
+                KillPoint.AFTER_SEND: "producer: right after it sends the record, before "
+                "any acknowledgement is recorded.",
+                KillPoint.DURING_COMMIT: "producer: its commit request is on its way and its "
+                "answer not in; the coordinator decides. Needs a transactional producer.",
+                KillPoint.AFTER_COMMIT_BEFORE_LOG: "producer: its commit returned and it has "
+                "not recorded it yet. Needs a transactional producer.",
+                KillPoint.ANYWHERE: "wherever the worker happens to be: killed from outside "
+                "once that many records are processed (consumer) or sent (producer).",
             },
         ),
     ),

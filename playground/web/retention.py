@@ -72,7 +72,7 @@ def delete_topics(
     names = ExperimentNames(run_id, Path())
     deletion = _delete(
         bootstrap_servers,
-        topics=[names.input_topic, names.output_topic],
+        topics=list(names.topics),
         groups=[names.group_id],
         timeout=timeout,
         wait_for_empty_groups=True,

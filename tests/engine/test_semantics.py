@@ -7,11 +7,17 @@ from typing import Any
 from playground.engine.semantics import Promise, Semantic, promise
 from playground.engine.spec import Spec
 
-# Settings with no risk at all: a transactional, idempotent producer and a transactional
-# kafka-to-kafka consumer reading committed data. Each test changes one thing from here.
+# Settings with no risk at all: a transactional, idempotent producer that commits its position
+# with its records, and a transactional kafka-to-kafka consumer reading committed data. Each test
+# changes one thing from here.
 SAFE: dict[str, Any] = {
     "pipeline": "kafka-to-kafka",
-    "producer": {"acks": "all", "enable_idempotence": True, "transactional": True},
+    "producer": {
+        "acks": "all",
+        "enable_idempotence": True,
+        "transactional": True,
+        "position": "transaction",
+    },
     "consumer": {"commit": "transactional", "isolation_level": "read_committed"},
 }
 
@@ -24,6 +30,9 @@ def promise_of(**changes: Any) -> Promise:
             document[section] = {**document[section], **value}
         else:
             document[section] = value
+    producer = document["producer"]
+    if not producer.get("transactional", True) and "position" not in changes.get("producer", {}):
+        document["producer"] = {**producer, "position": "log"}  # only a transaction holds one
     return promise(Spec.from_json(document))
 
 
@@ -251,3 +260,67 @@ def test_summary_of_at_least_once_joins_the_settings():
         "At-least-once: no record is lost, but restarts.producer.enabled and consumer.commit "
         "can repeat an effect."
     )
+
+
+def test_a_restarted_transactional_producer_with_its_position_in_its_log_risks_duplicates():
+    result = promise_of(producer={"position": "log"})
+
+    assert duplicate_settings(result) == ["producer.position"]
+    assert result.semantic == Semantic.AT_LEAST_ONCE
+
+
+def test_a_position_committed_in_the_transaction_removes_the_commit_window():
+    assert "producer.position" not in duplicate_settings(promise_of())
+
+
+def test_the_commit_window_needs_a_restart_to_repeat_anything():
+    result = promise_of(producer={"position": "log"}, restarts={"producer": {"enabled": False}})
+
+    assert "producer.position" not in duplicate_settings(result)
+
+
+def test_faults_that_outlast_the_message_timeout_risk_loss():
+    # Ten lost answers at a 30 s request timeout keep one record waiting five minutes.
+    result = promise_of(
+        producer={"transactional": False, "message_timeout_ms": 60_000},
+        restarts={"producer": {"enabled": False}},
+        faults=[{"kind": "drop-acks", "at": {"records": 10}, "count": 10}],
+    )
+
+    assert "producer.message_timeout_ms" in loss_settings(result)
+
+
+def test_faults_within_the_message_timeout_add_no_risk():
+    result = promise_of(
+        producer={"transactional": False},
+        faults=[{"kind": "drop-acks", "at": {"records": 10}, "count": 3}],
+    )
+
+    assert loss_settings(result) == []
+
+
+def test_a_broker_paused_until_the_end_outlasts_any_message_timeout():
+    result = promise_of(
+        producer={"transactional": False, "message_timeout_ms": 900_000},
+        faults=[{"kind": "pause-broker", "at": {"seconds": 1}, "seconds": None}],
+    )
+
+    assert "producer.message_timeout_ms" in loss_settings(result)
+
+
+def test_more_lost_answers_than_retries_risk_loss():
+    result = promise_of(
+        producer={"transactional": False, "enable_idempotence": False, "retries": 3},
+        faults=[{"kind": "drop-acks", "at": {"records": 10}, "count": 10}],
+    )  # fmt: skip
+
+    assert "producer.retries" in loss_settings(result)
+
+
+def test_a_transactional_producer_sends_what_it_gave_up_on_again():
+    result = promise_of(
+        producer={"message_timeout_ms": 30_000},
+        faults=[{"kind": "drop-acks", "at": {"records": 10}, "count": 10}],
+    )
+
+    assert loss_settings(result) == []

@@ -32,7 +32,7 @@ from playground.engine.spec import (
 
 EVERY_FAULT_KIND = [
     {"kind": "kill-consumer", "point": "after-processing-before-commit", "at": {"records": 10}},
-    {"kind": "kill-producer", "at": {"seconds": 2.5}},
+    {"kind": "kill-producer", "at": {"seconds": 2.5}, "point": "anywhere"},
     {"kind": "kill-leader", "partition": 1, "at": {"records": 20}},
     {"kind": "pause-followers-kill-leader", "partition": 0, "at": {"seconds": 1.0}},
     {"kind": "drop-acks", "count": 4, "target": "all", "at": {"records": 30}},
@@ -98,6 +98,7 @@ def test_to_json_fills_every_default():
         "transactional": False,
         "transactional_id": None,
         "transaction_records": 50,
+        "position": "log",
     }
     assert document["consumer"] == {
         "commit": "after-processing",
@@ -895,3 +896,43 @@ def test_transactional_commit_gives_the_consumer_a_transactional_producer():
 
     assert config is not None
     assert config["transactional.id"] == CONSUMER_TRANSACTIONAL_ID
+
+
+def test_a_position_in_the_transaction_needs_a_transactional_producer():
+    with pytest.raises(SpecError) as caught:
+        Spec.from_json({"producer": {"position": "transaction"}})
+
+    (error,) = caught.value.errors
+    assert error.path == "producer.position"
+    assert "producer.transactional" in error.message
+
+
+def test_a_commit_kill_point_needs_a_transactional_producer():
+    fault = {"kind": "kill-producer", "point": "during-commit", "at": {"records": 5}}
+    with pytest.raises(SpecError) as caught:
+        Spec.from_json({"faults": [fault]})
+
+    (error,) = caught.value.errors
+    assert error.path == "faults[0].point"
+    assert '"after-send", "anywhere"' in error.message
+
+
+def test_a_producer_kill_without_a_point_strikes_after_a_send_or_from_outside():
+    spec = Spec.from_json(
+        {
+            "faults": [
+                {"kind": "kill-producer", "at": {"records": 5}},
+                {"kind": "kill-producer", "at": {"seconds": 1}},
+            ]
+        }
+    )
+
+    assert [fault.point for fault in spec.faults] == [KillPoint.AFTER_SEND, KillPoint.ANYWHERE]
+
+
+def test_a_consumer_cannot_die_at_a_producer_point():
+    fault = {"kind": "kill-consumer", "point": "during-commit", "at": {"records": 5}}
+    with pytest.raises(SpecError) as caught:
+        Spec.from_json({"faults": [fault]})
+
+    assert caught.value.errors[0].path == "faults[0].point"

@@ -2,24 +2,35 @@
 
 It logs each attempt before handing the record to the client, and each delivery report as it
 arrives. A transactional producer commits a transaction every producer.transaction_records records
-(and at the end of the workload), and logs acks only once their transaction committed. Restarted, it
-resumes, as a real service would, after its last acknowledged record: the end of the longest run of
-acknowledged orders from the start of the workload (it keeps no other checkpoint).
+(and at the end of the workload), and logs acks only once their transaction committed.
+
+Restarted, it resumes where its position says, as a real service reading from outside Kafka would:
+- producer.position "log": after its last acknowledged record, the end of the longest run of
+  acknowledged orders from the start of the workload in the producer log. The log is written after
+  a commit returns, so a session that dies while its commit is in flight, or right after it, has
+  committed records it never logged: the next one sends them again (a duplicate, transactions or
+  not);
+- producer.position "transaction": the position each transaction writes to the experiment's
+  position topic, in the same transaction as the records it covers (as Kafka Connect's
+  exactly-once sources do, KIP-618). A new session first fences the old one (init_transactions
+  completes or aborts whatever it left in flight), then reads the last committed position with
+  read_committed: what committed is never sent again, what aborted is.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from playground.engine import clients, orders
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
 from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, read_producer_log
 from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
-from playground.engine.spec import Acks
+from playground.engine.spec import Acks, SourcePosition
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,
@@ -27,7 +38,13 @@ from playground.engine.workers.exits import (
     WorkerExit,
     retrying,
 )
-from playground.engine.workers.runtime import AFTER_SEND, Runtime
+from playground.engine.workers.runtime import (
+    AFTER_COMMIT_BEFORE_LOG,
+    AFTER_SEND,
+    DURING_COMMIT,
+    Crash,
+    Runtime,
+)
 from playground.engine.workers.setup import load_spec, meet_brokers, names_of
 
 ATTEMPTS_PER_WRITE = 200  # unthrottled, attempts are logged in runs of up to this many
@@ -39,6 +56,15 @@ RATE_CATCH_UP_SECONDS = 0.05
 # Transactions aborted one after another: past this many, a new producer session starts clean
 # (no loop sends the same records without end).
 MAX_ABORTS_IN_A_ROW = 5
+POSITION_KEY = b"position"
+POSITION_READ_SECONDS = 30.0  # reading the committed position back, before the session gives up
+POSITION_WINDOW = 64  # offsets read back from the end at first (each transaction adds two)
+# During-commit: how long the producer waits for librdkafka to say it sent the commit request,
+# and how often it looks (the answer comes a few milliseconds after the request).
+COMMIT_SENT_WAIT_SECONDS = 30.0
+COMMIT_SENT_POLL_SECONDS = 0.0002
+COMMIT_SENT = b"Sent EndTxnRequest"
+COMMIT_ANSWERED = b"Received EndTxnResponse"
 
 
 def resume_position(names: ExperimentNames) -> int:
@@ -49,6 +75,45 @@ def resume_position(names: ExperimentNames) -> int:
     while position in acked:
         position += 1
     return position
+
+
+def committed_position(config: dict, topic: str) -> int:
+    """The position the last committed transaction wrote to `topic` (0 before any): read with
+    read_committed from the end backwards, a window at a time, so a long run costs one window."""
+    reader = Consumer(config)
+    try:
+        partition = TopicPartition(topic, 0)
+        low, high = reader.get_watermark_offsets(partition, timeout=POSITION_READ_SECONDS)
+        window, deadline = POSITION_WINDOW, time.monotonic() + POSITION_READ_SECONDS
+        while high > low:
+            start = max(low, high - window)
+            position = _last_position(reader, TopicPartition(topic, 0, start), deadline)
+            if position is not None:
+                return position
+            if start == low:
+                break
+            window *= 4
+        return 0
+    finally:
+        reader.close()
+
+
+def _last_position(reader: Consumer, start: TopicPartition, deadline: float) -> int | None:
+    """The last committed position from `start` to the end of the partition, or None."""
+    reader.assign([start])
+    position = None
+    while time.monotonic() < deadline:
+        message = reader.poll(0.5)
+        if message is None:
+            continue
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return position
+            raise KafkaException(error)
+        position = int(message.value())
+    raise WorkerExit(EXIT_GAVE_UP, f"the committed position was not read back within "
+                     f"{POSITION_READ_SECONDS:.0f} s")  # fmt: skip
 
 
 class SourceProducer:
@@ -62,6 +127,7 @@ class SourceProducer:
         self.log = Journal(self.names.producer_log)
         self.transactional = self.spec.producer.transactional
         self.transaction_records = self.spec.producer.transaction_records
+        self.position_in_transaction = self.spec.producer.position == SourcePosition.TRANSACTION
         config = clients.source_producer(
             self.spec, self.names, session=self.session, servers=runtime.orders.bootstrap_servers
         )
@@ -116,14 +182,22 @@ class SourceProducer:
             except BufferError:
                 continue
 
-    def commit_transaction(self) -> bool:
-        """Commit the open transaction; False if it was aborted (its records must be sent again).
+    def commit_transaction(self, position: int) -> bool:
+        """Commit the open transaction, which covers the workload up to `position`; False if it
+        was aborted (its records must be sent again).
 
         confluent-kafka's three branches: a retriable error calls again, an abortable one aborts,
         anything else (fenced, fatal) ends the worker."""
+        if self.position_in_transaction:
+            self.producer.produce(
+                self.names.position_topic, key=POSITION_KEY, value=b"%d" % position
+            )
         self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.serve_reports()
+        runtime = self.runtime
         try:
+            if runtime.may_crash and (crash := runtime.due(DURING_COMMIT)) is not None:
+                self.die_during_commit(crash)
             retrying(self.producer.commit_transaction)
         except KafkaException as failure:
             if not failure.args[0].txn_requires_abort():
@@ -132,10 +206,38 @@ class SourceProducer:
             retrying(self.producer.abort_transaction)
             self.uncommitted.clear()
             return False
+        if runtime.may_crash:
+            runtime.crash_point(AFTER_COMMIT_BEFORE_LOG)  # committed; the log never hears of it
         if self.uncommitted:
             self.log.write(b"".join(self.uncommitted))
             self.uncommitted.clear()
         return True
+
+    def die_during_commit(self, crash: Crash) -> None:
+        """Ask for the commit in a thread of its own and die (SIGKILL) as soon as librdkafka
+        says the request has left (clients.COMMIT_WATCH_CONFIG): the coordinator decides the
+        transaction's outcome, and this session never learns it. The report says whether the
+        answer had arrived first after all (the request's round trip takes milliseconds)."""
+        log = self.names.worker_log(self.runtime.orders.role)
+        with log.open("rb") as watched:
+            watched.seek(0, 2)  # only what is written from here on
+            committing = threading.Thread(target=self._commit_quietly, daemon=True)
+            committing.start()
+            seen, deadline = b"", time.monotonic() + COMMIT_SENT_WAIT_SECONDS
+            while COMMIT_SENT not in seen and committing.is_alive():
+                if time.monotonic() > deadline:
+                    break
+                seen = seen[-len(COMMIT_ANSWERED) :] + watched.read()
+                time.sleep(COMMIT_SENT_POLL_SECONDS)
+            seen += watched.read()
+        answered = COMMIT_ANSWERED in seen or not committing.is_alive()
+        self.runtime.crash(crash, answered=answered)
+
+    def _commit_quietly(self) -> None:
+        try:
+            self.producer.commit_transaction()
+        except KafkaException as failure:
+            print(f"commit failed as the producer died: {failure}", file=sys.stderr, flush=True)
 
     def chunk_end(self, index: int, transaction_start: int | None) -> int:
         """Where the next run of attempts to log at once ends: never past a record at which
@@ -150,15 +252,26 @@ class SourceProducer:
             stops.append(transaction_start + self.transaction_records)
         return min(stop for stop in stops if stop > index)
 
+    def resume(self) -> int:
+        """Where this session starts: its position (see the module's docstring). Called after
+        init_transactions, which settles whatever an earlier session left in flight."""
+        if not self.position_in_transaction:
+            return resume_position(self.names)
+        config = clients.position_reader(
+            self.names, session=self.session, servers=self.runtime.orders.bootstrap_servers
+        )
+        return committed_position(config | {"error_cb": self.runtime.on_client_error},
+                                  self.names.position_topic)  # fmt: skip
+
     def run(self) -> int:
         records = self.spec.workload.records
         rate = self.spec.workload.rate
-        position = resume_position(self.names)
-        self.runtime.count = position
         meet_brokers(self.producer, self._topic)
         if self.transactional:
             init = self.producer.init_transactions
             retrying(lambda: init(INIT_TRANSACTIONS_TIMEOUT_SECONDS))
+        position = self.resume()
+        self.runtime.count = position
         self.runtime.report("started", position=position)
         interval = 1 / rate if rate else 0.0
         next_send = time.monotonic()
@@ -202,7 +315,7 @@ class SourceProducer:
             if transactional and (
                 index - transaction_start >= self.transaction_records or index == records
             ):
-                if self.commit_transaction():
+                if self.commit_transaction(index):
                     aborts = 0
                 else:
                     aborts += 1
@@ -212,7 +325,7 @@ class SourceProducer:
                     runtime.count = index
                 transaction_start = None
         if self.transactional and transaction_start is not None:
-            self.commit_transaction()
+            self.commit_transaction(index)
         remaining = self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.serve_reports()
         self.runtime.raise_if_fatal()

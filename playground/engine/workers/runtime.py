@@ -20,14 +20,17 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
+from playground.engine.spec import KillPoint
+
 # Crash points (the spec's "point" values).
 AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
 AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
 MID_BATCH = "mid-batch"
 MID_TRANSACTION = "mid-transaction"
-# The producer's own point: record k and all before it have reached the broker, but the producer
-# has not yet recorded their acknowledgements (the window in which a restart re-sends them).
-AFTER_SEND = "after-send"
+# The producer's own points (see KillPoint): after a send, during a commit, after a commit.
+AFTER_SEND = KillPoint.AFTER_SEND.value
+DURING_COMMIT = KillPoint.DURING_COMMIT.value
+AFTER_COMMIT_BEFORE_LOG = KillPoint.AFTER_COMMIT_BEFORE_LOG.value
 
 
 @dataclass
@@ -118,8 +121,12 @@ class Runtime:
         """Die here, by SIGKILL, if a crash at `point` is due."""
         crash = self.due(point)
         if crash is not None:
-            self.report("crash", point=point, count=self.count, fault=crash.fault)
-            os.kill(os.getpid(), signal.SIGKILL)
+            self.crash(crash)
+
+    def crash(self, crash: Crash, **details: object) -> None:
+        """Say so, then die by SIGKILL: no finally block, no flush, no close."""
+        self.report("crash", point=crash.point, count=self.count, fault=crash.fault, **details)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def on_client_error(self, error) -> None:
         """The clients' error callback: log every error; remember a fatal one, which the loop
