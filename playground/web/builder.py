@@ -11,10 +11,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.engine import clients, presets
+from playground.engine.fault_cost import (
+    QUEUE_SECONDS,
+    Cost,
+    fault_cost,
+    outlasts_message_timeout,
+    outlasts_retries,
+    schedule_cost,
+)
 from playground.engine.naming import CONSUMER, OUTPUT_PRODUCER, SOURCE_PRODUCER
 from playground.engine.presets import Preset
 from playground.engine.semantics import promise
-from playground.engine.spec import Spec, SpecError, default_spec
+from playground.engine.spec import MAX_INT32, Acks, Fault, Spec, SpecError, default_spec
 from playground.web import experiments, user_json
 from playground.web.forms import BuilderForms, PastedSpecForm
 from playground.web.spec_links import decode_spec, spec_url
@@ -110,12 +118,16 @@ def _page(
 def _panel(request: HttpRequest, forms: BuilderForms) -> dict[str, Any]:
     """What the promise panel shows: the promise of a valid spec, or what to fix."""
     spec = forms.spec
+    faults = zip(forms.faults, forms.row_faults(), strict=True)
+    rows = [(row, _row_cost(fault, spec)) for row, fault in faults]
     if spec is None:
-        return {"forms": forms, "spec": None, "errors": forms.shown_errors()}
+        return {"forms": forms, "fault_rows": rows, "spec": None, "errors": forms.shown_errors()}
     result = promise(spec)
     document = spec.to_json()
     return {
         "forms": forms,
+        "fault_rows": rows,
+        "schedule_cost": _schedule_cost(spec),
         "spec": spec,
         "promise": result,
         "loss_risks": [(risk, forms.anchor(risk.setting)) for risk in result.loss_risks],
@@ -126,6 +138,62 @@ def _panel(request: HttpRequest, forms: BuilderForms) -> dict[str, Any]:
         "link": request.build_absolute_uri(spec_url(document)),
         "spec_json": user_json.dumps(document, indent=2),
     }
+
+
+def _row_cost(fault: Fault | None, spec: Spec | None) -> str:
+    """What the fault of one row can cost one record of the producer, in a sentence ("" for a
+    row without a fault, or while the form is not a valid spec)."""
+    if fault is None or spec is None:
+        return ""
+    cost = fault_cost(fault, spec)
+    if cost.none:
+        return "Costs the producer no time: it never holds up the producer's requests."
+    return f"Can cost one of the producer's records {cost.describe()}."
+
+
+def _schedule_cost(spec: Spec) -> list[str]:
+    """The whole schedule's cost to one record of the producer beside the bounds of its
+    retries, in sentences (none without faults)."""
+    if not spec.faults:
+        return []
+    total = schedule_cost(spec)
+    if total.none:
+        return ["No fault here holds up the producer's requests: its retries are never at stake."]
+    producer = spec.producer
+    said = [
+        f"Together, one record can wait {total.describe()}: every fault's cost added up, as if "
+        "all of them struck the same record."
+    ]
+    timeout = producer.message_timeout_ms / 1000
+    over = _over_bounds(total, spec)
+    if outlasts_message_timeout(total, spec):
+        said.append(
+            f"With up to {QUEUE_SECONDS:g} s in the client's own queue, that can outlast the "
+            f"message timeout ({timeout:g} s): the producer can give up on the record."
+        )
+    else:
+        said.append(f"That stays within the message timeout ({timeout:g} s).")
+    if producer.retries < MAX_INT32 and outlasts_retries(total, spec):
+        said.append(
+            f"It can also fail the record more often than the {producer.retries} retries allow."
+        )
+    if over and producer.acks == Acks.NONE:
+        said.append("With acks=0 the producer never retries: acks=0 is a loss risk of its own.")
+    elif over and producer.transactional:
+        said.append(
+            "A transactional producer then aborts that transaction and sends it again whole: "
+            "nothing is lost."
+        )
+    elif over:
+        said.append("The promise names it among the loss risks.")
+    return said
+
+
+def _over_bounds(cost: Cost, spec: Spec) -> bool:
+    """Whether `cost` can outlast either bound of the producer's retries."""
+    return outlasts_message_timeout(cost, spec) or (
+        spec.producer.retries < MAX_INT32 and outlasts_retries(cost, spec)
+    )
 
 
 # Each client the run starts, in plain words: (title, what it does).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django import forms
@@ -24,12 +24,15 @@ from playground.engine.spec import (
     MAX_FAULTS,
     MAX_NAME_LENGTH,
     SPEC_VERSION,
+    Fault,
     FaultKind,
     FieldError,
+    KillPoint,
     Spec,
     SpecError,
     default_spec,
     fault_defaults,
+    producer_kill_points,
 )
 from playground.engine.spec_fields import (
     FAULT_SETTINGS,
@@ -236,13 +239,30 @@ class BuilderForms:
 
     @property
     def fault_help(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """The explanations of the fault rows' kinds, kill points and fields."""
+        """The explanations of the fault rows' kinds, kill points (the consumer's, then the
+        producer's: those a transactional producer passes; "anywhere" is both) and fields."""
+        points = setting("faults.point").choices.items()
+        producer = set(producer_kill_points(_TRANSACTIONAL_PRODUCER))
+        producer_only = producer - {KillPoint.ANYWHERE}
         return [
             ("Kinds", list(setting("faults.kind").choices.items())),
-            ("Kill points (kill-consumer)", list(setting("faults.point").choices.items())),
+            ("Kill points (kill-consumer)", [(p, t) for p, t in points if p not in producer_only]),
+            ("Kill points (kill-producer)", [(p, t) for p, t in points if p in producer]),
             ("Targets (drop-acks)", list(setting("faults.target").choices.items())),
             ("Fields", [(entry.label, entry.explanation) for entry in FAULT_SETTINGS]),
         ]
+
+    def row_faults(self) -> list[Fault | None]:
+        """The spec's fault each fault row stands for, in row order (None: a row without a
+        kind, or every row while the form is not a valid spec)."""
+        if self.spec is None:
+            return [None] * len(self.faults)
+        faults = iter(self.spec.faults)
+        shown = []
+        for row in self.faults:
+            kind = row.cleaned_data.get("kind") if row.is_bound else row.initial.get("kind")
+            shown.append(next(faults, None) if kind else None)
+        return shown
 
     def anchor(self, path: str) -> str:
         """The id of the field that sets `path` ("producer.acks" -> "id_acks")."""
@@ -290,6 +310,12 @@ class PastedSpecForm(forms.Form):
         if too_long is not None:
             raise ValidationError(str(too_long))
         return spec
+
+
+# A producer that passes every producer kill point (the commit's too), for the fault help.
+_TRANSACTIONAL_PRODUCER = replace(
+    default_spec().producer, enable_idempotence=True, transactional=True
+)
 
 
 def _put(document: dict[str, Any], path: str, value: Any) -> None:
