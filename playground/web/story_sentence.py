@@ -71,6 +71,14 @@ def _duplicated_by_consumer(story: dict, spec: Spec | None, partition: int, offs
 def _duplicated_by_producer(story: dict, spec: Spec | None) -> str:
     copies = ", ".join(copy_name(p, o) for p, o, _ in story.get("effect_sources", []))
     sessions = story.get("sessions", [])
+    if len(sessions) > 1 and spec is not None and spec.producer.transactional:
+        return (
+            f"A restarted transactional producer that keeps its position in its own log "
+            f"({_setting(spec, 'producer.position')}) let session {sessions[-1]} send "
+            f"{story.get('order_id')} again: session {sessions[0]} died as the transaction "
+            f"holding it committed, before it logged the commit, so the log holds it at "
+            f"{copies}, committed twice, and each copy was processed."
+        )
     if len(sessions) > 1:
         return (
             f"A restarted producer without transactions ("
@@ -133,6 +141,13 @@ def _lost_at_producer(story: dict, spec: Spec | None) -> str:
         return (
             f"{_setting(spec, 'producer.retries')} gave up on {order_id} after one failed send: "
             "it never reached the log."
+        )
+    if outcome == "failed" and spec is not None and spec.producer.acks != Acks.NONE:
+        return (
+            f"{_setting(spec, 'producer.message_timeout_ms')} and "
+            f"{_setting(spec, 'producer.retries')} bound the producer's retries: it gave up on "
+            f"{order_id} when a fault held it longer or failed it more often than they allow, "
+            "and no session sent it again."
         )
     if spec is not None and not spec.restarts.producer.enabled:
         return (

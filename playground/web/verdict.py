@@ -24,9 +24,10 @@ ORIGINS = {
     "lost_at_producer": (
         "lost at the producer",
         "These records never reached the log and no broker acknowledged them: a send that "
-        "failed, went out with acks=0 into a broker that was not there, or a producer that died "
+        "failed, went out with acks=0 into a broker that was not there, was given up on once a "
+        "fault outlasted the producer's retries or its message timeout, or a producer that died "
         "before sending and did not send again.",
-        ("producer.acks", "producer.retries", "restarts.producer"),
+        ("producer.acks", "producer.retries", "producer.message_timeout_ms", "restarts.producer"),
     ),
     "lost_at_broker": (
         "lost at the broker",
@@ -46,12 +47,15 @@ ORIGINS = {
         "duplicated by the producer",
         "The same order is in the log more than once and each copy was processed: a retry after "
         "a lost acknowledgement without idempotence, or a restarted producer sending again what "
-        "it never saw acknowledged (idempotence lasts one producer session).",
+        "it never saw acknowledged (idempotence lasts one producer session), or what committed "
+        "after its last logged position (a transactional producer that keeps its position in "
+        "its log, killed as its commit went through).",
         (
             "producer.enable_idempotence",
             "producer.retries",
             "restarts.producer",
             "producer.transactional",
+            "producer.position",
         ),
     ),
     "duplicated_by_consumer": (

@@ -79,6 +79,38 @@ def test_a_producer_duplicate_from_a_restart_names_the_restart_and_transactions(
     assert "session 1 send order-0000041 again" in said and "p0@3, p0@9" in said
 
 
+def test_a_transactional_producer_duplicate_names_where_it_keeps_its_position():
+    resent = story(
+        outcome="duplicated",
+        attempts=2,
+        sessions=[0, 1],
+        log_copies=[[0, 3, True], [0, 25, True]],
+        effects=2,
+        effect_sources=[[0, 3, 1], [0, 25, 1]],
+    )
+    transactional = {"transactional": True, "enable_idempotence": True, "position": "log"}
+    said = sentence(resent, spec(producer=transactional))
+    assert "keeps its position in its own log (producer.position = log)" in said
+    assert "session 1 send order-0000041 again: session 0 died as the transaction" in said
+
+
+def test_a_record_the_producer_gave_up_on_names_the_bounds_of_its_retries():
+    given_up = story(
+        outcome="lost_at_producer",
+        producer_outcome="failed",
+        acked_at=[],
+        log_copies=[],
+        effects=0,
+        effect_sources=[],
+        processings=[],
+    )
+    said = sentence(given_up, spec(producer={"message_timeout_ms": 60000}))
+    assert said.startswith(
+        "producer.message_timeout_ms = 60000 and producer.retries = 2147483647 bound"
+    )
+    assert "gave up on order-0000041" in said
+
+
 def test_a_producer_duplicate_from_a_retry_names_idempotence():
     retried = story(
         outcome="duplicated",

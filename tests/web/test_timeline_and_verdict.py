@@ -49,6 +49,24 @@ def test_the_verdict_ties_each_anomaly_to_the_settings_that_allow_it():
     assert verdict.explain(None) == []
 
 
+def test_a_producer_duplicate_is_tied_to_where_a_transactional_producer_keeps_its_position():
+    result = _result(duplicated_by_producer=10)
+    result["promise"]["duplicate_risks"] = [{"setting": "producer.position", "explanation": "x"}]
+    (finding,) = verdict.explain(result)
+    assert [r["setting"] for r in finding.settings] == ["producer.position"]
+    assert "killed as its commit went through" in finding.words
+
+
+def test_a_loss_at_the_producer_is_tied_to_its_message_timeout():
+    result = _result(lost_at_producer=66)
+    result["promise"] = {
+        "loss_risks": [{"setting": "producer.message_timeout_ms", "explanation": "x"}],
+        "duplicate_risks": [],
+    }
+    (finding,) = verdict.explain(result)
+    assert [r["setting"] for r in finding.settings] == ["producer.message_timeout_ms"]
+
+
 def _story(number: int, kinds: list[str]) -> dict:
     return {
         "order_id": f"order-{number:07d}",
