@@ -39,6 +39,9 @@ class LiveAction:
     # The fault document it asks for, from the request's fields (None: "stop").
     fault: Callable[[QueryDict], dict] | None = None
     broker_fault: bool = False  # needs the managed cluster
+    # Shown only when the experiment's producer is transactional (a kill at one of its commit's
+    # points); posted anyway, the spec's reader refuses the point.
+    transactional_producer: bool = False
 
 
 def _field(name: str) -> Callable[[QueryDict], object]:
@@ -76,8 +79,18 @@ ACTIONS = (
     LiveAction(
         "kill-producer",
         "Kill producer",
-        "SIGKILL the producer; it restarts and re-sends after its last acknowledged record.",
+        "SIGKILL the producer wherever it is; it restarts and resumes from its position: after "
+        "its last logged acknowledgement, or its last committed transaction (producer.position).",
         lambda d: {"kind": FaultKind.KILL_PRODUCER},
+    ),
+    LiveAction(
+        "kill-producer-after-commit",
+        "Kill producer after its next commit",
+        "The producer dies right after its next transaction commits, before it records that "
+        "commit: with its position in its log it resumes before that transaction and sends it "
+        "again; with its position in the transaction it does not.",
+        lambda d: {"kind": FaultKind.KILL_PRODUCER, "point": KillPoint.AFTER_COMMIT_BEFORE_LOG},
+        transactional_producer=True,
     ),
     LiveAction(
         "kill-leader",
@@ -123,7 +136,22 @@ def faults_available() -> bool:
 
 
 def available(experiment: Experiment) -> list[LiveAction]:
-    return [a for a in ACTIONS if faults_available() or not a.broker_fault]
+    """The buttons `experiment`'s page shows: broker faults only on the managed cluster, a kill
+    at the producer's commit only when its producer is transactional."""
+    transactional = _transactional_producer(experiment)
+    return [
+        action
+        for action in ACTIONS
+        if (faults_available() or not action.broker_fault)
+        and (transactional or not action.transactional_producer)
+    ]
+
+
+def _transactional_producer(experiment: Experiment) -> bool:
+    try:
+        return Spec.from_json(experiment.spec).producer.transactional
+    except SpecError:  # a spec stored by an older version: no button that depends on it
+        return False
 
 
 def request(experiment: Experiment, data: QueryDict) -> str:
