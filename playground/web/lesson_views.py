@@ -1,4 +1,4 @@
-"""The lesson pages: the path's index, each step (read, predict, run), and step 6's picks.
+"""The lesson pages: the path's index, each step (read, predict, run), and the last step's picks.
 
 Progress lives in the learner's session (lessons.Progress); a run is started through
 experiments.start exactly like the builder's, so it queues and obeys the fair-use limits.
@@ -83,7 +83,7 @@ def _step_page(
 
 
 def _choosing(request: HttpRequest, step: Step) -> HttpResponse:
-    """Step 6: the learner picks an experiment for each service; the guide checks each pick."""
+    """The last step: the learner picks an experiment for each service; the guide checks each."""
     progress = _progress(request)
     context: dict[str, Any] = {"step": step, "picks": progress.picks, **_neighbours(step)}
     if request.method == "POST":

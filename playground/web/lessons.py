@@ -1,9 +1,10 @@
-"""The lessons: the course module's path as six short steps, and the learner's progress through it.
+"""The lessons: the course module's path in eight short steps, and the learner's progress.
 
-Pure content and logic, no HTTP. Steps 1-5 each ask one question, take a prediction in the
+Pure content and logic, no HTTP. Steps 1-7 each ask one question, take a prediction in the
 shared vocabulary of `predictions`, and run one experiment derived from a preset whose crash
-makes the point. Step 6 replays the guide's decision questions for the four services of the
-scenario and checks which preset the learner picked for each.
+makes the point (steps 6 and 7 the same crash twice, one setting apart). The last step replays
+the guide's decision questions for the four services of the scenario and checks which preset the
+learner picked for each.
 
 Progress lives in the learner's session as one plain JSON document (see `Progress`), so a
 lesson needs no model of its own: the session already belongs to exactly one learner.
@@ -24,7 +25,7 @@ from playground.web import predictions
 from playground.web.guide import Answer, Outcome, Question, walk
 
 SESSION_KEY = "lessons"  # the session's progress document
-# The fields of step 6's form: one per service of the scenario.
+# The fields of the last step's form: one per service of the scenario.
 CHOICE_FIELD_PREFIX = "service-"
 
 
@@ -65,6 +66,43 @@ def _lesson_spec(preset: Preset, title: str, **changes: Any) -> Spec:
 
 # Pace for every lesson run: a few hundred orders at a speed the live page can be watched.
 LESSON_WORKLOAD = {"records": 300, "rate": 30}
+
+# Steps 6 and 7: the payments aggregation's transactional producer with small transactions, killed
+# right after the commit that covers order 100 returns and before it records it, restarted at
+# once. The two runs differ in producer.position alone.
+COMMIT_WINDOW_WORKLOAD = {"records": 200, "rate": 40}
+COMMIT_WINDOW_TRANSACTION_RECORDS = 10
+COMMIT_WINDOW_KILL = {
+    "kind": "kill-producer",
+    "at": {"records": 100},
+    "point": "after-commit-before-log",
+}
+
+
+def _commit_window_spec(title: str, position: str) -> Spec:
+    producer = presets.PAYMENTS_AGGREGATION.spec.to_json()["producer"]
+    return _lesson_spec(
+        presets.PAYMENTS_AGGREGATION,
+        title,
+        workload=COMMIT_WINDOW_WORKLOAD,
+        producer=producer
+        | {"transaction_records": COMMIT_WINDOW_TRANSACTION_RECORDS, "position": position},
+        faults=[COMMIT_WINDOW_KILL],
+    )
+
+
+COMMIT_WINDOW_LABELS = {
+    predictions.NOTHING: "every payment counted once",
+    predictions.DUPLICATES: "some payments counted twice, none missing",
+    predictions.LOSS: "some payments missing, none twice",
+    predictions.BOTH: "some missing and some twice",
+}
+COMMIT_WINDOW_SETTINGS = (
+    "producer.transactional",
+    "producer.transaction_records",
+    "producer.position",
+    "restarts.producer.enabled",
+)
 
 STEPS: tuple[Step, ...] = (
     Step(
@@ -239,6 +277,60 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         6,
+        "A crash right after the commit: the position in the log",
+        (
+            "Transactions guard what happens inside Kafka. The producer at the start of the "
+            "pipeline also reads from outside: it works through a list of payments (a database, "
+            "a file, an API) and must remember how far it got, so that a new session after a "
+            "crash starts in the right place.",
+            "This producer writes the payments in transactions of 10 and, each time a commit "
+            "returns, notes the payments it sent in its own log; a new session resumes after "
+            "the last payment noted there. Between the commit and the note there is a window: "
+            "the transaction is committed in Kafka, and the log does not say so yet.",
+            "Here the producer dies in exactly that window, once it has sent 100 payments: its "
+            "commit has returned, its note is not written. It restarts a second later. The "
+            "aggregator and the read_committed reader of the totals are those of step 4.",
+        ),
+        question="The producer dies right after a transaction of 10 payments commits, before it "
+        "notes it in its log, and its new session resumes from that log. What does a "
+        "read_committed reader of the totals find?",
+        labels=COMMIT_WINDOW_LABELS,
+        spec=_commit_window_spec("Lesson 6: the position in the log", "log"),
+        settings=COMMIT_WINDOW_SETTINGS,
+        why="The transaction had committed: its 10 payments were in Kafka for good. The new "
+        "session could not know, because the producer notes its position only after a commit "
+        "returns, so it resumed before those payments and sent them again in a new transaction, "
+        "which committed too: each of them counted twice. A transaction fences a dead producer "
+        "and rolls back what it left unfinished; it cannot tell the next session what the last "
+        "one committed.",
+    ),
+    Step(
+        7,
+        "The same crash, with the position in the transaction",
+        (
+            "The cure is to make the position part of what commits. The producer writes its "
+            "position to a topic of its own, in the same transaction as the payments it covers, "
+            "and a new session reads that topic with read_committed and resumes after the last "
+            "committed position. The payments and the note of how far they go then commit "
+            "together, or not at all.",
+            "This is what Kafka Connect's exactly-once source connectors do (KIP-618), and what "
+            "the payments aggregation preset does. Everything else is the run of step 6: "
+            "transactions of 10, and the producer killed right after the commit that covers "
+            "payment 100, before it notes anything in its log.",
+        ),
+        question="The same crash right after a commit, but the position now commits in the same "
+        "transaction as the payments. What does the reader of the totals find?",
+        labels=COMMIT_WINDOW_LABELS,
+        spec=_commit_window_spec("Lesson 7: the position in the transaction", "transaction"),
+        settings=COMMIT_WINDOW_SETTINGS,
+        why="The commit that went through carried the producer's position with it, so the new "
+        "session read it back and resumed right after those 10 payments: nothing sent twice. "
+        "Nothing skipped either: a transaction that had not committed would have taken its "
+        "position with it, and the new session would have sent its payments again. From the "
+        "source to the totals, every payment counted once.",
+    ),
+    Step(
+        8,
         "Choosing for a service",
         (
             "Choose from the requirement, not from the strongest name. Ask whether a lost record "
@@ -349,7 +441,7 @@ def check_run(progress: Progress, share_id: str, result: dict | None) -> RunChec
     return RunCheck(chosen, predictions.check(prediction, result))
 
 
-# -- Step 6: the four services of the scenario ----------------------------------------------------
+# -- The last step: the four services of the scenario ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -478,7 +570,7 @@ class Progress:
     "right": bool or None}: "checked" once the run has finished, and "right" None when the run
     was not valid and so checked nothing. `latest`
     maps a step number (as text: session documents are JSON) to the share id of its newest run.
-    `picks` holds step 6's picks (form field -> preset name) and `picks_right` how many fit.
+    `picks` holds the last step's picks (form field -> preset name) and `picks_right` how many fit.
     """
 
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -546,7 +638,7 @@ class Progress:
         self.picks_right = sum(check.right for check in checks)
 
     def done(self, number: int) -> bool:
-        """A step is done once its prediction is checked (or, for step 6, its picks are)."""
+        """A step is done once its prediction is checked (or, for the last step, its picks are)."""
         if number == CHOOSING_STEP:
             return self.picks_right is not None
         found = self.latest_run(number)

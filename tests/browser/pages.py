@@ -33,6 +33,7 @@ STATIC_PAGES = {
     "lessons": "/lessons/",
     "lesson-2": "/lessons/2/",
     "lesson-6": "/lessons/6/",
+    "lesson-8": "/lessons/8/",
     "not-found": "/e/no-such-experiment/",
 }
 SHORT_PRESET = "metrics"  # 200 orders at 30/s: the shortest run

@@ -277,8 +277,8 @@ def _page_requests(fuzz: Fuzz, experiments: list[Experiment]) -> Iterator[None]:
             fuzz.post(f"/e/{share}/rerun", mutated_fields(rng, {}))
         elif kind == 14:
             fuzz.post_json("/api/experiments", spec_text(rng))
-        elif kind == 16:  # the lessons: a step, a prediction, the picks of step 6
-            step = rng.choice(["1", "2", "6", "0", "7", "9" * 30])
+        elif kind == 16:  # the lessons: a step, a prediction, the picks of the last step
+            step = rng.choice(["1", "2", "8", "0", "9", "9" * 30])
             fuzz.get(f"/lessons/{step}/")
             fields = {"prediction": "duplicates", "service-metrics": "metrics"}
             fuzz.post(f"/lessons/{step}/", mutated_fields(rng, fields))

@@ -1,6 +1,7 @@
-"""The lessons: each step renders, a prediction is validated and kept in the session, step 6
-checks picks against the guide, and (against the real cluster) a step 2 prediction is checked
-beside the verdict of the run it started."""
+"""The lessons: each step renders, a prediction is validated and kept in the session, the last
+step checks picks against the guide, steps 6 and 7 put the same producer crash in the commit
+window one setting apart, and (against the real cluster) a step 2 prediction is checked beside
+the verdict of the run it started."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import re
 import pytest
 from django.test import Client
 
+from playground.engine import spec_fields
 from playground.engine.semantics import promise
+from playground.engine.spec import KillPoint
 from playground.web import lessons, predictions
 from playground.web.lessons import LessonError, Progress
 from playground.web.models import Experiment
 from tests.web.conftest import wait_until_finished
 
+CHOOSING = f"/lessons/{lessons.CHOOSING_STEP}/"
 ALL_RIGHT = {
     "service-notification-service": "notification-service",
     "service-payment-service": "payment-service",
@@ -30,9 +34,10 @@ def session_progress(client: Client) -> Progress:
 # -- Content ---------------------------------------------------------------------------------------
 
 
-def test_steps_follow_the_module_path_and_only_step_6_runs_nothing():
-    assert [step.number for step in lessons.STEPS] == [1, 2, 3, 4, 5, 6]
-    assert [step.runs_experiment for step in lessons.STEPS] == [True] * 5 + [False]
+def test_steps_follow_the_module_path_and_only_the_last_step_runs_nothing():
+    assert [step.number for step in lessons.STEPS] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [step.runs_experiment for step in lessons.STEPS] == [True] * 7 + [False]
+    assert lessons.CHOOSING_STEP == 8
 
 
 @pytest.mark.parametrize(
@@ -55,7 +60,34 @@ def test_lesson_runs_promise_what_their_steps_teach():
         "at-least-once",
         "exactly-once",
         "exactly-once",
+        "at-least-once",
+        "exactly-once",
     ]
+
+
+def test_the_commit_window_steps_run_the_same_producer_crash_one_setting_apart():
+    in_log, in_transaction = lessons.step(6).spec, lessons.step(7).spec
+    assert in_log.producer.position == "log" and in_transaction.producer.position == "transaction"
+    first, second = in_log.to_json(), in_transaction.to_json()
+    for document in (first, second):
+        del document["name"], document["producer"]["position"]
+    assert first == second
+    assert in_log.pipeline == "kafka-to-kafka" and in_log.producer.transactional
+    assert in_log.producer.transaction_records == 10
+    (kill,) = in_log.faults
+    assert kill.kind == "kill-producer" and kill.point == KillPoint.AFTER_COMMIT_BEFORE_LOG
+    assert in_log.restarts.producer.enabled
+    assert [risk.setting for risk in promise(in_log).duplicate_risks] == ["producer.position"]
+    assert not promise(in_transaction).duplicate_risks
+
+
+def test_the_commit_window_steps_show_where_the_position_is_kept_in_the_registrys_words():
+    for number, value in ((6, "log"), (7, "transaction")):
+        (position,) = [
+            s for s in lessons.settings_shown(lessons.step(number)) if s.path == "producer.position"
+        ]
+        assert position.value == value
+        assert position.explanation == spec_fields.setting("producer.position").choices[value]
 
 
 def test_every_service_of_the_scenario_reaches_its_own_preset_in_the_guide():
@@ -77,8 +109,8 @@ def test_a_missing_or_unknown_prediction_names_the_field_and_the_allowed_values(
 
 
 def test_an_unknown_step_names_the_field_and_the_steps():
-    with pytest.raises(LessonError, match=r"^step: there is no step 7; steps: 1 to 6"):
-        lessons.step(7)
+    with pytest.raises(LessonError, match=r"^step: there is no step 9; steps: 1 to 8"):
+        lessons.step(9)
 
 
 def test_a_checked_prediction_speaks_in_the_steps_own_words():
@@ -145,7 +177,8 @@ def test_the_index_lists_every_step_with_its_own_link():
     html = page.content.decode()
     for step in lessons.STEPS:
         assert f'href="/lessons/{step.number}/"' in html
-    assert html.count("not started") == 6
+    assert html.count("not started") == len(lessons.STEPS)
+    assert "delivery semantics in 8 steps" in html
     assert re.search(r'id="lesson-resume" href="/lessons/1/"', html)
 
 
@@ -157,7 +190,7 @@ def test_home_and_the_navigation_link_to_the_lessons():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5, 6, 7])
 def test_each_step_renders_its_question_settings_and_prediction_form(number):
     page = Client().get(f"/lessons/{number}/")
     assert page.status_code == 200
@@ -168,15 +201,15 @@ def test_each_step_renders_its_question_settings_and_prediction_form(number):
 
 
 @pytest.mark.django_db
-def test_step_6_renders_a_pick_for_every_service():
-    html = Client().get("/lessons/6/").content.decode()
+def test_the_last_step_renders_a_pick_for_every_service():
+    html = Client().get(CHOOSING).content.decode()
     assert 'id="picks-form"' in html
     for service in lessons.SERVICES:
         assert f'name="{service.field}"' in html
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("address", ["/lessons/0/", "/lessons/7/"])
+@pytest.mark.parametrize("address", ["/lessons/0/", "/lessons/9/"])
 def test_an_unknown_step_is_a_404_naming_the_step(address):
     page = Client().get(address)
     assert page.status_code == 404
@@ -228,9 +261,9 @@ def test_the_index_shows_a_finished_runs_prediction_checked_and_remembers_it():
 
 
 @pytest.mark.django_db
-def test_step_6_checks_each_pick_and_keeps_the_score_in_the_session():
+def test_the_last_step_checks_each_pick_and_keeps_the_score_in_the_session():
     client = Client()
-    page = client.post("/lessons/6/", {**ALL_RIGHT, "service-payment-service": "kafka-defaults"})
+    page = client.post(CHOOSING, {**ALL_RIGHT, "service-payment-service": "kafka-defaults"})
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="picks-check"' in html and "3 of 4 right" in html
@@ -242,12 +275,12 @@ def test_step_6_checks_each_pick_and_keeps_the_score_in_the_session():
 
 
 @pytest.mark.django_db
-def test_step_6_bad_input_is_a_400_naming_the_field():
+def test_the_last_steps_bad_input_is_a_400_naming_the_field():
     client = Client()
-    page = client.post("/lessons/6/", {**ALL_RIGHT, "service-metrics": "fast"})
+    page = client.post(CHOOSING, {**ALL_RIGHT, "service-metrics": "fast"})
     assert page.status_code == 400
     assert b"service-metrics: &#x27;fast&#x27; is not an experiment" in page.content
-    assert client.post("/lessons/6/", {"service-billing": "x"}).status_code == 400
+    assert client.post(CHOOSING, {"service-billing": "x"}).status_code == 400
     assert session_progress(client).picks_right is None
 
 

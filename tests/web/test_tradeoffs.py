@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from playground.engine.presets import preset
-from playground.web import tradeoffs
+from playground.web import lessons, tradeoffs
 from playground.web.models import Comparison, Experiment
 from tests.web.conftest import wait_until_finished
 
@@ -175,7 +175,7 @@ def test_the_comparison_api_refuses_other_methods_and_unknown_ids(client):
 
 @pytest.mark.django_db
 def test_the_one_click_comparison_is_a_post_from_home_guide_and_last_lesson(client):
-    for url in ("/", "/guide?lose=yes", "/lessons/6/"):
+    for url in ("/", "/guide?lose=yes", f"/lessons/{lessons.CHOOSING_STEP}/"):
         page = client.get(url).content.decode()
         assert 'action="/compare/course"' in page, url
     assert client.get("/compare/course").status_code == 405
