@@ -12,7 +12,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from playground.engine import presets
 from playground.engine.faults import describe_fault
 from playground.engine.semantics import Promise, promise
-from playground.engine.spec import FaultKind, KillPoint, Spec, SpecError, kill_points
+from playground.engine.spec import (
+    COMMIT_KILL_POINTS,
+    FaultKind,
+    KillPoint,
+    Spec,
+    SpecError,
+    kill_points,
+    producer_kill_points,
+)
 from playground.web import experiments, tradeoffs, user_json
 
 SLOTS = 4
@@ -141,6 +149,16 @@ def faults_line(slots: list[Slot], faults_from: str) -> str:
             "; a consumer kill strikes at each spec's next commit point when that spec never "
             "passes the point named"
         )
+    commit_kills = [
+        fault
+        for fault in source.spec.faults
+        if fault.kind == FaultKind.KILL_PRODUCER and fault.point in COMMIT_KILL_POINTS
+    ]
+    if commit_kills:
+        line += (
+            "; a producer kill at a commit strikes right after a send in a spec without "
+            "transactions"
+        )
     return line + "."
 
 
@@ -197,8 +215,14 @@ def build_specs(slots: list[Slot], faults_from: str) -> tuple[list[Spec], list[s
 
 def in_own_terms(fault: dict, spec: Spec) -> dict:
     """A shared fault as it applies to `spec`: a consumer kill at a point `spec`'s commit mode
-    never passes strikes at its next commit point instead (every mode has one), so that the kill
+    never passes strikes at its next commit point instead (every mode has one), and a producer
+    kill at a commit of a producer without transactions right after a send, so that the kill
     happens in every column rather than being refused or never firing."""
+    if fault["kind"] == FaultKind.KILL_PRODUCER:
+        allowed = {point.value for point in producer_kill_points(spec.producer)}
+        if "point" not in fault or fault["point"] in allowed:
+            return fault
+        return fault | {"point": KillPoint.AFTER_SEND.value}
     if fault["kind"] != FaultKind.KILL_CONSUMER:
         return fault
     if fault["point"] in {point.value for point in kill_points(spec.consumer)}:

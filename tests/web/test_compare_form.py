@@ -16,6 +16,7 @@ import pytest
 from playground.engine.presets import PRESETS
 from playground.engine.semantics import promise
 from playground.engine.spec import Spec
+from playground.web.compare import in_own_terms
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +175,14 @@ def test_garbage_in_every_field_never_gives_a_500(client, garbage):
 
 def test_the_check_takes_only_posts(client):
     assert client.get("/compare/check").status_code == 405
+
+
+def test_a_shared_producer_kill_at_a_commit_strikes_after_a_send_without_transactions():
+    fault = {"kind": "kill-producer", "point": "during-commit", "at": {"records": 50}}
+    plain, transactional = (
+        Spec(),
+        Spec.from_json({"producer": {"enable_idempotence": True, "transactional": True}}),
+    )
+
+    assert in_own_terms(fault, plain)["point"] == "after-send"
+    assert in_own_terms(fault, transactional) == fault
