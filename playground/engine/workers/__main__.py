@@ -3,7 +3,8 @@
 Started ahead of time (spares.py), it imports everything a session needs, then waits for its
 orders: one line of JSON on stdin. From then on its stderr is the session's log. Whatever ends the
 worker's loop becomes one of the named exit codes of exits.py, with the reason on stderr, so the
-conductor can say why it ended.
+conductor can say why it ended; a client that can do nothing more ends the process within a second
+even while the loop waits in another call (watchdog.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from playground.engine.workers.exits import (
 )
 from playground.engine.workers.runtime import Orders, Runtime
 from playground.engine.workers.setup import names_of
+from playground.engine.workers.watchdog import Watchdog
 
 ROLES = {"producer": producer.main, "consumer": consumer.main}
 
@@ -39,8 +41,10 @@ def run() -> int:
         return EXIT_CONDUCTOR_GONE  # its process closed the pipe: no session will come
     orders = Orders.from_json(line)
     log_to(orders)
+    runtime = Runtime(orders)
+    Watchdog(runtime, names_of(orders).worker_log(orders.role)).start()
     try:
-        return ROLES[orders.role](Runtime(orders))
+        return ROLES[orders.role](runtime)
     except Exception as failure:  # noqa: BLE001 - every failure becomes a named exit code
         code = exit_code_of(failure)
         if code == EXIT_UNEXPECTED:
