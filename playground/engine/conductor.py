@@ -172,7 +172,7 @@ class Conductor:
             self._set_phase(RUNNING)
             self.supervisor.start(CONSUMER)
             self.supervisor.start(PRODUCER)
-            self.faults.schedule()
+            self.faults.schedule(self._started)
             while not self._finished():
                 self._step()
             self._set_phase(AUDITING)
@@ -241,6 +241,8 @@ class Conductor:
         event = message.get("event")
         if event == "progress":
             self.faults.on_consumer_count(self.supervisor.consumer_count)
+        elif event == "started":
+            self.faults.on_started(worker.role)
         elif event == "crash":
             fault = message.get("fault", -1)
             self.faults.on_crash(
@@ -286,10 +288,10 @@ class Conductor:
                 self.drained = True
                 return
         quiet = now - consumer.last_progress
-        expected_quiet = self.faults.quiet_until - consumer.last_progress  # a fault playing out
-        if quiet > self.hung_seconds + max(expected_quiet, 0) and self.ends.behind(
-            consumer.positions
-        ):
+        if quiet <= self.hung_seconds:
+            return
+        since = max(consumer.last_progress, self.faults.quiet_until())  # a fault playing out
+        if now - since > self.hung_seconds and self.ends.behind(consumer.positions):
             self.supervisor.kill(
                 CONSUMER,
                 f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",
@@ -336,7 +338,9 @@ class Conductor:
         if movement != self._movement:
             self._movement, self._moved_at = movement, now
             return
-        if now - max(self._moved_at, self.faults.quiet_until) <= self.stall_seconds:
+        if now - self._moved_at <= self.stall_seconds:
+            return
+        if now - max(self._moved_at, self.faults.quiet_until()) <= self.stall_seconds:
             return
         paused = sorted(self.faults.pauses)
         self.problems.append(

@@ -2,7 +2,9 @@
 
 A fault scheduled in the spec and a button pressed on the live page are the same thing, a spec
 `Fault` (the button's has "now" as its time), applied by `Faults.apply`. When they strike:
-- `at.seconds`: on the conductor's clock; "now": at once;
+- `at.seconds`: on the run's clock (the timeline's); "now": at once. A kill due while its worker
+  has not started (or is between sessions) waits for it and strikes once it has started; a kill
+  due after its worker ended for good never strikes, and the run says so;
 - `at.records` of a consumer kill: the consumer kills itself at its point once it has handled that
   many records ("anywhere": the conductor kills it once its reports show that many);
 - `at.records` of a producer kill: the producer kills itself right after sending that record;
@@ -42,11 +44,13 @@ from playground.lab.control import LabClient, LabError
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
-RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried again this soon
 # A scheduled broker fault that the cluster cannot take yet (its broker is down, restarting after
 # an earlier fault) is tried again for this long before it counts as not applied.
 CLUSTER_RETRY_SECONDS = 20.0
 CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
+# How often, at most, the lab is asked whose responses its proxies dropped (only while a watch
+# would otherwise call the run stuck).
+DROPS_ASKED_EVERY_SECONDS = 1.0
 
 # Faults the conductor strikes when the producer reports reaching their record.
 PRODUCER_COUNTED = frozenset(FaultKind) - {FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER}
@@ -90,9 +94,15 @@ class Faults:
         self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
         self.blackholes: set[int] = set()  # brokers this experiment cut off (clear() ends them)
         # Until when the run may stand still because a fault with an end is still playing out
-        # (a blackhole, a timed pause, a broker coming back): the conductor's stall watch waits.
-        self.quiet_until = 0.0
+        # (a blackhole, a timed pause, a broker coming back): see quiet_until().
+        self._quiet_until = 0.0
+        self._dropping = False  # a drop-acks fault was armed: the lab knows whose answers it lost
+        self._drops_quiet_until = 0.0
+        self._drops_asked = -DROPS_ASKED_EVERY_SECONDS
         self._tries: Counter[int] = Counter()  # scheduled faults the cluster could not take yet
+        # Kills that came due while their worker was not running: index -> (fault, when due).
+        self._waiting: dict[int, tuple[Fault, float]] = {}
+        self._started = time.monotonic()  # the run's start (schedule() sets it)
         self._live_ids = itertools.count(-1, -1)  # live faults: negative indexes
         self._running = True
 
@@ -130,11 +140,20 @@ class Faults:
         return fault.point.value
 
     # -- when they strike -------------------------------------------------------------------
-    def schedule(self) -> None:
-        """Put the faults timed in seconds on the conductor's clock."""
+    def schedule(self, started: float) -> None:
+        """Put the faults timed in seconds on the conductor's clock, counted from `started` (the
+        run's start, time.monotonic()), as the timeline counts."""
+        self._started = started
         for index, fault in enumerate(self.spec.faults):
             if fault.at.seconds is not None:
-                self.after(fault.at.seconds, lambda i=index, f=fault: self._due(i, f))
+                delay = max(0.0, started + fault.at.seconds - time.monotonic())
+                self.after(delay, lambda i=index, f=fault: self._due(i, f))
+
+    def on_started(self, role: str) -> None:
+        """A session of `role` has started its clients: the kills waiting for it strike now."""
+        for index, (fault, _) in list(self._waiting.items()):
+            if self._role(fault) == role:
+                self._due(index, fault)
 
     def on_producer_reached(self, count: int) -> None:
         for index, fault in enumerate(self.spec.faults):
@@ -195,12 +214,13 @@ class Faults:
                     Problem(f"faults[{index}] ({label}) could not be applied: {error}")
                 )
             return
-        if struck is None:  # its worker is between sessions: try again in a moment
+        if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
                 self.record("error", f"{label}: no {self._role(fault)} is running right now")
             else:
-                self.after(RETRY_SECONDS, lambda: self._due(index, fault))
+                self._waiting.setdefault(index, (fault, time.monotonic()))
             return
+        self._waiting.pop(index, None)
         if not live and not self._armed_for_later(fault):
             self.fired.add(index)  # an armed crash has fired when the worker reports it
         self.record("fault", f"{struck} (producer at record {self.producer_count()})",
@@ -219,7 +239,7 @@ class Faults:
         """Do it: the words for the timeline, or None when its worker is not running."""
         kind = fault.kind
         if kind == FaultKind.KILL_CONSUMER and fault.point == KillPoint.ANYWHERE:
-            if not self.supervisor.kill(CONSUMER, "was killed (SIGKILL) by a fault", meant=True):
+            if not self._kill(CONSUMER):
                 return None
             return "consumer killed (SIGKILL)"
         if kind == FaultKind.KILL_CONSUMER:
@@ -228,12 +248,20 @@ class Faults:
             self.supervisor.arm(CONSUMER, list(self.armed.values()))
             return f"consumer armed to crash at its next {crash.point}"
         if kind == FaultKind.KILL_PRODUCER:
-            if not self.supervisor.kill(PRODUCER, "was killed (SIGKILL) by a fault", meant=True):
+            if not self._kill(PRODUCER):
                 return None
             return "producer killed (SIGKILL)"
         if kind == FaultKind.DROP_ACKS:
             return self._drop_acks(fault)
         return self._cluster_fault(fault)
+
+    def _kill(self, role: str) -> bool:
+        """SIGKILL `role` if it runs and has started its clients (a kill before that would find
+        nothing to interrupt); False if not."""
+        worker = self.supervisor.workers.get(role)
+        if worker is None or not worker.started:
+            return False
+        return self.supervisor.kill(role, "was killed (SIGKILL) by a fault", meant=True)
 
     def _drop_acks(self, fault: Fault) -> str:
         prefixes = {
@@ -241,16 +269,9 @@ class Faults:
             DropTarget.OUTPUT_PRODUCER: [self.names.client_prefix(OUTPUT_PRODUCER)],
             DropTarget.ALL: [self.names.client_prefix()],
         }[fault.target]
-        # Each lost response costs its client a request timeout before it retries (one after
-        # another, at a consumer's pace): the run may stand still that long without being stuck.
-        waits = {
-            DropTarget.SOURCE_PRODUCER: self.spec.producer.request_timeout_ms,
-            DropTarget.OUTPUT_PRODUCER: OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS,
-            DropTarget.ALL: max(
-                self.spec.producer.request_timeout_ms, OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
-            ),
-        }
-        self._quiet_for(fault.count * waits[fault.target] / 1000 + BROKER_RECOVERY_SECONDS)
+        # What it costs in time is counted as the answers are lost, for the clients that lost
+        # them (quiet_until): a fault that finds nobody sending costs nothing.
+        self._dropping = True
         self._lab().drop_produce_responses(fault.count, clients=prefixes)
         return (
             f"the proxy drops the responses to the next {fault.count} Produce requests "
@@ -312,7 +333,37 @@ class Faults:
         return int(broker)
 
     def _quiet_for(self, seconds: float) -> None:
-        self.quiet_until = max(self.quiet_until, time.monotonic() + seconds)
+        self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
+
+    def quiet_until(self) -> float:
+        """Until when (time.monotonic()) the run may stand still because a fault is still playing
+        out: a blackhole, a timed pause, a broker coming back, or an answer the proxy dropped,
+        which costs the client that lost it its own request timeout before it retries. The
+        conductor's watches for a hung consumer and a stalled run wait this long first; they ask
+        only once they would otherwise call the run stuck."""
+        return max(self._quiet_until, self._drops_cost_until())
+
+    def _drops_cost_until(self) -> float:
+        """When the last answer each client lost stops costing it: the drop, plus that client's
+        request timeout (the retry of a request is a new request, and a drop of its own)."""
+        now = time.monotonic()
+        if not self._dropping or now - self._drops_asked < DROPS_ASKED_EVERY_SECONDS:
+            return self._drops_quiet_until
+        self._drops_asked = now
+        try:
+            dropped = self._lab().dropped_responses([self.names.client_prefix()])
+        except LabError:
+            return self._drops_quiet_until  # what was known; the lab's loss is a problem elsewhere
+        for client_id, drops in dropped.items():
+            until = now - drops["seconds_ago"] + self._request_timeout(client_id)
+            self._drops_quiet_until = max(self._drops_quiet_until, until)
+        return self._drops_quiet_until
+
+    def _request_timeout(self, client_id: str) -> float:
+        """How long the client `client_id` of this experiment waits for an answer, in seconds."""
+        if client_id.startswith(self.names.client_prefix(OUTPUT_PRODUCER)):
+            return OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS / 1000
+        return self.spec.producer.request_timeout_ms / 1000  # the source producer's
 
     def _pause(self, broker: int) -> None:
         """SIGSTOP a broker that is up (LabError while it is down: a pause would do nothing)."""
@@ -369,7 +420,7 @@ class Faults:
             if index in self.fired:
                 continue
             if fault.at.seconds is not None and index not in self.armed:
-                why = f"the run ended after {elapsed:.1f} s"
+                why = self._why_not_due(fault, index, elapsed)
             elif fault.kind == FaultKind.KILL_CONSUMER:
                 why = (
                     f"the consumer never reached its {self._point(fault)} point"
@@ -382,6 +433,22 @@ class Faults:
                 Problem(f"faults[{index}] ({describe_fault(fault)}) never fired: {why}")
             )
         return problems
+
+    def _why_not_due(self, fault: Fault, index: int, elapsed: float) -> str:
+        """Why a fault timed in seconds never struck: it was never due, or its worker had ended
+        for good (or never ran) from the moment it was."""
+        if index not in self._waiting:
+            return f"the run ended after {elapsed:.1f} s"
+        role = self._role(fault)
+        ended = self.supervisor.ended.get(role)
+        if ended is not None:
+            at, how = ended
+            return f"the {role} {how} at {at - self._started:.1f} s"
+        _, due = self._waiting[index]
+        return (
+            f"no {role} was running from {due - self._started:.1f} s to the end of the run "
+            f"({elapsed:.1f} s)"
+        )
 
     def clear(self) -> None:
         """Disarm what this experiment armed on the proxies: its own clients' faults, and the
