@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
 
 from playground.engine.clients import consumer as consumer_config
 from playground.engine.conductor import Conductor
 from playground.engine.naming import OUTPUT_PRODUCER
+from playground.engine.workers.exits import EXIT_FATAL, EXIT_FENCED, exit_code_of
+from playground.engine.workers.watchdog import fatal_error_in
 from tests.engine.experiments import build_spec, conductor_for
 
 
@@ -95,3 +97,18 @@ def test_a_consumer_fenced_while_it_waits_on_its_output_producer_ends_at_once(he
     assert restart["at"] > exit_["at"]
     assert result["valid"], result["problems"]
     assert time.monotonic() - started < 100  # well within the time limit (300 s)
+
+
+def test_librdkafkas_fatal_line_names_the_error_the_worker_ends_with():
+    fenced = fatal_error_in(
+        "%0|1796646889.060|FATAL|exp-x-consumer-0#consumer-3| [thrd:main]: Fatal error: Broker: "
+        "Static consumer fenced by other consumer with same group.instance.id: OffsetCommit failed"
+    )
+    other = fatal_error_in(
+        "%0|1796646889.060|FATAL|exp-x-source-producer-0#producer-1| [thrd:main]: Fatal error: "
+        "Broker: Broker received an out of order sequence number: ProduceRequest failed"
+    )
+
+    assert exit_code_of(KafkaException(fenced)) == EXIT_FENCED
+    assert exit_code_of(KafkaException(other)) == EXIT_FATAL
+    assert fatal_error_in("%4|1796646889.060|REQTMOUT|exp-x-consumer-0#consumer-3| ...") is None
