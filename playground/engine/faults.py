@@ -98,6 +98,7 @@ class Faults:
         self._quiet_until = 0.0
         self._dropping = False  # a drop-acks fault was armed: the lab knows whose answers it lost
         self._drops_quiet_until = 0.0
+        self._drops_worst_until = 0.0  # if the lab cannot tell (see _drop_acks)
         self._drops_asked = -DROPS_ASKED_EVERY_SECONDS
         self._tries: Counter[int] = Counter()  # scheduled faults the cluster could not take yet
         # Kills that came due while their worker was not running: index -> (fault, when due).
@@ -270,9 +271,19 @@ class Faults:
             DropTarget.ALL: [self.names.client_prefix()],
         }[fault.target]
         # What it costs in time is counted as the answers are lost, for the clients that lost
-        # them (quiet_until): a fault that finds nobody sending costs nothing.
-        self._dropping = True
+        # them (quiet_until): a fault that finds nobody sending costs nothing. Only if the lab
+        # cannot tell, every answer armed counts as lost by the slowest client aimed at.
+        timeouts = {
+            DropTarget.SOURCE_PRODUCER: self.spec.producer.request_timeout_ms,
+            DropTarget.OUTPUT_PRODUCER: OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS,
+            DropTarget.ALL: max(
+                self.spec.producer.request_timeout_ms, OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
+            ),
+        }
         self._lab().drop_produce_responses(fault.count, clients=prefixes)
+        self._dropping = True
+        worst = max(time.monotonic(), self._drops_worst_until)
+        self._drops_worst_until = worst + fault.count * timeouts[fault.target] / 1000
         return (
             f"the proxy drops the responses to the next {fault.count} Produce requests "
             f"of the {fault.target}"
@@ -352,8 +363,9 @@ class Faults:
         self._drops_asked = now
         try:
             dropped = self._lab().dropped_responses([self.names.client_prefix()])
-        except LabError:
-            return self._drops_quiet_until  # what was known; the lab's loss is a problem elsewhere
+        except LabError:  # a lab that does not know (an older one) or does not answer
+            self._drops_quiet_until = max(self._drops_quiet_until, self._drops_worst_until)
+            return self._drops_quiet_until
         for client_id, drops in dropped.items():
             until = now - drops["seconds_ago"] + self._request_timeout(client_id)
             self._drops_quiet_until = max(self._drops_quiet_until, until)
