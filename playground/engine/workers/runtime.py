@@ -75,9 +75,10 @@ class Runtime:
         self.count = orders.counted_before
         self.stop_requested = False
         self._arm_requested = False
-        self.fatal_error = None  # a fatal error a client reported through its error callback
-        # When, and what: the watchdog ends the worker if the loop does not act on it in time.
-        self.fatal_noticed: tuple[float, KafkaError] | None = None
+        # A fatal error (or a fencing) a client reported through its error callback, and when:
+        # the watchdog ends the worker if the loop has not acted on it in time.
+        self.fatal_error: KafkaError | None = None
+        self.fatal_at = 0.0
         # Whether any crash is pending at all: one in the orders, or one being armed (the hot
         # loops skip their crash points if not). A plain attribute, read once per record.
         self.may_crash = bool(orders.crashes)
@@ -132,8 +133,8 @@ class Runtime:
         turns into its exit, or else the watchdog within a second (watchdog.py)."""
         print(f"client error: {error}", file=sys.stderr, flush=True)
         if ends_the_worker(error) and self.fatal_error is None:
+            self.fatal_at = time.monotonic()  # first: the watchdog reads it once the error is set
             self.fatal_error = error
-            self.fatal_noticed = (time.monotonic(), error)
 
     def raise_if_fatal(self) -> None:
         """End the worker if a client reported a fatal error (it can do nothing more)."""

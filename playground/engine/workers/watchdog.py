@@ -78,7 +78,9 @@ class Watchdog:
             time.sleep(CHECK_INTERVAL_SECONDS)
             if self._seen is None:
                 self._seen = self._read_log()
-            noticed = [n for n in (self.runtime.fatal_noticed, self._seen) if n is not None]
+            noticed = [] if self._seen is None else [self._seen]
+            if self.runtime.fatal_error is not None:
+                noticed.append((self.runtime.fatal_at, self.runtime.fatal_error))
             if noticed:
                 at, error = min(noticed, key=lambda n: n[0])
                 if time.monotonic() - at >= GRACE_SECONDS:
