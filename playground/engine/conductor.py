@@ -187,7 +187,7 @@ class Conductor:
             self._set_phase(RUNNING)
             self.supervisor.start(CONSUMER)
             self.supervisor.start(PRODUCER)
-            self.faults.schedule()
+            self.faults.schedule(self._started)
             while not self._finished():
                 self._step()
             self._set_phase(AUDITING)
@@ -258,6 +258,10 @@ class Conductor:
         event = message.get("event")
         if event == "progress":
             self.faults.on_consumer_count(self.supervisor.consumer_count)
+        elif event == "started":
+            self.faults.on_started(worker.role)
+            if worker.role == PRODUCER:
+                self.faults.on_producer_resumed(message.get("position", 0))
         elif event == "crash":
             fault = message.get("fault", -1)
             answered = message.get("answered")  # during-commit: whether the answer came first
@@ -305,10 +309,10 @@ class Conductor:
                 self.drained = True
                 return
         quiet = now - consumer.last_progress
-        expected_quiet = self.faults.quiet_until - consumer.last_progress  # a fault playing out
-        if quiet > self.hung_seconds + max(expected_quiet, 0) and self.ends.behind(
-            consumer.positions
-        ):
+        if quiet <= self.hung_seconds:
+            return
+        since = max(consumer.last_progress, self.faults.quiet_until())  # a fault playing out
+        if now - since > self.hung_seconds and self.ends.behind(consumer.positions):
             self.supervisor.kill(
                 CONSUMER,
                 f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",
@@ -355,7 +359,9 @@ class Conductor:
         if movement != self._movement:
             self._movement, self._moved_at = movement, now
             return
-        if now - max(self._moved_at, self.faults.quiet_until) <= self.stall_seconds:
+        if now - self._moved_at <= self.stall_seconds:
+            return
+        if now - max(self._moved_at, self.faults.quiet_until()) <= self.stall_seconds:
             return
         paused = sorted(self.faults.pauses)
         self.problems.append(

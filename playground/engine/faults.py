@@ -2,7 +2,9 @@
 
 A fault scheduled in the spec and a button pressed on the live page are the same thing, a spec
 `Fault` (the button's has "now" as its time), applied by `Faults.apply`. When they strike:
-- `at.seconds`: on the conductor's clock; "now": at once;
+- `at.seconds`: on the run's clock (the timeline's); "now": at once. A kill due while its worker
+  has not started (or is between sessions) waits for it and strikes once it has started; a kill
+  due after its worker ended for good never strikes, and the run says so;
 - `at.records` of a consumer kill: the consumer kills itself at its point once it has handled that
   many records ("anywhere": the conductor kills it once its reports show that many);
 - `at.records` of a producer kill: the producer kills itself at its point once it has sent that
@@ -31,7 +33,6 @@ from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, Experimen
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     ALL_BROKERS,
-    COMMIT_KILL_POINTS,
     LEADER,
     DropTarget,
     Fault,
@@ -47,11 +48,13 @@ from playground.lab.control import LabClient, LabError
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
 PAUSE_WINDOW_SECONDS = 1.0  # pause-followers-kill-leader: the leader takes writes alone this long
-RETRY_SECONDS = 0.2  # a kill due while its worker is between sessions is tried again this soon
 # A scheduled broker fault that the cluster cannot take yet (its broker is down, restarting after
 # an earlier fault) is tried again for this long before it counts as not applied.
 CLUSTER_RETRY_SECONDS = 20.0
 CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
+# How often, at most, the lab is asked whose responses its proxies dropped (only while a watch
+# would otherwise call the run stuck).
+DROPS_ASKED_EVERY_SECONDS = 1.0
 
 KILLS = frozenset({FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER})
 
@@ -108,9 +111,16 @@ class Faults:
         self.pauses: Counter[int] = Counter()  # brokers paused by this experiment's faults
         self.blackholes: set[int] = set()  # brokers this experiment cut off (clear() ends them)
         # Until when the run may stand still because a fault with an end is still playing out
-        # (a blackhole, a timed pause, a broker coming back): the conductor's stall watch waits.
-        self.quiet_until = 0.0
+        # (a blackhole, a timed pause, a broker coming back): see quiet_until().
+        self._quiet_until = 0.0
+        self._dropping = False  # a drop-acks fault was armed: the lab knows whose answers it lost
+        self._drops_quiet_until = 0.0
+        self._drops_worst_until = 0.0  # if the lab cannot tell (see _drop_acks)
+        self._drops_asked = -DROPS_ASKED_EVERY_SECONDS
         self._tries: Counter[int] = Counter()  # scheduled faults the cluster could not take yet
+        # Kills that came due while their worker was not running: index -> (fault, when due).
+        self._waiting: dict[int, tuple[Fault, float]] = {}
+        self._started = time.monotonic()  # the run's start (schedule() sets it)
         self._live_ids = itertools.count(-1, -1)  # live faults: negative indexes
         self._running = True
 
@@ -148,15 +158,37 @@ class Faults:
         return fault.point.value
 
     # -- when they strike -------------------------------------------------------------------
-    def schedule(self) -> None:
-        """Put the faults timed in seconds on the conductor's clock."""
+    def schedule(self, started: float) -> None:
+        """Put the faults timed in seconds on the conductor's clock, counted from `started` (the
+        run's start, time.monotonic()), as the timeline counts."""
+        self._started = started
         for index, fault in enumerate(self.spec.faults):
             if fault.at.seconds is not None:
-                self.after(fault.at.seconds, lambda i=index, f=fault: self._due(i, f))
+                delay = max(0.0, started + fault.at.seconds - time.monotonic())
+                self.after(delay, lambda i=index, f=fault: self._due(i, f))
+
+    def on_started(self, role: str) -> None:
+        """A session of `role` has started its clients: the kills waiting for it strike now."""
+        for index, (fault, _) in list(self._waiting.items()):
+            if self._role(fault) == role:
+                self._due(index, fault)
 
     def on_producer_reached(self, count: int) -> None:
+        """The producer reports sending record `count`: the faults due there strike."""
         for index, fault in enumerate(self.spec.faults):
             if struck_at_producer_count(fault) and fault.at.records == count:
+                self._due(index, fault)
+
+    def on_producer_resumed(self, position: int) -> None:
+        """A new producer session starts after `position` records, so it will never report the
+        records before: the faults due there that have not struck (nor wait to be tried again)
+        strike now."""
+        for index, fault in enumerate(self.spec.faults):
+            if (
+                struck_at_producer_count(fault)
+                and fault.at.records <= position
+                and not self._tries[index]
+            ):
                 self._due(index, fault)
 
     def on_consumer_count(self, count: int) -> None:
@@ -214,12 +246,13 @@ class Faults:
                     Problem(f"faults[{index}] ({label}) could not be applied: {error}")
                 )
             return
-        if struck is None:  # its worker is between sessions: try again in a moment
+        if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
                 self.record("error", f"{label}: no {self._role(fault)} is running right now")
             else:
-                self.after(RETRY_SECONDS, lambda: self._due(index, fault))
+                self._waiting.setdefault(index, (fault, time.monotonic()))
             return
+        self._waiting.pop(index, None)
         if not live and not self._armed_for_later(fault):
             self.fired.add(index)  # an armed crash has fired when the worker reports it
         self.record("fault", f"{struck} (producer at record {self.producer_count()})",
@@ -239,11 +272,15 @@ class Faults:
         kind = fault.kind
         if kind in KILLS and fault.point == KillPoint.ANYWHERE:
             role = role_of(fault)
-            if not self.supervisor.kill(role, "was killed (SIGKILL) by a fault", meant=True):
+            if not self._kill(role):
                 return None
             return f"{role} killed (SIGKILL)"
         if kind in KILLS:
-            role, crash = role_of(fault), Crash(self._point(fault), None, fault=index)
+            role = role_of(fault)
+            worker = self.supervisor.workers.get(role)
+            if role in self.supervisor.dead or (worker is not None and worker.finished):
+                return None  # it will pass no point again: the kill waits, and says why
+            crash = Crash(self._point(fault), None, fault=index)
             self.armed[index], self.armed_roles[index] = crash, role
             self.supervisor.arm(role, self._armed_for(role))
             return f"{role} armed to crash at its next {crash.point}"
@@ -251,23 +288,34 @@ class Faults:
             return self._drop_acks(fault)
         return self._cluster_fault(fault)
 
+    def _kill(self, role: str) -> bool:
+        """SIGKILL `role` if it runs and has started its clients (a kill before that would find
+        nothing to interrupt); False if not."""
+        worker = self.supervisor.workers.get(role)
+        if worker is None or not worker.started:
+            return False
+        return self.supervisor.kill(role, "was killed (SIGKILL) by a fault", meant=True)
+
     def _drop_acks(self, fault: Fault) -> str:
         prefixes = {
             DropTarget.SOURCE_PRODUCER: [self.names.client_prefix(SOURCE_PRODUCER)],
             DropTarget.OUTPUT_PRODUCER: [self.names.client_prefix(OUTPUT_PRODUCER)],
             DropTarget.ALL: [self.names.client_prefix()],
         }[fault.target]
-        # Each lost response costs its client a request timeout before it retries (one after
-        # another, at a consumer's pace): the run may stand still that long without being stuck.
-        waits = {
+        # What it costs in time is counted as the answers are lost, for the clients that lost
+        # them (quiet_until): a fault that finds nobody sending costs nothing. Only if the lab
+        # cannot tell, every answer armed counts as lost by the slowest client aimed at.
+        timeouts = {
             DropTarget.SOURCE_PRODUCER: self.spec.producer.request_timeout_ms,
             DropTarget.OUTPUT_PRODUCER: OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS,
             DropTarget.ALL: max(
                 self.spec.producer.request_timeout_ms, OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
             ),
         }
-        self._quiet_for(fault.count * waits[fault.target] / 1000 + BROKER_RECOVERY_SECONDS)
         self._lab().drop_produce_responses(fault.count, clients=prefixes)
+        self._dropping = True
+        worst = max(time.monotonic(), self._drops_worst_until)
+        self._drops_worst_until = worst + fault.count * timeouts[fault.target] / 1000
         return (
             f"the proxy drops the responses to the next {fault.count} Produce requests "
             f"of the {fault.target}"
@@ -328,7 +376,38 @@ class Faults:
         return int(broker)
 
     def _quiet_for(self, seconds: float) -> None:
-        self.quiet_until = max(self.quiet_until, time.monotonic() + seconds)
+        self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
+
+    def quiet_until(self) -> float:
+        """Until when (time.monotonic()) the run may stand still because a fault is still playing
+        out: a blackhole, a timed pause, a broker coming back, or an answer the proxy dropped,
+        which costs the client that lost it its own request timeout before it retries. The
+        conductor's watches for a hung consumer and a stalled run wait this long first; they ask
+        only once they would otherwise call the run stuck."""
+        return max(self._quiet_until, self._drops_cost_until())
+
+    def _drops_cost_until(self) -> float:
+        """When the last answer each client lost stops costing it: the drop, plus that client's
+        request timeout (the retry of a request is a new request, and a drop of its own)."""
+        now = time.monotonic()
+        if not self._dropping or now - self._drops_asked < DROPS_ASKED_EVERY_SECONDS:
+            return self._drops_quiet_until
+        self._drops_asked = now
+        try:
+            dropped = self._lab().dropped_responses([self.names.client_prefix()])
+        except LabError:  # a lab that does not know (an older one) or does not answer
+            self._drops_quiet_until = max(self._drops_quiet_until, self._drops_worst_until)
+            return self._drops_quiet_until
+        for client_id, drops in dropped.items():
+            until = now - drops["seconds_ago"] + self._request_timeout(client_id)
+            self._drops_quiet_until = max(self._drops_quiet_until, until)
+        return self._drops_quiet_until
+
+    def _request_timeout(self, client_id: str) -> float:
+        """How long the client `client_id` of this experiment waits for an answer, in seconds."""
+        if client_id.startswith(self.names.client_prefix(OUTPUT_PRODUCER)):
+            return OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS / 1000
+        return self.spec.producer.request_timeout_ms / 1000  # the source producer's
 
     def _pause(self, broker: int) -> None:
         """SIGSTOP a broker that is up (LabError while it is down: a pause would do nothing)."""
@@ -385,26 +464,45 @@ class Faults:
             if index in self.fired:
                 continue
             if fault.at.seconds is not None and index not in self.armed:
-                why = f"the run ended after {elapsed:.1f} s"
+                why = self._why_not_due(fault, index, elapsed)
             elif fault.kind == FaultKind.KILL_CONSUMER:
                 why = (
                     f"the consumer never reached its {self._point(fault)} point"
                     if fault.at.records is None or consumer_count >= fault.at.records
                     else f"the consumer handled only {consumer_count} records"
                 )
-            elif fault.kind == FaultKind.KILL_PRODUCER and fault.point in COMMIT_KILL_POINTS:
+            elif fault.kind == FaultKind.KILL_PRODUCER and fault.point != KillPoint.ANYWHERE:
                 sent = self.producer_count()
                 why = (
                     f"the producer never reached its {fault.point} point"
                     if fault.at.records is None or sent >= fault.at.records
                     else f"the producer sent only {sent} records"
                 )
+                if PRODUCER in self.supervisor.ended:
+                    at, how = self.supervisor.ended[PRODUCER]
+                    why += f" (it {how} at {at - self._started:.1f} s)"
             else:
                 why = f"the producer sent only {self.producer_count()} records"
             problems.append(
                 Problem(f"faults[{index}] ({describe_fault(fault)}) never fired: {why}")
             )
         return problems
+
+    def _why_not_due(self, fault: Fault, index: int, elapsed: float) -> str:
+        """Why a fault timed in seconds never struck: it was never due, or its worker had ended
+        for good (or never ran) from the moment it was."""
+        if index not in self._waiting:
+            return f"the run ended after {elapsed:.1f} s"
+        role = self._role(fault)
+        ended = self.supervisor.ended.get(role)
+        if ended is not None:
+            at, how = ended
+            return f"the {role} {how} at {at - self._started:.1f} s"
+        _, due = self._waiting[index]
+        return (
+            f"no {role} was running from {due - self._started:.1f} s to the end of the run "
+            f"({elapsed:.1f} s)"
+        )
 
     def clear(self) -> None:
         """Disarm what this experiment armed on the proxies: its own clients' faults, and the

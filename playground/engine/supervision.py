@@ -85,6 +85,8 @@ class Supervisor:
         self.sessions = dict.fromkeys(ROLES, 0)
         self.failures = dict.fromkeys(ROLES, 0)
         self.dead: set[str] = set()  # roles ended for good
+        # How and when each role ended for good: (time.monotonic(), e.g. "had finished").
+        self.ended: dict[str, tuple[float, str]] = {}
         self.consumer_count = 0  # records the consumer has handled, over all sessions
         self._messages: queue.Queue = queue.Queue()
         # Set by the conductor: the crashes and strikes a new session gets, and what it does
@@ -186,7 +188,7 @@ class Supervisor:
         # own did not finish anything.
         if code == EXIT_DONE and role == PRODUCER and worker.finished:
             self.record("stop", f"{role} finished")
-            self.dead.add(role)
+            self._ended(role, "had finished")
             return Ending(role, for_good=True)
         meant = worker.crashed_at is not None or worker.kill_meant
         reason = self._reason(worker, code)
@@ -221,8 +223,12 @@ class Supervisor:
             self.start(role, why)
 
     def _for_good(self, worker: Worker) -> Ending:
-        self.dead.add(worker.role)
+        self._ended(worker.role, "had ended for good")
         return Ending(worker.role, for_good=True)
+
+    def _ended(self, role: str, how: str) -> None:
+        self.dead.add(role)
+        self.ended.setdefault(role, (time.monotonic(), how))
 
     @staticmethod
     def _reason(worker: Worker, code: int) -> str:
@@ -271,14 +277,15 @@ class Supervisor:
             return False
         # A worker still starting has no handler for the signal yet (it would die of it); it
         # reads the arm file when its handler is in place, and is signalled once started.
-        if worker.started:
+        # One that finished its work is on its way out: the signal would only kill it.
+        if worker.started and not worker.finished:
             worker.process.send_signal(signal.SIGUSR1)
         return True
 
     def stop(self, role: str) -> None:
         """Stop a worker cleanly (SIGTERM, then SIGKILL after a grace period); no restart."""
         worker = self.workers.get(role)
-        self.dead.add(role)
+        self._ended(role, "had been stopped")
         if worker is None:
             return
         worker.process.send_signal(signal.SIGTERM)

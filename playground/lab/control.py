@@ -142,6 +142,12 @@ class LabClient:
         requests they would still have hit."""
         return self.call("clear_client_faults", clients=clients)["disarmed"]
 
+    def dropped_responses(self, clients: Sequence[str]) -> dict[str, dict]:
+        """Whose Produce responses the proxies dropped, among clients within the `clients`
+        prefixes: per client id, {"count": n, "seconds_ago": s} (s since the last one). Forgotten
+        when those clients' faults are cleared (clear_client_faults, clear_faults)."""
+        return self.call("dropped_responses", clients=clients)
+
     def shutdown(self) -> None:
         """Ask the lab to stop its cluster and exit."""
         self.call("shutdown")

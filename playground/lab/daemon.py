@@ -160,6 +160,8 @@ class LabDaemon:
             return "armed"
         if op == "clear_client_faults":
             return {"disarmed": self.fleet.clear_clients(_clients(request, required=True))}
+        if op == "dropped_responses":
+            return self.fleet.dropped_responses(_clients(request, required=True))
         if op == "delay_responses":
             seconds = request.get("seconds")
             self.fleet.delay_responses(
@@ -176,7 +178,7 @@ class LabDaemon:
         raise ValueError(
             f"unknown op {op!r}; ops are status, shutdown, kill, pause, resume, restart, "
             "drop_produce_responses, reset_after_produce, delay_responses, blackhole, "
-            "clear_faults, clear_client_faults"
+            "clear_faults, clear_client_faults, dropped_responses"
         )
 
     def _node_operation(self, op: str, request: dict) -> dict:

@@ -6,7 +6,10 @@ reset the client connection right after forwarding a Produce request, delay ever
 and blackhole the broker for T seconds (frames in both directions vanish).
 
 The two one-shot Produce faults can be aimed at chosen clients, by client-id prefix, so that
-experiments sharing the cluster each hit only their own producers.
+experiments sharing the cluster each hit only their own producers. The proxies keep, per client id,
+how many responses they dropped and when the last one was (`DropLedger`): a lost answer costs the
+client that sent the request its own request timeout, so whoever armed the fault can tell how long
+the clients it actually hit may wait.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ CHUNK_BYTES = 256 * 1024
 # Let a whole batch of requests sit in a transport's buffer before drain() makes a pump wait.
 WRITE_BUFFER_HIGH_WATER = 8 * 1024 * 1024
 READ_BUFFER = 1024 * 1024  # a stream stops reading its socket at twice this much unread
+# Client ids the drop ledger remembers at most: each experiment forgets its own when it clears its
+# faults; this bounds what clients nobody clears (aimed at by "any client") can leave behind.
+DROP_LEDGER_CLIENTS = 10_000
 
 
 ClientPrefixes = tuple[str, ...]
@@ -125,6 +131,49 @@ class Budgets:
 
 
 @dataclass
+class Dropped:
+    """The Produce responses dropped for one client id: how many, and when the last one's request
+    passed (time.monotonic() of the lab process)."""
+
+    count: int = 0
+    last: float = 0.0
+
+
+class DropLedger:
+    """Whose Produce responses the proxies dropped, by client id, over every broker."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, Dropped] = {}
+
+    def note(self, client_id: str | None) -> None:
+        """A response to `client_id` will be dropped (its request is on its way to the broker)."""
+        if not client_id:
+            return  # a request without a client id is nobody's to account for
+        dropped = self.clients.get(client_id)
+        if dropped is None:
+            if len(self.clients) >= DROP_LEDGER_CLIENTS:
+                del self.clients[min(self.clients, key=lambda k: self.clients[k].last)]
+            dropped = self.clients[client_id] = Dropped()
+        dropped.count += 1
+        dropped.last = time.monotonic()
+
+    def of(self, prefixes: ClientPrefixes) -> dict[str, dict]:
+        """Per client id within `prefixes`: {"count", "seconds_ago"} (since its last drop)."""
+        now = time.monotonic()
+        return {
+            client_id: {"count": dropped.count, "seconds_ago": round(now - dropped.last, 3)}
+            for client_id, dropped in self.clients.items()
+            if client_id.startswith(prefixes)
+        }
+
+    def forget(self, prefixes: ClientPrefixes | None = None) -> None:
+        """Forget the clients within `prefixes` (None: every client)."""
+        for client_id in list(self.clients):
+            if prefixes is None or client_id.startswith(prefixes):
+                del self.clients[client_id]
+
+
+@dataclass
 class ProxyStats:
     """What one proxy did since it started: the evidence behind every fault."""
 
@@ -183,11 +232,14 @@ class Faults:
 class FaultProxy:
     """Listens on `listen_port` and forwards to the broker's client listener on `broker_port`."""
 
-    def __init__(self, node_id: int, listen_port: int, broker_port: int, shared: Faults) -> None:
+    def __init__(
+        self, node_id: int, listen_port: int, broker_port: int, shared: Faults, drops: DropLedger
+    ) -> None:
         self.node_id = node_id
         self.shared = (
             shared  # budgets any proxy may consume: "the next N Produce requests anywhere"
         )
+        self.drops = drops  # whose responses were dropped, kept by the fleet
         self.listen_port = listen_port
         self.broker_port = broker_port
         self.faults = Faults()
@@ -336,6 +388,8 @@ class _Connection:
         # any() stops at the first budget that takes the request: it is hit once, not twice.
         drop = acks != 0 and any(budgets.take(client_id) for budgets in drops)
         reset = any(budgets.take(client_id) for budgets in resets)
+        if drop:
+            self.proxy.drops.note(client_id())
         return drop, reset
 
     async def _pump_responses(self) -> None:
@@ -439,8 +493,9 @@ class ProxyFleet:
 
     def __init__(self, ports: dict[int, tuple[int, int]]) -> None:
         self.shared = Faults()
+        self.drops = DropLedger()
         self.proxies = {
-            node_id: FaultProxy(node_id, listen, broker, self.shared)
+            node_id: FaultProxy(node_id, listen, broker, self.shared, self.drops)
             for node_id, (listen, broker) in ports.items()
         }
 
@@ -493,19 +548,27 @@ class ProxyFleet:
             proxy.blackhole(seconds)
 
     def clear(self) -> None:
-        """Disarm every fault on every proxy."""
+        """Disarm every fault on every proxy, and forget every client's dropped responses."""
         self.shared.clear_budgets()
+        self.drops.forget()
         for proxy in self.proxies.values():
             proxy.clear()
 
     def clear_clients(self, clients: Iterable[str]) -> int:
         """Disarm the one-shot faults aimed at clients within the `clients` prefixes, on every
-        proxy and anywhere, leaving other clients' faults armed; return the requests spared."""
+        proxy and anywhere, leaving other clients' faults armed, and forget those clients'
+        dropped responses; return the requests spared."""
         prefixes = client_prefixes(clients)
+        self.drops.forget(prefixes)
         spared = self.shared.clear_clients(prefixes)
         for proxy in self.proxies.values():
             spared += proxy.faults.clear_clients(prefixes)
         return spared
+
+    def dropped_responses(self, clients: Iterable[str]) -> dict[str, dict]:
+        """The clients within the `clients` prefixes whose Produce responses were dropped: per
+        client id, how many and how long ago the last one was ({"count", "seconds_ago"})."""
+        return self.drops.of(client_prefixes(clients))
 
     def status(self) -> dict:
         """Armed faults and counters: per broker, plus the budgets shared by all brokers."""

@@ -107,3 +107,18 @@ def test_an_invalid_run_prints_its_result_and_exits_with_the_invalid_run_status(
     assert result["valid"] is False and result["observed_semantic"] is None
     last = printed.err.splitlines()[-1]
     assert last.startswith("INVALID RUN: faults[0]") and "never fired" in last
+
+
+def test_run_stops_at_the_runners_wall_clock_limit(lab, settings, capsys, tmp_path):
+    settings.LAB_DIR = TEST_LAB_DIR
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    settings.PLAYGROUND_MAX_RUN_SECONDS = 3
+    spec = tmp_path / "long.json"
+    spec.write_text(json.dumps({"workload": {"records": 6000, "rate": 200}}))  # 30 s of orders
+
+    call_command("experiment", "run", str(spec))
+    result = json.loads(capsys.readouterr().out)
+
+    assert result["stopped"] == "time limit"
+    assert result["duration_seconds"] < 20
+    assert result["audit"]["never_sent"] > 0

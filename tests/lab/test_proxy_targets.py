@@ -92,6 +92,28 @@ def test_drop_aimed_at_a_prefix_hits_only_that_clients_produce_requests(healthy_
     assert (copies[b"aaa-1"], copies[b"bbb-1"]) == (3, 1)  # aaa wrote it with each retry
 
 
+def test_the_lab_tells_whose_responses_it_dropped_and_forgets_them_with_their_faults(
+    healthy_lab, topic_name
+):
+    lab = healthy_lab
+    aaa, bbb = warmed_up_producers(lab, topic_name)
+    lab.drop_produce_responses(2, clients=["exp-aaa-"])
+    lab.drop_produce_responses(1, clients=["exp-bbb-"])
+
+    produce_and_flush(aaa, topic_name, b"aaa-1")  # the request and its first retry unanswered
+    produce_and_flush(bbb, topic_name, b"bbb-1")
+
+    dropped = lab.dropped_responses(["exp-aaa-", "exp-bbb-"])
+    assert {client: d["count"] for client, d in dropped.items()} == {AAA: 2, BBB: 1}
+    # aaa's last drop was its retry, before bbb's request was even sent.
+    assert dropped[AAA]["seconds_ago"] > dropped[BBB]["seconds_ago"] >= 0
+    assert set(lab.dropped_responses(["exp-bbb-"])) == {BBB}
+
+    lab.clear_client_faults(["exp-aaa-"])
+
+    assert set(lab.dropped_responses(["exp-"])) == {BBB}
+
+
 def test_a_budget_for_any_client_still_hits_whoever_produces_next(healthy_lab, topic_name):
     lab = healthy_lab
     aaa, bbb = warmed_up_producers(lab, topic_name)
@@ -174,6 +196,7 @@ def test_clearing_one_experiments_faults_leaves_the_others_armed(healthy_lab):
         ("reset_after_produce", {"count": 1, "clients": {"exp-aaa-": 1}}),
         ("clear_client_faults", {}),
         ("clear_client_faults", {"clients": None}),
+        ("dropped_responses", {}),
     ],
 )
 def test_bad_client_prefixes_name_the_field_and_arm_nothing(lab, op, arguments):

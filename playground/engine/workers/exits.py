@@ -49,6 +49,9 @@ FENCED_CODES = frozenset(
         KafkaError.FENCED_INSTANCE_ID,
     }
 )
+# Fencings that end the worker even when a client does not flag them fatal. An old producer epoch
+# is not one: an idempotent producer recovers from it by bumping its epoch.
+ENDING_CODES = FENCED_CODES - {KafkaError.INVALID_PRODUCER_EPOCH}
 ASSIGNMENT_LOST_CODES = frozenset(
     {
         KafkaError._ASSIGNMENT_LOST,
@@ -104,6 +107,11 @@ def retrying(call: Callable[[], T]) -> T:
                 raise WorkerExit(EXIT_GAVE_UP, f"still failing after retries: {error}") from None
             print(f"retrying: {error}", file=sys.stderr, flush=True)
             time.sleep(RETRY_BACKOFF_SECONDS)
+
+
+def ends_the_worker(error: KafkaError) -> bool:
+    """Whether a client that reports `error` can do nothing more: a fatal error or a fencing."""
+    return error.fatal() or error.code() in ENDING_CODES
 
 
 def exit_code_of(failure: BaseException) -> int:

@@ -15,12 +15,14 @@ import json
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from playground.engine.spec import KillPoint
+from playground.engine.workers.exits import ends_the_worker
 
 # Crash points (the spec's "point" values).
 AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
@@ -75,7 +77,10 @@ class Runtime:
         self.count = orders.counted_before
         self.stop_requested = False
         self._arm_requested = False
-        self.fatal_error = None  # a fatal error a client reported through its error callback
+        # A fatal error (or a fencing) a client reported through its error callback, and when:
+        # the watchdog ends the worker if the loop has not acted on it in time.
+        self.fatal_error: KafkaError | None = None
+        self.fatal_at = 0.0
         # Whether any crash is pending at all: one in the orders, or one being armed (the hot
         # loops skip their crash points if not). A plain attribute, read once per record.
         self.may_crash = bool(orders.crashes)
@@ -128,11 +133,13 @@ class Runtime:
         self.report("crash", point=crash.point, count=self.count, fault=crash.fault, **details)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def on_client_error(self, error) -> None:
-        """The clients' error callback: log every error; remember a fatal one, which the loop
-        turns into its exit (a fatal error leaves the client unable to do anything more)."""
+    def on_client_error(self, error: KafkaError) -> None:
+        """The clients' error callback: log every error; remember one that ends the worker (a
+        fatal error or a fencing leaves the client unable to do anything more), which the loop
+        turns into its exit, or else the watchdog within a second (watchdog.py)."""
         print(f"client error: {error}", file=sys.stderr, flush=True)
-        if error.fatal() and self.fatal_error is None:
+        if ends_the_worker(error) and self.fatal_error is None:
+            self.fatal_at = time.monotonic()  # first: the watchdog reads it once the error is set
             self.fatal_error = error
 
     def raise_if_fatal(self) -> None:

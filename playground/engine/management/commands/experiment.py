@@ -29,7 +29,8 @@ class Command(BaseCommand):
         "stderr ends with one line, 'observed: SEMANTIC (promised: SEMANTIC)' or "
         "'INVALID RUN: PROBLEM; ...'. Exit status: 0 for a valid run, "
         f"{EXIT_INVALID_RUN} for a run that was not a valid test of its spec (the result is "
-        "still printed), 1 when the run could not happen or the input is bad."
+        "still printed), 1 when the run could not happen or the input is bad. A run is stopped "
+        "at PLAYGROUND_MAX_RUN_SECONDS, as in the web runner."
     )
 
     def add_arguments(self, parser) -> None:
@@ -57,6 +58,8 @@ class Command(BaseCommand):
                 direct_bootstrap_servers=target.direct_bootstrap_servers,
                 lab=target.lab,
                 on_snapshot=Progress(self.stderr),
+                # The runner's limit: no run goes on without end from the command line either.
+                time_limit=settings.PLAYGROUND_MAX_RUN_SECONDS,
             )
             result = conductor.run()
         except ExperimentError as error:
