@@ -141,6 +141,11 @@ PLAYGROUND_MAX_PARALLEL = max(
 PLAYGROUND_MAX_ACTIVE_PER_CLIENT = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_PER_CLIENT", "3"))
 # The longest an experiment may run (wall clock); longer specs are refused.
 PLAYGROUND_MAX_RUN_SECONDS = int(os.environ.get("PLAYGROUND_MAX_RUN_SECONDS", "300"))
+# A running experiment whose runner has not beaten its heartbeat for this long is marked failed
+# (its runner died without a supervisor to say so at once: a `manage.py runner` of its own).
+PLAYGROUND_HEARTBEAT_STALE_SECONDS = float(
+    os.environ.get("PLAYGROUND_HEARTBEAT_STALE_SECONDS", "30")
+)
 # Experiment folders under var/experiments are pruned after this many days, or, oldest first,
 # while var/experiments holds more than PLAYGROUND_VAR_CAP_MB megabytes.
 PLAYGROUND_RETENTION_DAYS = float(os.environ.get("PLAYGROUND_RETENTION_DAYS", "7"))

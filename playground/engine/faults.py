@@ -23,6 +23,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
+from playground.engine.fault_words import describe_fault
 from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import (
@@ -50,15 +51,6 @@ CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
 
 # Faults the conductor strikes when the producer reports reaching their record.
 PRODUCER_COUNTED = frozenset(FaultKind) - {FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER}
-
-
-def describe_fault(fault: Fault) -> str:
-    """A fault in a few words, e.g. "kill-consumer at 80 records"."""
-    if fault.at.now:
-        return f"{fault.kind} now"
-    if fault.at.records is not None:
-        return f"{fault.kind} at {fault.at.records} records"
-    return f"{fault.kind} at {fault.at.seconds:g} s"
 
 
 class Faults:

@@ -7,7 +7,7 @@ A shared server must not fill up, neither the cluster nor the disk:
   the experiments folder, loses its raw records: the producer log, the sink, the timeline, the
   worker logs, whatever else the run wrote there. What the pages read stays: the result (in the
   database) and the per-order stories (the stories folder). A marker file says when, so the
-  verdict can say so (`raw_records_pruned`). The same pass deletes topics and groups that
+  verdict can say so (`folders.raw_records_pruned`). The same pass deletes topics and groups that
   finished experiments left in the cluster (versions before this one never deleted them).
 
 Queued and running experiments are never touched. A folder or topic that no experiment in the
@@ -37,8 +37,8 @@ from playground.lab.admin import admin_client
 from playground.lab.control import LabClient, LabError, Phase
 from playground.web.folders import (
     LEGACY_STORIES_FILE_NAME,
+    PRUNED_MARKER,
     STORIES_FILE_NAME,
-    experiment_dir,
     experiments_dir,
 )
 from playground.web.models import Experiment
@@ -52,7 +52,6 @@ LAB_STATUS_SECONDS = 2.0  # the sweep asks a managed lab for its address, never 
 # A folder no experiment in the database owns is left alone while it changed this recently: it
 # may belong to a `manage.py experiment` run that is still going.
 UNKNOWN_IDLE = timedelta(hours=1)
-PRUNED_MARKER = "PRUNED"  # in a pruned folder: when its raw records were removed (ISO 8601)
 MEGABYTE = 1024 * 1024
 AGE, CAP = "age", "cap"  # why a folder was pruned
 
@@ -177,20 +176,6 @@ def _remaining(deadline: float) -> float:
 
 
 # -- the folders --------------------------------------------------------------------------------
-def raw_records_pruned(experiment: Experiment) -> datetime | None:
-    """When the raw records of `experiment` were pruned, or None if they were not."""
-    if not experiment.run_id:
-        return None
-    marker = experiment_dir(experiment.run_id) / PRUNED_MARKER
-    try:
-        text = marker.read_text().strip()
-        return datetime.fromisoformat(text)
-    except OSError:
-        return None
-    except ValueError:  # a marker someone edited: its own time still says when
-        return datetime.fromtimestamp(marker.stat().st_mtime, tz=UTC)
-
-
 @dataclass(frozen=True)
 class PrunedFolder:
     """One experiment folder whose raw records were (or, in a dry run, would be) removed."""

@@ -17,12 +17,12 @@ from django.utils import timezone
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Spec
 from playground.lab.admin import admin_client, create_topic
-from playground.web import retention
+from playground.web import folders, retention
 from playground.web.models import Experiment
 from tests.engine.experiments import build_spec, run_experiment
 from tests.web.conftest import wait_until_finished
 
-KEPT = {"stories", retention.PRUNED_MARKER}
+KEPT = {"stories", folders.PRUNED_MARKER}
 
 
 def cluster_names(servers: str) -> set[str]:
@@ -110,7 +110,7 @@ def test_pruned_by_age_the_verdict_page_keeps_its_audit_table_and_says_so(
     folder = tmp_path / "experiments" / experiment.run_id
     raw = {path.name for path in folder.iterdir()} - KEPT
     assert {"producer-log.jsonl", "ledger.jsonl"} <= raw
-    assert retention.raw_records_pruned(experiment) is None
+    assert folders.raw_records_pruned(experiment.run_id) is None
     assert b"were pruned on" not in Client().get(experiment.get_absolute_url()).content
 
     later = experiment.finished_at + timedelta(days=8)
@@ -119,7 +119,7 @@ def test_pruned_by_age_the_verdict_page_keeps_its_audit_table_and_says_so(
     assert [(f.run_id, f.reason) for f in report.folders] == [(experiment.run_id, retention.AGE)]
     assert set(report.folders[0].removed) == raw and report.freed_bytes > 0
     assert {path.name for path in folder.iterdir()} == KEPT
-    assert retention.raw_records_pruned(experiment) == later
+    assert folders.raw_records_pruned(experiment.run_id) == later
     page = Client().get(experiment.get_absolute_url())
     assert page.status_code == 200
     assert 'id="raw-records-pruned"' in page.content.decode()
