@@ -16,6 +16,8 @@ from playground.lab.launcher import PROJECT_ROOT
 from playground.lab.node import orphan_proof
 
 READY_TIMEOUT_SECONDS = 180.0
+# serve stops its runner first, which stops its running experiments and waits for their audits.
+STOP_TIMEOUT_SECONDS = 180.0
 
 
 class AppServer:
@@ -85,7 +87,7 @@ class AppServer:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -71,16 +71,26 @@ def current(share_id: str) -> str:
 
 def remember(share_id: str, kind: str, html: str) -> None:
     """Keep `html` as the latest fragment of `kind` of running experiment `share_id`."""
-    _current.setdefault(share_id, {})[kind] = html
+    keep(share_id, kind, html)
     if _forward is not None:
         _forward.remember(share_id, kind, html)
 
 
 def forget(share_id: str) -> None:
     """The run of `share_id` is over: no fragment of it is current any more."""
-    _current.pop(share_id, None)
+    drop(share_id)
     if _forward is not None:
         _forward.forget(share_id)
+
+
+def keep(share_id: str, kind: str, html: str) -> None:
+    """`remember` in this process only (what a runner child remembered, runner_link)."""
+    _current.setdefault(share_id, {})[kind] = html
+
+
+def drop(share_id: str) -> None:
+    """`forget` in this process only (what a runner child forgot, runner_link)."""
+    _current.pop(share_id, None)
 
 
 def controllers_group(share_id: str) -> str:

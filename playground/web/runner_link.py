@@ -163,9 +163,9 @@ def _take(frame: dict) -> None:
     if op == SEND:
         live.deliver(frame["group"], frame["message"])
     elif op == REMEMBER:
-        live.remember(frame["share_id"], frame["kind"], frame["html"])
+        live.keep(frame["share_id"], frame["kind"], frame["html"])
     elif op == FORGET:
-        live.forget(frame["share_id"])
+        live.drop(frame["share_id"])
 
 
 # -- who runs this process's experiments ---------------------------------------------------------
