@@ -80,7 +80,7 @@ TEMPLATES = [
 
 DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The runner thread writes while requests read: WAL lets readers go on, and a writer waits
+    # The runner process writes while requests read: WAL lets readers go on, and a writer waits
     # for the lock instead of failing. Tests use a file too (an in-memory database shared between
     # threads fails with "table is locked" instead of waiting).
     DATABASES["default"]["OPTIONS"] = {
@@ -91,7 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per test process, so that two test sessions never share one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
-# One process by default; REDIS_URL lets several web processes share live updates.
+# In memory by default: serve's runner process hands its live fragments to serve (runner_link),
+# which fans them out. REDIS_URL lets several web processes and runners share live updates.
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

@@ -71,8 +71,8 @@ class RunnerProcess:
     def stop(self, timeout: float = STOP_WAIT_SECONDS) -> int | None:
         """Stop the child (SIGTERM: its experiments are stopped and audited as far as they ran;
         SIGKILL after `timeout`) and restart it no more; return its exit code."""
-        self._stopping.set()
-        with self._lock:
+        with self._lock:  # a child being started now is either registered, or never started
+            self._stopping.set()
             process = self._process
         if process is None:
             return None
@@ -92,10 +92,13 @@ class RunnerProcess:
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                process, link = self._spawn()
+                started_child = self._spawn()
             except OSError as error:  # no process to start (a full process table): try again
                 log.error("could not start the runner process: %s", error)
             else:
+                if started_child is None:
+                    return  # serve is stopping
+                process, link = started_child
                 process.wait()
                 link.close()
                 if self._stopping.is_set():
@@ -107,25 +110,29 @@ class RunnerProcess:
             self._stopping.wait(delay)
             delay = min(2 * delay, RESTART_MAX_SECONDS)
 
-    def _spawn(self) -> tuple[subprocess.Popen, ParentEnd]:
+    def _spawn(self) -> tuple[subprocess.Popen, ParentEnd] | None:
+        """A new child and its link (None when serve is stopping: no child started)."""
         link, theirs = ParentEnd.pair()
+        fd = theirs.fileno()
+        command = [sys.executable, "manage.py", "runner", "--link-fd", str(fd)]
         try:
-            fd = theirs.fileno()
-            command = [sys.executable, "manage.py", "runner", "--link-fd", str(fd)]
-            process = subprocess.Popen(
-                orphan_proof(command),  # setpriv execs python: the same pid, its runner name
-                cwd=PROJECT_ROOT,
-                stdin=subprocess.DEVNULL,
-                pass_fds=(fd,),
-            )
+            with self._lock:
+                if self._stopping.is_set():
+                    link.close()
+                    return None
+                self._process = subprocess.Popen(
+                    orphan_proof(command),  # setpriv execs python: the same pid, its runner name
+                    cwd=PROJECT_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(fd,),
+                )
+                self._link = link
+                return self._process, link
         except OSError:
             link.close()
             raise
         finally:
             theirs.close()
-        with self._lock:
-            self._process, self._link = process, link
-        return process, link
 
     def _lost(self, process: subprocess.Popen) -> None:
         """The child died unasked: fail the experiments it was running, saying how it died."""

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import pytest
 import websockets
+from django.conf import settings
 from django.utils import timezone
 
 from bench.appserver import AppServer
@@ -208,7 +209,7 @@ def test_an_aborted_runner_costs_its_run_but_never_the_pages_and_the_queue_moves
             lost = _wait(
                 "the aborted run marked failed",
                 lambda: (state := _api(server, f"/{long['id']}"))["status"] == "failed" and state,
-                timeout=runner.settings.PLAYGROUND_HEARTBEAT_STALE_SECONDS,
+                timeout=settings.PLAYGROUND_HEARTBEAT_STALE_SECONDS,
             )
             marked_after = time.monotonic() - aborted
             watching.result(timeout=60)  # the live page was told
@@ -224,7 +225,7 @@ def test_an_aborted_runner_costs_its_run_but_never_the_pages_and_the_queue_moves
             verdict = urllib.request.urlopen(f"{server.url}/e/{queued['id']}/").read().decode()
 
         assert "the run was lost" in lost["error"] and "SIGABRT" in lost["error"], lost["error"]
-        assert marked_after < runner.settings.PLAYGROUND_HEARTBEAT_STALE_SECONDS
+        assert marked_after < settings.PLAYGROUND_HEARTBEAT_STALE_SECONDS
         assert "the run was lost" in page and "SIGABRT" in page
         assert pages.failures == [] and pages.answers > 0
         assert finished["status"] == "done", finished["error"]
