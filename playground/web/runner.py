@@ -154,18 +154,21 @@ def _restore_idle_cluster() -> None:
     """A runner that died mid-run may have left a broker killed or paused by its experiment's
     fault (its conductor restores the cluster at the end of a run it lives to see): when nothing
     runs, bring every node of the managed lab back before the next experiment."""
+    lab = LabClient(Path(settings.LAB_DIR))
     try:
-        if Experiment.objects.filter(status=Experiment.RUNNING).exists():
-            return
-        lab = LabClient(Path(settings.LAB_DIR))
         status = lab.status()
         if status["phase"] != Phase.READY:
             return  # starting: every node comes up anyway
-        if any(node["state"] != UP for node in status["nodes"]):
-            log.warning("nodes left down or paused by an earlier runner: restoring the cluster")
-            lab.restore_nodes(timeout=90)
-    except LabError as error:
-        log.warning("the cluster could not be restored: %s", error)
+        if all(node["state"] == UP for node in status["nodes"]):
+            return
+        if Experiment.objects.filter(status=Experiment.RUNNING).exists():
+            return  # a broker fault of a running experiment, meant as it is
+        log.warning("nodes left down or paused by an earlier runner: restoring the cluster")
+        lab.restore_nodes(timeout=90)
+    except LabError as error:  # no lab here (yet), or one that cannot be restored
+        log.info("the cluster was not restored: %s", error)
+    except Exception:  # a database hiccup must not end the runner
+        log.exception("restoring the cluster failed")
 
 
 _pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of this runner's last prune
