@@ -288,3 +288,13 @@ def test_the_link_carries_fragments_up_and_wake_ups_down(monkeypatch):
         parent.close()
         assert gone.wait(5)  # serve closed the link: the runner stops, and stops forwarding
         live.forward_to(None)
+
+
+@pytest.mark.django_db
+def test_a_new_runner_brings_back_a_broker_that_a_lost_run_left_down(healthy_lab, settings):
+    settings.LAB_DIR, settings.KAFKA_BOOTSTRAP_SERVERS = TEST_LAB_DIR, ""
+    healthy_lab.kill(2)  # as a leader kill whose runner died before the broker's restart
+
+    runner._restore_idle_cluster()
+
+    assert {node["state"] for node in healthy_lab.status()["nodes"]} == {"up"}
