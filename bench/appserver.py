@@ -16,6 +16,8 @@ from playground.lab.launcher import PROJECT_ROOT
 from playground.lab.node import orphan_proof
 
 READY_TIMEOUT_SECONDS = 180.0
+# serve stops its runner first, which stops its running experiments and waits for their audits.
+STOP_TIMEOUT_SECONDS = 180.0
 
 
 class AppServer:
@@ -27,6 +29,7 @@ class AppServer:
         lab_dir: Path,
         lab_port_base: int,
         extra_env: dict[str, str] | None = None,
+        serve_options: tuple[str, ...] = (),
     ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -42,6 +45,7 @@ class AppServer:
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         self.env |= extra_env or {}
+        self.serve_options = serve_options  # e.g. ("--no-runner",)
         self.process: subprocess.Popen | None = None
         self.log_path = self.var_dir / "serve.log"
 
@@ -58,9 +62,10 @@ class AppServer:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self._manage("migrate", "--noinput", "-v0")
         self._manage("collectstatic", "--noinput", "-v0")
+        serve = ["manage.py", "serve", "--port", str(self.port), *self.serve_options]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                orphan_proof([sys.executable, "manage.py", "serve", "--port", str(self.port)]),
+                orphan_proof([sys.executable, *serve]),
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=log,
@@ -85,7 +90,7 @@ class AppServer:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -1,4 +1,4 @@
-"""Benchmark of a class on one server: 30 students start a preset at the same moment.
+"""Benchmark of a class on one server: 30 students start a preset (or one spec) at the same moment.
 
 `python -m bench.classroom` (or `make bench-classroom`) serves the whole app (AppServer: DEBUG
 off, var/bench-classroom, its own cluster at port base 32600) and measures, for each value of
@@ -12,13 +12,21 @@ off, var/bench-classroom, its own cluster at port base 32600) and measures, for 
 3. meanwhile headless Chromium watches one of the class's experiments, and the latency from a
    worker's side effect to the page's DOM is measured as `bench.live` does;
 4. every result of the class must be valid and pass the audit's invariants
-   (tests/recount.py's invariant_violations).
+   (tests/recount.py's invariant_violations);
+5. the server must stay up throughout: the serve process alive after every round, every
+   student's request answered; how many times serve's runner process died is reported.
+
+`--spec FILE` has every student paste that spec into the builder and press Run instead (one run
+alone is the same spec): `--spec bench/classroom-leader-kill.json --rounds 2` is the class of 30
+that once brought the server down (300 records, the partition leader killed half-way; those runs
+have the cluster alone, so they run one after another).
 
 A verdict's time is the experiment's finished_at in the app's database (when the result was
 stored; the clients see it at their next poll, up to POLL_SECONDS later, also reported). The same
 database gives how many experiments ran at once, and how long each took beside how many others.
-To tell where the time goes it also reports the CPU of each part (the app process, the workers,
-the proxies, the brokers, this benchmark with Chromium, and other processes on the machine).
+To tell where the time goes it also reports the CPU of each part (the app process serving the
+pages, its runner process, the workers, the proxies, the brokers, this benchmark with Chromium,
+and other processes on the machine).
 Everything goes to var/bench-classroom/result.json.
 """
 
@@ -154,8 +162,9 @@ class Student:
     """One client of the class, and what it saw."""
 
     index: int
-    preset: str
+    preset: str  # the preset it runs, or the name of its spec
     session: BrowserSession
+    spec: dict | None = None  # the spec it pastes into the builder instead of a preset
     sent: float = 0.0  # time.time() of the Run request
     share_id: str = ""
     answered: float = 0.0
@@ -168,7 +177,10 @@ class Student:
         barrier.wait()
         self.sent = time.time()
         try:
-            self.share_id = self.session.start_preset(self.preset)
+            if self.spec is None:
+                self.share_id = self.session.start_preset(self.preset)
+            else:
+                self.share_id = self.session.start_spec(self.spec)
         except (SessionError, OSError) as error:
             self.errors.append(str(error))
             return
@@ -189,12 +201,17 @@ class Student:
         self.errors.append(f"no verdict within the deadline; last status {last}")
 
 
-def run_students(students: list[Student], poll_seconds: float, on_first_created=None) -> None:
-    """Every student presses Run at the same moment (a barrier), then polls until its verdict.
-    `on_first_created(student)` is called in this thread with the first student in the list once
-    its experiment exists (to open a browser on it)."""
+def run_students(
+    students: list[Student],
+    poll_seconds: float,
+    on_first_created=None,
+    timeout: float = CLASS_TIMEOUT_SECONDS,
+) -> None:
+    """Every student presses Run at the same moment (a barrier), then polls until its verdict
+    (for `timeout` seconds at most). `on_first_created(student)` is called in this thread with
+    the first student in the list once its experiment exists (to open a browser on it)."""
     barrier = threading.Barrier(len(students))
-    deadline = time.time() + CLASS_TIMEOUT_SECONDS
+    deadline = time.time() + timeout
     threads = [
         threading.Thread(target=s.run, args=(barrier, deadline, poll_seconds), daemon=True)
         for s in students
@@ -202,21 +219,26 @@ def run_students(students: list[Student], poll_seconds: float, on_first_created=
     for thread in threads:
         thread.start()
     if on_first_created is not None:
-        students[0].created.wait(CLASS_TIMEOUT_SECONDS)
+        students[0].created.wait(timeout)
         if students[0].share_id:
             on_first_created(students[0])
     for thread in threads:
         thread.join()
 
 
-def new_students(base_url: str, names: list[str]) -> list[Student]:
-    """One browser session per name, each having opened the home page (cookies, CSRF token)."""
+def new_students(base_url: str, names: list[str], spec: dict | None = None) -> list[Student]:
+    """One browser session per name, each having opened the home page (cookies, CSRF token);
+    each runs its preset, or `spec` when given."""
     students = []
     for index, name in enumerate(names):
         session = BrowserSession(base_url)
         session.open_home()
-        students.append(Student(index, name, session))
+        students.append(Student(index, name, session, spec))
     return students
+
+
+def spec_label(spec: dict) -> str:
+    return spec.get("name") or "the spec"
 
 
 # -- checking the results -------------------------------------------------------------------------
@@ -249,15 +271,15 @@ def browser_latency(seen: dict, sink: Path) -> dict:
 
 
 # -- the measurements -----------------------------------------------------------------------------
-def run_alone(base_url: str, preset: str) -> dict:
-    """One preset with nothing beside it: from the request to its verdict."""
-    student = new_students(base_url, [preset])[0]
+def run_alone(base_url: str, preset: str, spec: dict | None = None) -> dict:
+    """One preset (or `spec`) with nothing beside it: from the request to its verdict."""
+    student = new_students(base_url, [spec_label(spec) if spec else preset], spec)[0]
     run_students([student], ALONE_POLL_SECONDS)
     if student.errors or student.state.get("status") != "done":
         raise RuntimeError(f"the preset {preset} alone did not finish: {student.errors}")
     stored = stored_experiments(VAR_DIR)[student.share_id]
     return {
-        "preset": preset,
+        "preset": student.preset,
         "share_id": student.share_id,
         "seconds_to_verdict": round(stored.finished - student.sent, 2),
         "seconds_to_verdict_seen": round(student.seen_verdict - student.sent, 2),
@@ -268,9 +290,11 @@ def run_alone(base_url: str, preset: str) -> dict:
     }
 
 
-def watched_index(clients: int) -> int:
+def watched_index(clients: int, spec: dict | None = None) -> int:
     """The student whose experiment Chromium watches: one in the middle of the class (it runs
     while others run) with a side-effect pipeline (its ledger gives the worker event times)."""
+    if spec is not None:
+        return clients // 2
     candidates = [
         i
         for i in range(clients)
@@ -279,11 +303,21 @@ def watched_index(clients: int) -> int:
     return min(candidates, key=lambda i: abs(i - clients // 2))
 
 
-def run_class(base_url: str, browser, clients: int) -> dict:
-    """`clients` students start a preset each at the same moment; Chromium watches one."""
-    names = [CLASS_PRESETS[i % len(CLASS_PRESETS)] for i in range(clients)]
-    students = new_students(base_url, names)
-    watched = watched_index(clients)
+def run_class(
+    base_url: str,
+    browser,
+    clients: int,
+    spec: dict | None = None,
+    timeout: float = CLASS_TIMEOUT_SECONDS,
+) -> dict:
+    """`clients` students start a preset each (or `spec`) at the same moment; Chromium watches
+    one."""
+    if spec is None:
+        names = [CLASS_PRESETS[i % len(CLASS_PRESETS)] for i in range(clients)]
+    else:
+        names = [spec_label(spec)] * clients
+    students = new_students(base_url, names, spec)
+    watched = watched_index(clients, spec)
     order = [students[watched]] + [s for s in students if s.index != watched]
     context = browser.new_context()
     page = context.new_page()
@@ -296,7 +330,7 @@ def run_class(base_url: str, browser, clients: int) -> dict:
         opened["at"] = time.time()
 
     try:
-        run_students(order, POLL_SECONDS, on_first_created=open_page)
+        run_students(order, POLL_SECONDS, on_first_created=open_page, timeout=timeout)
         seen = page.evaluate("window.__benchLive") if opened else None
     finally:
         context.close()
@@ -335,7 +369,12 @@ def run_class(base_url: str, browser, clients: int) -> dict:
             }
         )
     watch = {"client": watched, "preset": students[watched].preset}
-    if seen is not None and students[watched].state.get("status") == "done":
+    pipeline = (spec or {}).get("pipeline", SIDE_EFFECT)
+    if (
+        seen is not None
+        and students[watched].state.get("status") == "done"
+        and (pipeline == SIDE_EFFECT)
+    ):
         run_id = students[watched].state["result"]["experiment_id"]
         sink = ExperimentNames(run_id, VAR_DIR / "experiments" / run_id).sink
         watch |= {"status_when_page_opened": opened.get("status")} | browser_latency(seen, sink)
@@ -397,7 +436,23 @@ def folders_without_experiment(run_ids: set[str]) -> list[str]:
     return sorted(folders - run_ids)
 
 
-def measure(parallel: int | None, clients: int, rounds: int, playwright) -> dict:
+def runner_deaths(log: Path, offset: int) -> list[str]:
+    """What serve said of each runner process that died, since `offset` of its log."""
+    with log.open("rb") as text:
+        text.seek(offset)
+        lines = text.read().decode(errors="replace").splitlines()
+    return [line for line in lines if line.startswith("the runner process ")]
+
+
+def measure(
+    parallel: int | None,
+    clients: int,
+    rounds: int,
+    playwright,
+    spec: dict | None = None,
+    timeout: float = CLASS_TIMEOUT_SECONDS,
+    lab_port_base: int = LAB_PORT_BASE,
+) -> dict:
     """Everything, on a fresh app server with PLAYGROUND_MAX_PARALLEL=`parallel`."""
     from bench.appserver import AppServer
 
@@ -407,7 +462,7 @@ def measure(parallel: int | None, clients: int, rounds: int, playwright) -> dict
         port=_free_port(),
         var_dir=VAR_DIR,
         lab_dir=LAB_DIR,
-        lab_port_base=LAB_PORT_BASE,
+        lab_port_base=lab_port_base,
         extra_env=extra_env,
     )
     settings = {
@@ -429,17 +484,19 @@ def measure(parallel: int | None, clients: int, rounds: int, playwright) -> dict
         )
         try:
             run_alone(server.url, WARM_UP_PRESET)  # the first run on a new cluster is slower
-            alone = run_alone(server.url, ALONE_PRESET)
-            print(f"  {ALONE_PRESET} alone: {alone['seconds_to_verdict']} s", flush=True)
+            alone = run_alone(server.url, ALONE_PRESET, spec)
+            print(f"  {alone['preset']} alone: {alone['seconds_to_verdict']} s", flush=True)
             classes = []
+            serve_pid = server.process.pid
             for round_number in range(1, rounds + 1):
-                cpu = CpuWatch(server.process.pid).start()
-                measured = run_class(server.url, browser, clients)
-                measured |= {"round": round_number, "cpu": cpu.stop()}
+                cpu = CpuWatch(serve_pid).start()
+                measured = run_class(server.url, browser, clients, spec, timeout)
+                up = server.process.poll() is None and server.process.pid == serve_pid
+                measured |= {"round": round_number, "cpu": cpu.stop(), "server_up": up}
                 classes.append(measured)
                 print(
-                    f"  round {round_number}: {clients} presets, first request to last verdict "
-                    f"{measured['seconds_to_last_verdict']} s",
+                    f"  round {round_number}: {clients} x {alone['preset']}, first request to "
+                    f"last verdict {measured['seconds_to_last_verdict']} s; server up: {up}",
                     flush=True,
                 )
         finally:
@@ -455,6 +512,7 @@ def measure(parallel: int | None, clients: int, rounds: int, playwright) -> dict
             {s.run_id for s in stored.values()}
         ),
         "server_log_problems": server_log_problems(server.log_path, log_offset),
+        "runner_deaths": runner_deaths(server.log_path, log_offset),
     }
 
 
@@ -469,7 +527,7 @@ def report(config: dict) -> str:
         f"PLAYGROUND_MAX_PARALLEL={config['settings']['PLAYGROUND_MAX_PARALLEL']} "
         f"(PLAYGROUND_MAX_ACTIVE_PER_CLIENT={config['settings']['PLAYGROUND_MAX_ACTIVE_PER_CLIENT']}"
         ", each client its own browser session)",
-        f"  one preset alone ({config['alone']['preset']}), request to verdict: {alone:.1f} s",
+        f"  one alone ({config['alone']['preset']}), request to verdict: {alone:.1f} s",
     ]
     for c in config["classes"]:
         total = c["seconds_to_last_verdict"]
@@ -479,7 +537,7 @@ def report(config: dict) -> str:
         cpu = c["cpu"]["percent_of_machine"]
         lines += [
             f"  round {c['round']}:",
-            f"    {c['clients']} presets, first request to last verdict: {total} s   "
+            f"    {c['clients']} runs, first request to last verdict: {total} s   "
             f"target <= {TARGET_CLASS_SECONDS:.0f} s: {_mark(total is not None and total <= 60)}",
             f"    ... and <= {TARGET_TIMES_ALONE:.0f} x alone ({TARGET_TIMES_ALONE * alone:.1f} s):"
             f" {total / alone:.1f} x: {_mark(total is not None and total <= 6 * alone)}"
@@ -497,6 +555,9 @@ def report(config: dict) -> str:
             ),
             f"    most experiments running at once: {c['most_running_at_once']}; HTTP 5xx: "
             f"{c['http_5xx']}; slowest Run request: {c['slowest_request_seconds']} s",
+            f"    server up throughout: {_mark(c.get('server_up', True) and not c['http_5xx'])}"
+            f" (serve alive after the round, no 5xx; failed requests: "
+            f"{sum(len(e['errors']) for e in c['experiments'])})",
             "    run time by how many ran at once: "
             + ", ".join(
                 f"{g['running_at_once']}: {g['mean_run_seconds']} s (n={g['experiments']})"
@@ -506,7 +567,8 @@ def report(config: dict) -> str:
             + ", ".join(f"{part} {share}" for part, share in cpu.items())
             + f", idle {c['cpu']['idle_percent']}; load average {c['cpu']['load_average_1min']}",
         ]
-    for name in ("stuck", "folders_without_experiment", "server_log_problems"):
+    lines.append(f"  runner process deaths: {len(config.get('runner_deaths', []))}")
+    for name in ("stuck", "folders_without_experiment", "server_log_problems", "runner_deaths"):
         if config[name]:
             lines.append(f"  {name.replace('_', ' ')}: {config[name][:10]}")
     return "\n".join(lines)
@@ -524,14 +586,41 @@ def main() -> None:
         "(0: the app's default)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="classes per app server")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a spec (JSON) every student pastes into the builder and runs, instead of the presets",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CLASS_TIMEOUT_SECONDS,
+        help="seconds a class may take to its last verdict",
+    )
+    parser.add_argument(
+        "--lab-port-base",
+        type=int,
+        default=LAB_PORT_BASE,
+        help="the ports of the benchmark's own cluster (another benchmark may hold the default)",
+    )
     args = parser.parse_args()
+    spec = json.loads(args.spec.read_text()) if args.spec else None
 
     from playwright.sync_api import sync_playwright
 
     configs = []
     with sync_playwright() as playwright:
         for parallel in args.parallel:
-            config = measure(parallel or None, args.clients, args.rounds, playwright)
+            config = measure(
+                parallel or None,
+                args.clients,
+                args.rounds,
+                playwright,
+                spec,
+                args.timeout,
+                args.lab_port_base,
+            )
             configs.append(config)
             (VAR_DIR / "result.json").write_text(
                 json.dumps({"clients": args.clients, "configs": configs}, indent=1)

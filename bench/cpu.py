@@ -1,11 +1,12 @@
 """Where the CPU goes while a benchmark runs: the app's process tree by part, the benchmark's own
 (its HTTP clients, and Chromium with Playwright's driver), and everything else on the machine.
 
-The parts of the app's tree: the app process itself (Daphne, the runner and every conductor
-thread), the experiments' worker processes, the lab's daemon (the fault proxies) and the JVMs
-(controller and brokers). Workers live for seconds, so a sampler would miss their last moments:
-their total is the app's `children_*` times (what the kernel adds to a parent when it reaps a
-child) plus the workers still alive at the end.
+The parts of the app's tree: the app process itself (Daphne: the pages and the websockets), its
+runner process (every conductor thread, the audits, the live pages' Kafka reads), the
+experiments' worker processes, the lab's daemon (the fault proxies) and the JVMs (controller and
+brokers). Workers live for seconds, so a sampler would miss their last moments: their total is
+the runner's `children_*` times (what the kernel adds to a parent when it reaps a child) plus the
+workers still alive at the end.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 
 import psutil
 
-APP, WORKERS, LAB, BROKERS, CLIENTS, BROWSER, OTHERS = (
-    "app",
+APP, RUNNER, WORKERS, LAB, BROKERS, CLIENTS, BROWSER, OTHERS = (
+    "app (pages)",
+    "runner",
     "workers",
     "lab daemon (proxies)",
     "brokers (JVMs)",
@@ -42,16 +44,18 @@ def _reaped(process: psutil.Process) -> float:
     return times.children_user + times.children_system
 
 
-def _part(process: psutil.Process, app_pid: int) -> str:
+def _part(process: psutil.Process) -> str:
     try:
-        name, cmdline, parent = process.name(), process.cmdline(), process.ppid()
+        name, cmdline = process.name(), process.cmdline()
     except psutil.Error:
         return WORKERS
     if name == "java" or (cmdline and os.path.basename(cmdline[0]) == "java"):
         return BROKERS
-    if parent == app_pid and any("playground.engine.workers" in arg for arg in cmdline):
+    if any("playground.engine.workers" in arg for arg in cmdline):
         return WORKERS
-    if parent == app_pid:
+    if any(arg.endswith("manage.py") for arg in cmdline) and "runner" in cmdline:
+        return RUNNER
+    if any("playground.lab.daemon" in arg for arg in cmdline):
         return LAB
     return WORKERS  # a worker's own child, if any
 
@@ -68,7 +72,7 @@ class _Reading:
     at: float
     machine_busy: float
     app: float
-    app_reaped: float
+    reaped: dict[int, float]  # the children's times of the app and of each runner, by pid
     by_pid: dict[int, tuple[str, float]] = field(default_factory=dict)
 
 
@@ -88,9 +92,13 @@ class CpuWatch:
     def _read(self) -> _Reading:
         machine = psutil.cpu_times()
         busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
-        reading = _Reading(time.monotonic(), busy, _cpu(self.app), _reaped(self.app))
+        reaped = {self.app.pid: _reaped(self.app)}
+        reading = _Reading(time.monotonic(), busy, _cpu(self.app), reaped)
         for process in _tree(self.app):
-            reading.by_pid[process.pid] = (_part(process, self.app.pid), _cpu(process))
+            part = _part(process)
+            reading.by_pid[process.pid] = (part, _cpu(process))
+            if part == RUNNER:
+                reading.reaped[process.pid] = _reaped(process)
         reading.by_pid[self.me.pid] = (CLIENTS, _cpu(self.me))
         for process in _tree(self.me):  # the app server is a child of the benchmark too
             if process.pid != self.app.pid and process.pid not in reading.by_pid:
@@ -119,7 +127,8 @@ class CpuWatch:
 
     def _shares(self, before: _Reading, after: _Reading) -> dict[str, float]:
         """CPU seconds of each part between two readings."""
-        parts = {APP: after.app - before.app, WORKERS: after.app_reaped - before.app_reaped}
+        reaped = sum(t - before.reaped.get(pid, 0.0) for pid, t in after.reaped.items())
+        parts = {APP: after.app - before.app, RUNNER: 0.0, WORKERS: reaped}
         parts |= {LAB: 0.0, BROKERS: 0.0, CLIENTS: 0.0, BROWSER: 0.0}
         for pid, (part, seconds) in after.by_pid.items():
             parts[part] += seconds - before.by_pid.get(pid, (part, 0.0))[1]

@@ -75,6 +75,16 @@ class BrowserSession:
             raise SessionError(what, status, f"no redirect to an experiment: {body}")
         return found.group(1)
 
+    def start_spec(self, document: dict) -> str:
+        """Paste `document` into the builder and press Run; the new experiment's share id."""
+        what = "POST /builder/ spec_json"
+        form = {"spec_json": json.dumps(document), "csrfmiddlewaretoken": self._csrf_token}
+        status, headers, body = self._open(what, "/builder/", form)
+        found = SHARE_LINK.search(headers.get("Location", "")) if status in (302, 303) else None
+        if found is None:
+            raise SessionError(what, status, f"no redirect to an experiment: {body}")
+        return found.group(1)
+
     def start_course_comparison(self) -> str:
         """Press "Measure the course's trade-off table"; the new comparison's share id."""
         what = "POST /compare/course"

@@ -80,7 +80,7 @@ TEMPLATES = [
 
 DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The runner thread writes while requests read: WAL lets readers go on, and a writer waits
+    # The runner process writes while requests read: WAL lets readers go on, and a writer waits
     # for the lock instead of failing. Tests use a file too (an in-memory database shared between
     # threads fails with "table is locked" instead of waiting).
     DATABASES["default"]["OPTIONS"] = {
@@ -91,7 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per test process, so that two test sessions never share one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
-# One process by default; REDIS_URL lets several web processes share live updates.
+# In memory by default: serve's runner process hands its live fragments to serve (runner_link),
+# which fans them out. REDIS_URL lets several web processes and runners share live updates.
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
@@ -141,6 +142,11 @@ PLAYGROUND_MAX_PARALLEL = max(
 PLAYGROUND_MAX_ACTIVE_PER_CLIENT = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_PER_CLIENT", "3"))
 # The longest an experiment may run (wall clock); longer specs are refused.
 PLAYGROUND_MAX_RUN_SECONDS = int(os.environ.get("PLAYGROUND_MAX_RUN_SECONDS", "300"))
+# A running experiment whose runner has not beaten its heartbeat for this long is marked failed
+# (its runner died without a supervisor to say so at once: a `manage.py runner` of its own).
+PLAYGROUND_HEARTBEAT_STALE_SECONDS = float(
+    os.environ.get("PLAYGROUND_HEARTBEAT_STALE_SECONDS", "30")
+)
 # Experiment folders under var/experiments are pruned after this many days, or, oldest first,
 # while var/experiments holds more than PLAYGROUND_VAR_CAP_MB megabytes.
 PLAYGROUND_RETENTION_DAYS = float(os.environ.get("PLAYGROUND_RETENTION_DAYS", "7"))

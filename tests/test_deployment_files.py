@@ -64,6 +64,13 @@ def test_the_classroom_runs_pages_and_runners_apart_on_one_shared_database():
         assert "classroom-var:/app/var" in service["volumes"]
 
 
+def test_every_long_running_service_restarts_on_failure():
+    one_shot = {"migrate"}  # the others wait for it to complete successfully
+    for name, service in COMPOSE["services"].items():
+        if name not in one_shot:
+            assert service.get("restart") in ("on-failure", "unless-stopped", "always"), name
+
+
 def test_the_dockerfile_copies_files_that_exist():
     for source in re.findall(r"^COPY (?!--from)(\S+) ", (ROOT / "Dockerfile").read_text(), re.M):
         assert (ROOT / source).exists(), source

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
+from playground.engine.fault_words import describe_fault
 from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import (
@@ -70,15 +71,6 @@ def struck_at_producer_count(fault: Fault) -> bool:
 def role_of(fault: Fault) -> str:
     """The worker a kill acts on."""
     return PRODUCER if fault.kind == FaultKind.KILL_PRODUCER else CONSUMER
-
-
-def describe_fault(fault: Fault) -> str:
-    """A fault in a few words, e.g. "kill-consumer at 80 records"."""
-    if fault.at.now:
-        return f"{fault.kind} now"
-    if fault.at.records is not None:
-        return f"{fault.kind} at {fault.at.records} records"
-    return f"{fault.kind} at {fault.at.seconds:g} s"
 
 
 class Faults:

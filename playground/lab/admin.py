@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from playground.lab import status
+
 EXPERIMENT_REPLICATION_FACTOR = 3
 EXPERIMENT_MIN_INSYNC_REPLICAS = 2
 
@@ -96,3 +98,12 @@ def create_topic(
             return
         time.sleep(0.1)
     raise RuntimeError(f"topic {topic} has partitions without a leader after {timeout} s")
+
+
+def external_status(bootstrap_servers: str, timeout: float = 3.0) -> dict:
+    """An external cluster's status (status.external_cluster), with the brokers it lists now."""
+    try:
+        brokers, error = visible_broker_ids(bootstrap_servers, timeout=timeout), ""
+    except Exception as failure:  # noqa: BLE001 - any client error: the cluster is unreachable
+        brokers, error = set(), f"cannot reach {bootstrap_servers}: {failure}"
+    return status.external_cluster(bootstrap_servers, sorted(brokers), error)

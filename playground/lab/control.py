@@ -2,6 +2,11 @@
 
 A command is one JSON object on one line, e.g. {"op": "kill", "node": 2}; the reply is one line,
 {"ok": true, "result": ...} or {"ok": false, "error": "..."}.
+
+Importing this module loads no Kafka client: the process that serves the pages talks to the lab
+through it, and a native abort in librdkafka cannot be caught in Python (see web/runner_link.py).
+The few methods that ask the cluster's metadata (leadership, kill_leader, wait_healthy) load the
+admin client when they are first called, in the runner's process.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playground.lab import admin
 from playground.lab.topology import BROKER_IDS
+
+if TYPE_CHECKING:
+    from playground.lab.admin import Leadership
 
 CONTROL_SOCKET = "control.sock"
 LOCK_FILE = "lab.lock"
@@ -159,8 +167,10 @@ class LabClient:
     def direct_bootstrap_servers(self) -> str:
         return self.status()["direct_bootstrap_servers"]
 
-    def leadership(self, topic: str, partition: int = 0) -> admin.Leadership:
+    def leadership(self, topic: str, partition: int = 0) -> Leadership:
         """Leader and followers of a partition, as the cluster's metadata says now."""
+        from playground.lab import admin  # the Kafka client: see the module's docstring
+
         return admin.leadership(self.direct_bootstrap_servers(), topic, partition)
 
     def kill_leader(self, topic: str, partition: int = 0) -> int:
@@ -185,6 +195,8 @@ class LabClient:
         """Block until every node runs, every broker is listed and no partition is under-replicated.
 
         Used to restore a clean cluster between experiments and tests."""
+        from playground.lab import admin  # the Kafka client: see the module's docstring
+
         deadline = time.monotonic() + timeout
         problem = "unknown"
         while time.monotonic() < deadline:

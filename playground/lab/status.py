@@ -1,20 +1,21 @@
-"""One description of the cluster, whether the lab manages it or it is an external cluster."""
+"""One description of the cluster, whether the lab manages it or it is an external cluster.
+
+Loads no Kafka client: the pages show this. The brokers an external cluster lists are asked of it
+by `admin.external_status`, in a process where a Kafka client may run (a runner, the CLI).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playground.lab import admin
 from playground.lab.control import LabClient, LabError
 
 ABSENT = "absent"
 EXTERNAL = "external"
 
 
-def cluster_status(lab_dir: Path, external_bootstrap: str = "") -> dict:
-    """The status the UI and the CLI show: the lab's own, an external cluster's, or "absent"."""
-    if external_bootstrap:
-        return external_status(external_bootstrap)
+def managed_status(lab_dir: Path) -> dict:
+    """The status of the lab of `lab_dir`, or "absent" when none answers."""
     try:
         return LabClient(lab_dir).status()
     except LabError as error:
@@ -29,17 +30,13 @@ def cluster_status(lab_dir: Path, external_bootstrap: str = "") -> dict:
         }
 
 
-def external_status(bootstrap_servers: str) -> dict:
-    """What an unmanaged cluster shows to a client. Broker faults need the managed lab."""
-    try:
-        brokers = sorted(admin.visible_broker_ids(bootstrap_servers, timeout=3.0))
-        phase, error = EXTERNAL, ""
-    except Exception as failure:  # noqa: BLE001 - any client error: the cluster is unreachable
-        brokers, phase, error = [], EXTERNAL, f"cannot reach {bootstrap_servers}: {failure}"
+def external_cluster(bootstrap_servers: str, brokers: list[int], error: str = "") -> dict:
+    """What an unmanaged cluster shows, given the brokers a client saw in it (`error`: why it saw
+    none). Broker faults need the managed lab."""
     return {
         "managed": False,
         "faults_available": False,
-        "phase": phase,
+        "phase": EXTERNAL,
         "detail": (
             "external cluster: experiments run against it, but broker faults (kill, pause, "
             "lost acks) are unavailable because the playground does not manage its brokers"
@@ -47,6 +44,7 @@ def external_status(bootstrap_servers: str) -> dict:
         "error": error,
         "bootstrap_servers": bootstrap_servers,
         "nodes": [
-            {"id": b, "role": "broker", "pid": None, "state": "up", "log": None} for b in brokers
+            {"id": b, "role": "broker", "pid": None, "state": "up", "log": None}
+            for b in sorted(brokers)
         ],
     }

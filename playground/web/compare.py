@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.engine import presets
-from playground.engine.faults import describe_fault
+from playground.engine.fault_words import describe_fault
 from playground.engine.semantics import Promise, promise
 from playground.engine.spec import (
     COMMIT_KILL_POINTS,

@@ -15,7 +15,7 @@ from playground.web import (
     actions,
     class_predictions,
     experiments,
-    retention,
+    folders,
     stories,
     user_json,
     verdict,
@@ -100,7 +100,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         context["outcome"] = verdict.outcome(found.result, found.spec)
         context["verdict"] = verdict.explain(found.result)
         context["chart"] = verdict.chart(found)
-        context["raw_records_pruned"] = retention.raw_records_pruned(found)
+        context["raw_records_pruned"] = folders.raw_records_pruned(found.run_id)
     return context
 
 

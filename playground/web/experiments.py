@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from playground.engine.spec import FieldError, Spec
-from playground.web import actions, scheduling, tradeoffs
+from playground.web import actions, live, runner_link, scheduling, tradeoffs
 from playground.web.models import Comparison, Experiment, QueueLock
 
 CONTROL_SESSION_KEY = "controls"  # share ids this browser session may control
@@ -80,8 +80,6 @@ def _queue(
     planned: Sequence[tradeoffs.PlannedRun] = (),
     hold: bool = False,
 ) -> list[Experiment]:
-    from playground.web import live, runner  # the runner imports this module's models
-
     for spec in specs:
         error = duration_error(spec)
         if error is not None:
@@ -114,7 +112,7 @@ def _queue(
     for experiment in queued:
         grant_control(request, experiment)
     live.publish_queue()
-    runner.wake()
+    runner_link.wake_runner()
     return queued
 
 
@@ -161,8 +159,6 @@ def _check_limit(client: str) -> None:
 def cancel(experiment: Experiment) -> str:
     """The owner's cancel: a queued or held experiment is removed; a running one is stopped (the
     producer stops, the consumer finishes the log, and the run is audited as far as it ran)."""
-    from playground.web import live
-
     with transaction.atomic():
         QueueLock.hold()  # a runner claiming it now either has it already or never will
         removed, _ = Experiment.objects.filter(
@@ -197,8 +193,6 @@ class NotHeld(Exception):
 def release(experiment: Experiment) -> None:
     """The controller's Start: a held experiment joins the queue, at the back (its created_at
     becomes now, since the queue is oldest first), and the runner is woken."""
-    from playground.web import live, runner
-
     with transaction.atomic():
         QueueLock.hold()
         expire_holds()
@@ -216,7 +210,7 @@ def release(experiment: Experiment) -> None:
     experiment.refresh_from_db()
     live.send(experiment.share_id, live.reload_fragment(experiment))
     live.publish_queue()
-    runner.wake()
+    runner_link.wake_runner()
 
 
 def hold_expires_at(experiment: Experiment):
@@ -227,8 +221,6 @@ def hold_expires_at(experiment: Experiment):
 def expire_holds() -> list[str]:
     """Remove the held experiments nobody started within HOLD_SECONDS, telling their viewers;
     the share ids that went."""
-    from playground.web import live
-
     cutoff = timezone.now() - timedelta(seconds=HOLD_SECONDS)
     expired = Experiment.objects.filter(status=Experiment.HELD, created_at__lt=cutoff)
     share_ids = list(expired.values_list("share_id", flat=True))
@@ -277,3 +269,34 @@ def _session_key(request: HttpRequest) -> str:
     if request.session.session_key is None:
         request.session.save()
     return request.session.session_key or ""
+
+
+def lose_runs(*, runner: str, reason: str) -> list[str]:
+    """The experiments runner `runner` (runner_link.runner_name) was running are failed with
+    `reason`: it died before they finished. Their live pages reload to say so. Returns their
+    share ids."""
+    running = Experiment.objects.filter(status=Experiment.RUNNING, runner=runner)
+    return lose(list(running), reason)
+
+
+def lose(running: Sequence[Experiment], reason: str) -> list[str]:
+    """Mark `running` experiments failed with `reason` (their runner is gone), once the
+    surrounding transaction commits tell their viewers, and return their share ids."""
+    lost = [
+        experiment
+        for experiment in running
+        if Experiment.objects.filter(pk=experiment.pk, status=Experiment.RUNNING).update(
+            status=Experiment.FAILED, error=reason, finished_at=timezone.now()
+        )
+    ]
+
+    def tell() -> None:
+        for experiment in lost:
+            experiment.refresh_from_db()
+            live.forget(experiment.share_id)
+            live.send(experiment.share_id, live.reload_fragment(experiment))
+        live.publish_queue()
+
+    if lost:
+        transaction.on_commit(tell)
+    return [experiment.share_id for experiment in lost]

@@ -180,3 +180,13 @@ class Prediction(models.Model):
                 fields=("experiment", "session_key"), name="one_prediction_per_session"
             ),
         )
+
+
+class ClusterReport(models.Model):
+    """What a runner last saw of the external cluster (KAFKA_BOOTSTRAP_SERVERS): its status as
+    `lab.admin.external_status` gives it. The pages show this row instead of asking Kafka, since
+    the process that serves them loads no Kafka client. One row, rewritten every few seconds."""
+
+    bootstrap_servers = models.CharField(max_length=500)
+    status = models.JSONField()
+    reported_at = models.DateTimeField()

@@ -3,22 +3,24 @@
 The queue is the database (experiments with status "queued", oldest first), so every process
 sees the same queue; the rule of who may run beside whom is in `scheduling`, and a runner claims
 an experiment only while holding the queue's lock row (QueueLock), so the rule holds across
-processes and machines sharing the database. Every `serve` process runs a runner thread by
-default, and `manage.py runner` runs one without serving pages. Each claimed experiment runs in a
-thread of its own; its runner beats a heartbeat, and an experiment whose heartbeat stopped (its
-process died) is marked failed by whichever runner looks next, so the queue never sticks.
+processes and machines sharing the database. This module runs in `manage.py runner` processes
+(serve starts one as its child, runner_process) and never in a process that serves pages: it
+loads the Kafka client, whose native aborts Python cannot catch. Each claimed experiment runs in
+a thread of its own; its runner beats a heartbeat, and an experiment whose heartbeat stopped (its
+process died, and no supervisor said so at once) is marked failed by whichever runner looks next,
+so the queue never sticks.
 
 While an experiment runs, its conductor's snapshots go to `live` (the live page), and the crash
 buttons' actions arrive as Action rows, which a thread of the run polls on its own timer and hands
 to the conductor (a live fault, or "stop"). Once its result is stored, its topics are deleted;
-every so often, old experiment folders are pruned (`retention`).
+every so often, old experiment folders are pruned (`retention`). With an external cluster, the
+runner reports what it sees of it every few seconds (ClusterReport), for the pages to show.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -34,20 +36,24 @@ from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
 from playground.engine.workers.spares import SPARES
-from playground.lab.control import LabClient, LabError
+from playground.lab.admin import external_status
+from playground.lab.control import LabClient, LabError, Phase
+from playground.lab.node import UP
 from playground.web import actions, experiments, live, retention, scheduling
 from playground.web.folders import experiment_dir, experiments_dir
-from playground.web.models import Action, Experiment, QueueLock
+from playground.web.models import Action, ClusterReport, Experiment, QueueLock
+from playground.web.publisher import Publisher
+from playground.web.runner_link import runner_name
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_SECONDS = 1.0  # how often an idle runner looks at the queue without being woken
-HEARTBEAT_STALE_SECONDS = 30.0  # a running experiment without a heartbeat this long is abandoned
 SNAPSHOT_SAVE_SECONDS = 1.0  # how often the last snapshot is stored for late viewers
 ACTION_POLL_SECONDS = 0.1  # how often a running experiment looks for crash-button actions
 PRUNE_EVERY_SECONDS = 600.0  # how often a runner prunes old experiment folders
+CLUSTER_REPORT_SECONDS = 5.0  # how often a runner reports an external cluster (ClusterReport)
 
-RUNNER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+RUNNER_NAME = runner_name(os.getpid())
 
 _wake = threading.Event()
 _stop = threading.Event()
@@ -63,20 +69,9 @@ class _Run:
     conductor: Conductor | None = None
 
 
-_disabled = False  # `serve --no-runner`: runner processes of their own run the experiments
-
-
-def disable() -> None:
-    """This process queues experiments but never runs one."""
-    global _disabled
-    _disabled = True
-
-
 def wake() -> None:
     """Make sure this process's runner thread is alive, and tell it to look at the queue."""
     global _thread
-    if _disabled:
-        return
     with _start_lock:
         if _thread is None or not _thread.is_alive():
             _stop.clear()
@@ -129,6 +124,10 @@ def _serve() -> None:
     experiments_dir().mkdir(parents=True, exist_ok=True)
     SPARES.stock()  # the first experiment's workers find the client already imported
     threading.Thread(target=_poll_actions, name="experiment-actions", daemon=True).start()
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        threading.Thread(target=_report_cluster, name="cluster-report", daemon=True).start()
+    else:
+        _restore_idle_cluster()
     while not _stop.is_set():
         _wake.clear()
         _housekeeping()
@@ -149,6 +148,27 @@ def _serve() -> None:
             _runs[experiment.pk] = _Run(thread)
         thread.start()
     connections.close_all()
+
+
+def _restore_idle_cluster() -> None:
+    """A runner that died mid-run may have left a broker killed or paused by its experiment's
+    fault (its conductor restores the cluster at the end of a run it lives to see): when nothing
+    runs, bring every node of the managed lab back before the next experiment."""
+    lab = LabClient(Path(settings.LAB_DIR))
+    try:
+        status = lab.status()
+        if status["phase"] != Phase.READY:
+            return  # starting: every node comes up anyway
+        if all(node["state"] == UP for node in status["nodes"]):
+            return
+        if Experiment.objects.filter(status=Experiment.RUNNING).exists():
+            return  # a broker fault of a running experiment, meant as it is
+        log.warning("nodes left down or paused by an earlier runner: restoring the cluster")
+        lab.restore_nodes(timeout=90)
+    except LabError as error:  # no lab here (yet), or one that cannot be restored
+        log.info("the cluster was not restored: %s", error)
+    except Exception:  # a database hiccup must not end the runner
+        log.exception("restoring the cluster failed")
 
 
 _pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of this runner's last prune
@@ -186,18 +206,21 @@ def _run_here(experiment: Experiment) -> None:
 
 def _claim_next() -> Experiment | None:
     """The first queued experiment, now running here, if the scheduling rule lets it start."""
-    stale = timezone.now() - timedelta(seconds=HEARTBEAT_STALE_SECONDS)
+    stale_seconds = settings.PLAYGROUND_HEARTBEAT_STALE_SECONDS
+    stale = timezone.now() - timedelta(seconds=stale_seconds)
     with transaction.atomic():
         QueueLock.hold()
         active = list(Experiment.objects.filter(status__in=(Experiment.RUNNING, Experiment.QUEUED)))
-        running = []
+        running, abandoned = [], []
         for experiment in (e for e in active if e.status == Experiment.RUNNING):
-            if (experiment.heartbeat_at or experiment.started_at or stale) > stale:
-                running.append(experiment)
-                continue
-            experiment.status, experiment.finished_at = Experiment.FAILED, timezone.now()
-            experiment.error = "the server running this experiment stopped before it finished"
-            experiment.save(update_fields=["status", "error", "finished_at"])
+            alive = (experiment.heartbeat_at or experiment.started_at or stale) > stale
+            (running if alive else abandoned).append(experiment)
+        experiments.lose(
+            abandoned,
+            f"the run was lost: its runner stopped beating its heartbeat for {stale_seconds:g} "
+            "s before the run finished (its process died or hung), so it has no audit; run "
+            "it again",
+        )
         queued = sorted(
             (e for e in active if e.status == Experiment.QUEUED), key=lambda e: (e.created_at, e.pk)
         )
@@ -232,6 +255,28 @@ def _keep(experiment: Experiment, latest: dict, stop: threading.Event) -> None:
     connections.close_all()
 
 
+def report_cluster() -> dict:
+    """Store what this process sees of the external cluster now (ClusterReport), for the pages
+    (selectors.lab_status), which ask Kafka nothing themselves; return it."""
+    servers = settings.KAFKA_BOOTSTRAP_SERVERS
+    status = external_status(servers)
+    ClusterReport.objects.update_or_create(
+        pk=1,
+        defaults={"bootstrap_servers": servers, "status": status, "reported_at": timezone.now()},
+    )
+    return status
+
+
+def _report_cluster() -> None:
+    while not _stop.is_set():
+        try:
+            report_cluster()
+        except Exception:  # a busy database: the next report tries again
+            log.exception("reporting the cluster failed")
+        _stop.wait(CLUSTER_REPORT_SECONDS)
+    connections.close_all()
+
+
 def _poll_actions() -> None:
     """One thread per runner process hands the crash buttons' actions to the running
     conductors, every ACTION_POLL_SECONDS, with one query for all of them."""
@@ -250,7 +295,7 @@ def _poll_actions() -> None:
 
 def _run(experiment: Experiment) -> None:
     share_id = experiment.share_id
-    publisher = live.Publisher(experiment)
+    publisher = Publisher(experiment)
     latest: dict = {}
     beating = threading.Event()
     keeper = threading.Thread(target=_keep, args=(experiment, latest, beating), daemon=True)

@@ -76,13 +76,23 @@ def font_size(page: Page, selector: str) -> float:
     raise AssertionError(f"{selector} never had a computed font size")
 
 
+def legend_boxes(page: Page) -> list[list[float]]:
+    """The chart legend's entries' boxes. Like a font size (above), an entry caught the moment
+    its chart is swapped out has no box (all zeros): read again."""
+    for _ in range(50):
+        boxes = page.locator(".timeline-chart .legend text").evaluate_all(
+            "texts => texts.map(t => { const r = t.getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom]; })"
+        )
+        if boxes and all(any(box) for box in boxes):
+            return boxes
+        page.wait_for_timeout(50)
+    raise AssertionError("the chart legend never had a box")
+
+
 def assert_chart_legend_readable(page: Page) -> None:
     """The legend's entries are drawn large enough to read, apart, and inside the screen."""
-    boxes = page.locator(".timeline-chart .legend text").evaluate_all(
-        "texts => texts.map(t => { const r = t.getBoundingClientRect();"
-        " return [r.left, r.top, r.right, r.bottom]; })"
-    )
-    assert boxes
+    boxes = legend_boxes(page)
     for left, top, right, bottom in boxes:
         assert bottom - top >= READABLE_CHART_TEXT_PX
         assert left >= 0 and right <= PHONE_WIDTH

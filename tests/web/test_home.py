@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from playground.engine.presets import PRESETS
+from playground.web import runner
 from tests.conftest import TEST_LAB_DIR
 
 
@@ -63,14 +64,27 @@ def test_without_a_lab_the_page_says_how_to_start_one(client, settings, tmp_path
     assert "make run" in page
 
 
-def test_external_cluster_is_shown_with_faults_unavailable(client, settings, lab):
+@pytest.mark.django_db
+def test_external_cluster_is_shown_as_a_runner_reported_it_with_faults_unavailable(
+    client, settings, lab
+):
     settings.KAFKA_BOOTSTRAP_SERVERS = lab.direct_bootstrap_servers()
+    runner.report_cluster()  # what a runner does every few seconds; the page asks Kafka nothing
 
     page = client.get("/").content.decode()
 
     assert "external" in page
     assert "Broker faults are unavailable" in page
     assert page.count('class="badge state-up"') == 3
+
+
+@pytest.mark.django_db
+def test_an_external_cluster_no_runner_reported_says_that_no_runner_is_looking(client, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9"
+
+    page = client.get("/lab/cluster").content.decode()
+
+    assert "external" in page and "no runner has looked at the cluster" in page
 
 
 # The page's teaching content needs no cluster: these tests run with none.

@@ -1,5 +1,6 @@
 """Two web processes behind one database and one Redis: a viewer on either process watches the
-experiment live, whichever process runs it (channels_redis carries the fragments between them)."""
+experiment live, whichever process runs it (channels_redis carries the fragments between them).
+One serves pages only (`serve --no-runner`); the other's runner process runs the experiment."""
 
 from __future__ import annotations
 
@@ -73,8 +74,9 @@ def test_viewers_on_two_processes_see_the_same_experiment_live(lab, redis_url):
             lab_dir=TEST_LAB_DIR,
             lab_port_base=TEST_PORT_BASE,
             extra_env=shared,
+            serve_options=options,
         )
-        for name in ("a", "b")
+        for name, options in (("a", ()), ("b", ("--no-runner",)))
     ]
     try:
         for server in servers:
@@ -86,8 +88,8 @@ def test_viewers_on_two_processes_see_the_same_experiment_live(lab, redis_url):
         for asset in assets:
             assert urllib.request.urlopen(f"{servers[0].url}{asset}").status == 200
         spec = {"workload": {"records": 200, "rate": 80}, "consumer": {"batch_size": 10}}
-        request = urllib.request.Request(
-            f"{servers[0].url}/api/experiments",
+        request = urllib.request.Request(  # queued on the pages-only process: a's runner runs it
+            f"{servers[1].url}/api/experiments",
             data=json.dumps(spec).encode(),
             headers={"Content-Type": "application/json"},
         )

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -17,12 +19,12 @@ from django.utils import timezone
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Spec
 from playground.lab.admin import admin_client, create_topic
-from playground.web import retention
+from playground.web import folders, retention
 from playground.web.models import Experiment
 from tests.engine.experiments import build_spec, run_experiment
 from tests.web.conftest import wait_until_finished
 
-KEPT = {"stories", retention.PRUNED_MARKER}
+KEPT = {"stories", folders.PRUNED_MARKER}
 
 
 def cluster_names(servers: str) -> set[str]:
@@ -71,6 +73,48 @@ def test_an_unreachable_cluster_is_a_problem_returned_in_bounded_time():
     assert time.monotonic() - started < 6
 
 
+def empty_group_with_offsets(servers: str, group: str, topic: str) -> None:
+    """A consumer group that committed an offset and has no member left (as an audited run's)."""
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": group, "log_level": 2})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    consumer.close()
+
+
+def test_a_group_whose_coordinator_broker_was_just_killed_is_deleted_once_the_cluster_answers(
+    healthy_lab,
+):
+    servers = healthy_lab.direct_bootstrap_servers()
+    run_id = uuid.uuid4().hex[:12]
+    names = ExperimentNames(run_id, Path())
+    create_topic(servers, names.input_topic)
+    empty_group_with_offsets(servers, names.group_id, names.input_topic)
+    client = admin_client(servers)  # must outlive its request
+    described = client.describe_consumer_groups([names.group_id], request_timeout=10)
+    coordinator = described[names.group_id].result(timeout=15).coordinator.id
+    healthy_lab.kill(coordinator)
+
+    started = time.monotonic()
+    problems = retention.delete_topics(servers, run_id)
+
+    assert problems == []
+    assert time.monotonic() - started < retention.DELETE_TIMEOUT_SECONDS
+    assert owned_by(run_id, cluster_names(servers)) == set()
+
+
+def test_a_request_still_open_after_its_timeout_keeps_its_admin_client_alive(monkeypatch):
+    monkeypatch.setattr(retention, "ANSWER_GRACE_SECONDS", 0.05)
+    monkeypatch.setattr(retention, "_in_flight", [])
+    client, unanswered = object(), Future()
+
+    outcomes = retention._answers(client, {"exp-x-group": unanswered}, seconds=0.05)
+
+    assert outcomes["exp-x-group"].code() == KafkaError._TIMED_OUT
+    assert retention._in_flight == [(client, [unanswered])]  # never destroyed in flight
+    unanswered.set_result(None)
+    retention._answers(object(), {"other": Future()}, seconds=0.05)
+    assert [kept for kept, _ in retention._in_flight] != [client]  # let go once answered
+
+
 @pytest.mark.django_db
 def test_prune_deletes_the_topics_finished_experiments_left_but_not_a_running_ones(
     lab, settings, tmp_path
@@ -110,7 +154,7 @@ def test_pruned_by_age_the_verdict_page_keeps_its_audit_table_and_says_so(
     folder = tmp_path / "experiments" / experiment.run_id
     raw = {path.name for path in folder.iterdir()} - KEPT
     assert {"producer-log.jsonl", "ledger.jsonl"} <= raw
-    assert retention.raw_records_pruned(experiment) is None
+    assert folders.raw_records_pruned(experiment.run_id) is None
     assert b"were pruned on" not in Client().get(experiment.get_absolute_url()).content
 
     later = experiment.finished_at + timedelta(days=8)
@@ -119,7 +163,7 @@ def test_pruned_by_age_the_verdict_page_keeps_its_audit_table_and_says_so(
     assert [(f.run_id, f.reason) for f in report.folders] == [(experiment.run_id, retention.AGE)]
     assert set(report.folders[0].removed) == raw and report.freed_bytes > 0
     assert {path.name for path in folder.iterdir()} == KEPT
-    assert retention.raw_records_pruned(experiment) == later
+    assert folders.raw_records_pruned(experiment.run_id) == later
     page = Client().get(experiment.get_absolute_url())
     assert page.status_code == 200
     assert 'id="raw-records-pruned"' in page.content.decode()

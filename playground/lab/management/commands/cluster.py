@@ -8,9 +8,10 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from playground.lab.admin import external_status
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import launch
-from playground.lab.status import cluster_status
+from playground.lab.status import managed_status
 
 
 class Command(BaseCommand):
@@ -56,7 +57,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("stopped"))
 
     def cluster_status(self, *, as_json: bool, **_) -> None:
-        status = cluster_status(settings.LAB_DIR, settings.KAFKA_BOOTSTRAP_SERVERS)
+        external = settings.KAFKA_BOOTSTRAP_SERVERS
+        status = external_status(external) if external else managed_status(settings.LAB_DIR)
         if as_json:
             self.stdout.write(json_dumps(status))
             return

@@ -1,7 +1,11 @@
-"""`manage.py serve`: the whole playground in one command: the managed cluster plus Daphne.
+"""`manage.py serve`: the whole playground in one command: the managed cluster, Daphne serving
+the pages, and a runner process running the experiments.
 
-The lab process is tied to this one: however this process ends (Ctrl-C, SIGTERM, SIGKILL), no JVM
-or proxy outlives it. A lab already started with `manage.py cluster up` is used as it is.
+This process loads no Kafka client: a native abort in librdkafka cannot be caught in Python, and
+must never take the pages down. The experiments run in a child process (runner_process: a
+`manage.py runner`, restarted if it dies). The lab process and the runner are tied to this one:
+however this process ends (Ctrl-C, SIGTERM, SIGKILL), no JVM, proxy, runner or worker outlives
+it. A lab already started with `manage.py cluster up` is used as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
+from playground.web import runner_link
+from playground.web.runner_process import RunnerProcess
 from playground.web.security import refusal_to_serve
 
 
@@ -47,25 +53,28 @@ class Command(BaseCommand):
         if not settings.DEBUG:  # WhiteNoise serves the hashed files: they must be collected
             call_command("collectstatic", interactive=False, verbosity=0)
         lab = self._start_lab()
+        runner: RunnerProcess | None = None
         try:
             self.stdout.write(f"Playground at http://{host}:{port}/ (Ctrl-C stops everything)")
             from playground.asgi import application
-            from playground.web import runner
 
-            if no_runner:
-                runner.disable()
-            else:
-                runner.wake()  # experiments left queued by an earlier run go on
+            if no_runner:  # runners of their own poll the queue
+                runner_link.runs_elsewhere(lambda: None)
+            else:  # it takes the experiments left queued by an earlier run first
+                runner = RunnerProcess().start()
+                runner_link.runs_elsewhere(runner.wake)
 
             endpoints = build_endpoint_description_strings(host=host, port=port)
             Server(application=application, endpoints=endpoints).run()
         finally:
+            if runner is not None:
+                self.stdout.write("stopping the runner (running experiments are audited) ...")
+                runner.stop()
             if lab is not None:
                 self.stdout.write("stopping the cluster ...")
                 lab.stop()
-        # Served and stopped: end here. Daemon threads (the runner, the live watchers) may be
-        # inside a Kafka client call, and a librdkafka client finalised at interpreter exit can
-        # wait on its broker threads for a long time; nothing is left that needs an orderly exit.
+        # Served and stopped: end here. Daemon threads (request threads, the runner link) may
+        # still wait on a socket; nothing is left that needs an orderly exit.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
