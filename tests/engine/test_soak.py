@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from playground.engine.spec import Spec
+from playground.engine.semantics import Semantic, promise
+from playground.engine.spec import COMMIT_KILL_POINTS, Producer, Spec, producer_kill_points
 from playground.lab.launcher import PROJECT_ROOT
 from tests.recount import RawRecords, compare, count, invariant_violations
 from tests.soak import (
@@ -29,6 +30,7 @@ from tests.soak import (
     restore_cluster,
     run_schedule,
     schedule,
+    weaker,
 )
 
 SEED = int(os.environ.get("PLAYGROUND_SOAK_SEED", "1"))
@@ -123,8 +125,17 @@ AT_LEAST_ONCE = {"producer": {"acks": "all", "enable_idempotence": True}}
 LOST_ONE = {"attempted": 2, "acked": 2, "delivered": 1, "lost": 1, "lost_at_consumer": 1}
 
 
-def judged(result: dict, recount: dict | None = None) -> Run:
-    run = Run(seed=0, index=0, spec=Spec.from_json(AT_LEAST_ONCE))
+AT_MOST_ONCE = {
+    "producer": {"acks": "0", "retries": 0},
+    "consumer": {"commit": "before-processing"},
+    "restarts": {"producer": {"enabled": False}, "consumer": {"enabled": False}},
+}
+DUPLICATED_ONE = {"attempted": 2, "acked": 2, "delivered": 2, "duplicated": 1}
+DUPLICATED_ONE |= {"duplicated_by_consumer": 1}
+
+
+def judged(result: dict, recount: dict | None = None, spec: dict = AT_LEAST_ONCE) -> Run:
+    run = Run(seed=0, index=0, spec=Spec.from_json(spec))
     judge(run, {"result": result, "recount": recount or result["audit"]})
     return run
 
@@ -132,6 +143,44 @@ def judged(result: dict, recount: dict | None = None) -> Run:
 def test_a_valid_at_least_once_run_that_lost_an_order_breaks_its_promise():
     run = judged({"audit": audit_of(**LOST_ONE)})
     assert run.outcomes == [PROMISE]
+
+
+def test_a_semantic_is_weaker_than_a_promise_it_does_not_reach():
+    exactly, least, most, none = (
+        Semantic.EXACTLY_ONCE,
+        Semantic.AT_LEAST_ONCE,
+        Semantic.AT_MOST_ONCE,
+        Semantic.NONE,
+    )
+    assert not any(weaker(exactly, promised) for promised in Semantic)
+    assert all(weaker(none, promised) for promised in (exactly, least, most))
+    assert not any(weaker(observed, none) for observed in Semantic)
+    # At-least-once and at-most-once rule out different things: neither keeps the other.
+    assert weaker(least, most) and weaker(most, least)
+    assert weaker(least, exactly) and weaker(most, exactly)
+    assert not weaker(least, least) and not weaker(most, most)
+
+
+def test_a_valid_at_most_once_run_that_duplicated_an_order_breaks_its_promise():
+    assert promise(Spec.from_json(AT_MOST_ONCE)).semantic == Semantic.AT_MOST_ONCE
+    run = judged({"audit": audit_of(**DUPLICATED_ONE)}, spec=AT_MOST_ONCE)
+    assert run.outcomes == [PROMISE]
+    assert run.promise_violations == [
+        "promised at-most-once, observed at-least-once: lost 0, duplicated 1"
+    ]
+
+
+def test_a_run_that_shows_what_its_promise_allows_keeps_it():
+    assert judged({"audit": audit_of(**DUPLICATED_ONE)}).outcomes == []
+    assert judged({"audit": audit_of(**LOST_ONE)}, spec=AT_MOST_ONCE).outcomes == []
+
+
+def test_a_planned_order_never_sent_is_a_loss_under_at_least_once():
+    run = judged({"audit": audit_of(attempted=2, acked=2, delivered=2, never_sent=1)})
+    assert run.outcomes == [PROMISE]
+    assert "never sent 1 planned orders" in run.promise_violations[0]
+    never_sent = audit_of(attempted=2, acked=2, delivered=2, never_sent=1)
+    assert judged({"audit": never_sent}, spec=AT_MOST_ONCE).outcomes == []
 
 
 def test_an_invalid_run_is_listed_with_its_problems_and_not_held_to_its_promise():
@@ -149,3 +198,19 @@ def test_a_recount_that_disagrees_with_the_audit_is_a_mismatch():
 def test_a_schedule_is_replayed_from_its_seed_and_index_alone():
     assert schedule(SEED, 3) == schedule(SEED, 3)
     assert schedule(SEED, 3) != schedule(SEED, 4)
+
+
+def test_the_generator_draws_every_producer_kill_point_and_both_positions_with_small_transactions():
+    specs = [schedule(SEED, index) for index in range(200)]
+    kills = [
+        (spec, fault) for spec in specs for fault in spec.faults if fault.kind == "kill-producer"
+    ]
+    assert all(fault.point in producer_kill_points(spec.producer) for spec, fault in kills)
+    drawn = {(fault.point, spec.producer.position) for spec, fault in kills}
+    assert {
+        (point, position) for point in COMMIT_KILL_POINTS for position in ("log", "transaction")
+    } <= drawn
+    assert {point for point, _ in drawn} == set(producer_kill_points(Producer(transactional=True)))
+    transactional = [spec.producer for spec in specs if spec.producer.transactional]
+    small = [producer for producer in transactional if producer.transaction_records <= 20]
+    assert len(small) > len(transactional) / 2
