@@ -325,6 +325,9 @@ class Faults:
         if fault.kind == FaultKind.PAUSE_FOLLOWERS_KILL_LEADER:
             self._quiet_for(PAUSE_WINDOW_SECONDS + recovery)
             leadership = lab.leadership(topic, fault.partition)
+            # All or none: a follower that is down (an earlier fault) fails the try before any
+            # other is paused, so a try that is repeated never stacks pauses nobody releases.
+            self._check_up(leadership.followers)
             for follower in leadership.followers:
                 self._pause(follower)
             self.after(PAUSE_WINDOW_SECONDS, lambda: self._kill_lone_leader(leadership))
@@ -403,12 +406,16 @@ class Faults:
 
     def _pause(self, broker: int) -> None:
         """SIGSTOP a broker that is up (LabError while it is down: a pause would do nothing)."""
-        lab = self._lab()
-        states = {node["id"]: node["state"] for node in lab.status()["nodes"]}
-        if states.get(broker) == "down":
-            raise LabError(f"broker {broker} is down")
-        lab.pause(broker)
+        self._check_up([broker])
+        self._lab().pause(broker)
         self.pauses[broker] += 1
+
+    def _check_up(self, brokers) -> None:
+        """LabError naming the first of `brokers` that is down."""
+        states = {node["id"]: node["state"] for node in self._lab().status()["nodes"]}
+        for broker in brokers:
+            if states.get(broker) == "down":
+                raise LabError(f"broker {broker} is down")
 
     def _release(self, broker: int) -> None:
         """End one pause of `broker`; it resumes when no other fault of this run holds it."""
@@ -463,22 +470,24 @@ class Faults:
                     if fault.at.records is None or consumer_count >= fault.at.records
                     else f"the consumer handled only {consumer_count} records"
                 )
-            elif fault.kind == FaultKind.KILL_PRODUCER and fault.point != KillPoint.ANYWHERE:
-                sent = self.producer_count()
-                why = (
-                    f"the producer never reached its {fault.point} point"
-                    if fault.at.records is None or sent >= fault.at.records
-                    else f"the producer sent only {sent} records"
-                )
-                if PRODUCER in self.supervisor.ended:
-                    at, how = self.supervisor.ended[PRODUCER]
-                    why += f" (it {how} at {at - self._started:.1f} s)"
+            elif fault.kind == FaultKind.KILL_PRODUCER:
+                why = self._why_producer_not_killed(fault)
             else:
                 why = f"the producer sent only {self.producer_count()} records"
             problems.append(
                 Problem(f"faults[{index}] ({describe_fault(fault)}) never fired: {why}")
             )
         return problems
+
+    def _why_producer_not_killed(self, fault: Fault) -> str:
+        """Why a producer kill at a record count, or armed for a point, never struck."""
+        sent = self.producer_count()
+        if fault.at.records is not None and sent < fault.at.records:
+            return f"the producer sent only {sent} records"
+        if PRODUCER in self.supervisor.ended:
+            at, how = self.supervisor.ended[PRODUCER]
+            return f"the producer {how} at {at - self._started:.1f} s, before it struck"
+        return f"the producer never reached its {fault.point} point"
 
     def _why_not_due(self, fault: Fault, index: int, elapsed: float) -> str:
         """Why a fault timed in seconds never struck: it was never due, or its worker had ended

@@ -39,7 +39,7 @@ from playground.engine.workers.spares import SPARES
 from playground.lab.admin import external_status
 from playground.lab.control import LabClient, LabError, Phase
 from playground.lab.node import UP
-from playground.web import actions, experiments, live, retention, scheduling
+from playground.web import actions, experiments, live, retention, scheduling, topic_deletion
 from playground.web.folders import experiment_dir, experiments_dir
 from playground.web.models import Action, ClusterReport, Experiment, QueueLock
 from playground.web.publisher import Publisher
@@ -344,7 +344,8 @@ def _run(experiment: Experiment) -> None:
     publisher.finished()
     live.publish_queue()
     if cluster is not None:  # the audit is stored: the topics have served their purpose
-        for problem in retention.delete_topics(cluster.direct_bootstrap_servers, experiment.run_id):
+        servers, timeout = cluster.direct_bootstrap_servers, retention.DELETE_TIMEOUT_SECONDS
+        for problem in topic_deletion.delete_apart(servers, experiment.run_id, timeout=timeout):
             log.warning("experiment %s: %s", share_id, problem)
 
 
