@@ -886,16 +886,8 @@ def _read_kill_point(fault: _Object, consumer: Consumer) -> KillPoint:
     if fault.reader.failed("consumer.commit", "consumer.batch_size"):
         # Without the consumer's settings, only the point's name can be checked.
         return fault.choice("point", KillPoint)
-    value = fault.get("point")
-    allowed = kill_points(consumer)
-    if isinstance(value, str) and value in allowed:
-        return KillPoint(value)
-    fault.fail(
-        "point",
-        f'expected one of {_quoted(allowed)} with consumer.commit "{consumer.commit}" and '
-        f"consumer.batch_size {consumer.batch_size}, got {_show(value)}",
-    )
-    return KillPoint.NEXT_COMMIT_POINT
+    settings = f'consumer.commit "{consumer.commit}" and consumer.batch_size {consumer.batch_size}'
+    return _read_point(fault, kill_points(consumer), settings, KillPoint.NEXT_COMMIT_POINT)
 
 
 def _read_producer_kill_point(fault: _Object, at: At, producer: Producer) -> KillPoint:
@@ -906,16 +898,20 @@ def _read_producer_kill_point(fault: _Object, at: At, producer: Producer) -> Kil
         return KillPoint.ANYWHERE
     if fault.reader.failed("producer.transactional"):
         return fault.choice("point", KillPoint)
+    settings = f"producer.transactional {json.dumps(producer.transactional)}"
+    return _read_point(fault, producer_kill_points(producer), settings, KillPoint.AFTER_SEND)
+
+
+def _read_point(
+    fault: _Object, allowed: tuple[KillPoint, ...], settings: str, fallback: KillPoint
+) -> KillPoint:
+    """The fault's point, if its worker passes it with `settings` (in words); otherwise an error
+    that lists the points it does pass."""
     value = fault.get("point")
-    allowed = producer_kill_points(producer)
     if isinstance(value, str) and value in allowed:
         return KillPoint(value)
-    fault.fail(
-        "point",
-        f"expected one of {_quoted(allowed)} with producer.transactional "
-        f"{json.dumps(producer.transactional)}, got {_show(value)}",
-    )
-    return KillPoint.AFTER_SEND
+    fault.fail("point", f"expected one of {_quoted(allowed)} with {settings}, got {_show(value)}")
+    return fallback
 
 
 def _read_drop_target(fault: _Object, settings: Spec) -> DropTarget:
