@@ -214,7 +214,9 @@ def test_a_comparison_measures_cost_alone_at_full_speed_and_the_guarantee_under_
                 assert other.finished_at <= run.started_at or other.started_at >= run.finished_at
         assert run.spec["faults"] == [] and run.spec["workload"]["rate"] == 0
         assert run.spec["workload"]["records"] == 1000
-        assert run.result["timing"]["records_per_second"] >= 1000, run.result["timing"]
+        # Full speed: well past the guarantee runs' 100 a second (what a cost run reaches is
+        # bench.tradeoffs' to measure, not a test's; here it ranged from 740 to over 1,000).
+        assert run.result["timing"]["records_per_second"] >= 500, run.result["timing"]
     # The safe spec never passes the named point: its kill struck at its own commit point.
     assert guarantee[1].spec["faults"] == risky["faults"]
     assert guarantee[0].spec["faults"] == [risky["faults"][0] | {"point": "next-commit-point"}]
