@@ -162,7 +162,7 @@ class Faults:
     def on_started(self, role: str) -> None:
         """A session of `role` has started its clients: the kills waiting for it strike now."""
         for index, (fault, _) in list(self._waiting.items()):
-            if self._role(fault) == role:
+            if role_of(fault) == role:
                 self._due(index, fault)
 
     def on_producer_reached(self, count: int) -> None:
@@ -240,7 +240,7 @@ class Faults:
             return
         if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
-                self.record("error", f"{label}: no {self._role(fault)} is running right now")
+                self.record("error", f"{label}: no {role_of(fault)} is running right now")
             else:
                 self._waiting.setdefault(index, (fault, time.monotonic()))
             return
@@ -254,10 +254,6 @@ class Faults:
     def _armed_for_later(fault: Fault) -> bool:
         """A kill at a point of its worker's loop: applying it arms it; it strikes later."""
         return fault.kind in KILLS and fault.point != KillPoint.ANYWHERE
-
-    @staticmethod
-    def _role(fault: Fault) -> str:
-        return role_of(fault)
 
     def _strike(self, fault: Fault, index: int) -> str | None:
         """Do it: the words for the timeline, or None when its worker is not running."""
@@ -494,7 +490,7 @@ class Faults:
         for good (or never ran) from the moment it was."""
         if index not in self._waiting:
             return f"the run ended after {elapsed:.1f} s"
-        role = self._role(fault)
+        role = role_of(fault)
         ended = self.supervisor.ended.get(role)
         if ended is not None:
             at, how = ended
