@@ -27,12 +27,12 @@ import json
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from playground.engine import kafka_questions
+from playground.engine.kafka_questions import Questions
 from playground.engine.live import JournalSlices
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import IsolationLevel, Pipeline, Spec
@@ -56,14 +56,13 @@ OUTPUT_STATES = (TXN_COMMITTED, TXN_OPEN, TXN_ABORTED)
 
 MAX_RANGES = 500  # ranges per state and partition in the JSON form (the rest: "truncated")
 MAX_COMMITS = 2000  # commit changes kept per partition
-KAFKA_TIMEOUT_SECONDS = 2.0
 # Kafka is asked for the markers at most this often (a request per partition each time, for every
 # running experiment), while the raw records are followed at every read.
 MARKERS_SECONDS = 0.2
 # The markers' thread stops asking when nobody took an answer for this long (a publisher that
 # ended without closing its watch); the next read starts it again.
 MARKERS_IDLE_SECONDS = 10.0
-READ_BATCH = 5000  # output records taken per consume() call
+OUTPUT_WAIT_SECONDS = 30.0  # the longest one batch of the output topic is waited for
 FINAL_READ_SECONDS = 15.0  # how long the last read may wait for the output topic's end
 
 # Consumer-lane codes, one byte per offset.
@@ -81,8 +80,6 @@ _ACK = re.compile(rb'"kind":"ack","order_id":"[^"]*","session":(\d+,"partition":
 _LEDGER = re.compile(rb'"partition":(\d+,"offset":\d+,"session":\d+,"charged":(?:true|false))')
 # Every byte but a digit becomes a space (bytes.translate: a table lookup per byte, in C).
 _DIGITS_ONLY = bytes(c if c in b"0123456789" else ord(" ") for c in range(256))
-_SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
-_SESSION = re.compile(rb'"session": ?(\d+)')
 
 
 def _grow(array: bytearray, size: int) -> None:
@@ -205,32 +202,31 @@ class OutputStrip:
 @dataclass
 class Markers:
     """One answer from Kafka: partition -> offset for each marker it gave (a partition it could
-    not answer for this time is missing), and the group's committed offsets (None: no answer)."""
+    not answer for this time is missing), and the group's committed offsets, partition -> offset
+    (below 0: none; None: no answer)."""
 
     asked_at: float  # time.monotonic() when the questions went out
     answered_at: float
     log_ends: dict[int, int]
     output_ends: dict[int, int]
     output_stable: dict[int, int]
-    committed: list[TopicPartition] | None
+    committed: dict[int, int] | None
+    answered: bool = True  # False: the child gave no answer at all
 
 
 class MarkerReader:
-    """Asks Kafka for an experiment's markers in a thread of its own, MARKERS_SECONDS apart, so
-    that a read of the strip does not wait on Kafka: a busy or paused broker makes the markers
-    late, not the picture. ask() answers at once, for the moments that cannot wait."""
+    """Asks Kafka for an experiment's markers (through its kafka_questions child) in a thread of
+    its own, MARKERS_SECONDS apart, so that a read of the strip does not wait on Kafka: a busy or
+    paused broker makes the markers late, not the picture. ask() answers at once, for the moments
+    that cannot wait."""
 
-    def __init__(self, names: ExperimentNames, bootstrap: str, partitions: int, outputs: bool):
-        self.names = names
-        self.bootstrap = bootstrap
-        self.partitions = partitions
-        self.outputs = outputs  # kafka-to-kafka: the output topic's ends too
-        self._ends: Consumer | None = None
-        self._group: Consumer | None = None
-        self._stable: Consumer | None = None
+    def __init__(self, questions: Questions, partitions: int) -> None:
+        self.questions = questions
+        # The longest a full answer can take: a bounded request per partition and topic.
+        self.wait_seconds = kafka_questions.KAFKA_TIMEOUT_SECONDS * (3 * partitions + 1) + 5
         self._latest: Markers | None = None
         self._latest_lock = threading.Lock()
-        self._asking = threading.Lock()  # one question at a time on the clients
+        self._asking = threading.Lock()  # one question at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taken_at = time.monotonic()
@@ -260,62 +256,37 @@ class MarkerReader:
             markers = self.ask()
             with self._latest_lock:
                 self._latest = markers
-            self._stop.wait(max(0.0, MARKERS_SECONDS - (markers.answered_at - markers.asked_at)))
+            took = markers.answered_at - markers.asked_at
+            self._stop.wait(max(MARKERS_SECONDS - took, 0.0 if markers.answered else 0.5))
 
     def ask(self) -> Markers:
-        """Ask Kafka now: the log ends, the output topic's ends, the group's committed offsets."""
+        """Ask Kafka now: the log ends, the output topic's ends, the group's committed offsets
+        (no marker at all when the child did not answer: they stay where they were)."""
         with self._asking:
-            return self._ask()
-
-    def _ask(self) -> Markers:
-        asked_at = time.monotonic()
-        if self._ends is None:
-            self._ends = self._client("read_uncommitted")
-            self._group = self._client("read_uncommitted", group=self.names.group_id)
-            if self.outputs:
-                self._stable = self._client("read_committed")
-        log_ends = self._highs(self._ends, self.names.input_topic)
-        output_ends = output_stable = {}
-        if self.outputs:
-            output_ends = self._highs(self._ends, self.names.output_topic)
-            output_stable = self._highs(self._stable, self.names.output_topic)
-        asked = [TopicPartition(self.names.input_topic, p) for p in range(self.partitions)]
-        try:
-            committed = self._group.committed(asked, timeout=KAFKA_TIMEOUT_SECONDS)
-        except Exception:  # noqa: BLE001 - a paused broker: the markers stay where they were
-            committed = None
-        return Markers(asked_at, time.monotonic(), log_ends, output_ends, output_stable, committed)
-
-    def _client(self, isolation: str, group: str = "log-strip") -> Consumer:
-        return Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": group,  # only asked for offsets: never joins the group
-                "enable.auto.commit": False,
-                "isolation.level": isolation,
-                "log_level": 3,
-            }
-        )
-
-    def _highs(self, client: Consumer, topic: str) -> dict[int, int]:
-        highs = {}
-        for partition in range(self.partitions):
-            try:
-                _, high = client.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_SECONDS, cached=False
-                )
-            except Exception:  # noqa: BLE001 - unknown this time; the last value stands
-                continue
-            if high >= 0:
-                highs[partition] = high
-        return highs
+            asked_at = time.monotonic()
+            answer = self.questions.ask({"ask": kafka_questions.MARKERS}, self.wait_seconds)
+            answer = answer or {}
+            committed = answer.get("committed")
+            return Markers(
+                asked_at,
+                time.monotonic(),
+                dict(answer.get("log_ends", [])),
+                dict(answer.get("output_ends", [])),
+                dict(answer.get("output_stable", [])),
+                None if committed is None else dict(committed),
+                answered=bool(answer),
+            )
 
     def close(self) -> None:
         self.stop()
-        for client in (self._ends, self._group, self._stable):
-            if client is not None:
-                client.close()
-        self._ends = self._group = self._stable = None
+
+
+def questions_for(names: ExperimentNames, spec: Spec, bootstrap: str) -> Questions:
+    """The child that asks Kafka what experiment `names`'s strip and cluster panel show."""
+    outputs = names.output_topic if spec.pipeline == Pipeline.KAFKA_TO_KAFKA else ""
+    return Questions(
+        bootstrap, names.group_id, names.input_topic, outputs, spec.workload.partitions
+    )
 
 
 class LogStripWatch:
@@ -323,7 +294,13 @@ class LogStripWatch:
     from one thread (the live page's watcher); `consumer_session()` and `sync_clock()` from
     another (the snapshot callback)."""
 
-    def __init__(self, names: ExperimentNames, spec: Spec, bootstrap: str) -> None:
+    def __init__(
+        self,
+        names: ExperimentNames,
+        spec: Spec,
+        bootstrap: str,
+        questions: Questions | None = None,
+    ) -> None:
         self.names = names
         self.spec = spec
         self.bootstrap = bootstrap
@@ -349,8 +326,13 @@ class LogStripWatch:
         self._reset_at = 0.0  # when the newest session started: older answers cannot reset
         self._markers_asked_at = 0.0  # when the answer the markers show was asked
         self._started = time.monotonic()
-        self._markers = MarkerReader(names, bootstrap, partitions, self.kafka_to_kafka)
-        self._readers: list[Consumer] = []
+        # Kafka is asked by a child process (kafka_questions), never by this one.
+        self.questions = questions or questions_for(names, spec, bootstrap)
+        self._markers = MarkerReader(self.questions, partitions)
+        # Each output reader's next offset per partition, from the answers taken: a new child
+        # (the last one died) reads on from there.
+        self._output_next: list[dict[int, int]] = [{}, {}]
+        self._output_positions: list[dict[int, int] | None] = [None, None]
 
     # -- told by the snapshots ----------------------------------------------------------------
     def consumer_session(self, session: int) -> None:
@@ -466,66 +448,58 @@ class LogStripWatch:
         self._reset_at = time.monotonic()
 
     def _follow_output(self, final: bool) -> None:
-        if not self._readers:
-            self._readers = [self._reader("read_uncommitted"), self._reader("read_committed")]
         deadline = time.monotonic() + (FINAL_READ_SECONDS if final else 0)
         while True:
-            taken = self._take_output(self._readers[0], _OUT_SEEN)
-            taken += self._take_output(self._readers[1], _OUT_COMMITTED)
+            taken = self._take_output()
             if not final or time.monotonic() > deadline:
                 return
             if not taken and self._output_read_to_end():
                 return
 
-    def _reader(self, isolation: str) -> Consumer:
-        reader = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"log-strip-{uuid.uuid4().hex[:8]}",  # never joins, never commits
-                "enable.auto.commit": False,
-                "isolation.level": isolation,
-                "log_level": 3,
-            }
-        )
-        topic = self.names.output_topic
-        reader.assign([TopicPartition(topic, o.partition, OFFSET_BEGINNING) for o in self.outputs])
-        return reader
-
-    def _take_output(self, reader: Consumer, code: int) -> int:
-        messages = reader.consume(READ_BATCH, timeout=0.05)
-        outputs: list[tuple[int, int]] = []  # (output partition, offset) of each record
-        sources: list[tuple[int, int, int]] = []  # (partition, offset, session) it came from
-        for message in messages:
-            partition = message.partition()
-            if message.error() is not None or not 0 <= partition < len(self.outputs):
-                continue
-            outputs.append((partition, message.offset()))
-            value = message.value() or b""
-            source = _SOURCE.search(value)
-            if source is not None:
-                session = _SESSION.search(value)
-                sources.append((int(source[1]), int(source[2]), int(session[1]) if session else -1))
-        if outputs:
-            partitions, offsets = np.array(outputs, np.int64).T
-            for partition in np.unique(partitions).tolist():
-                self.outputs[partition].seen(offsets[partitions == partition], code)
-        if sources:
-            partitions, offsets, sessions = np.array(sources, np.int64).T
-            ones = np.ones_like(offsets)
-            handled = (ones, 0 * ones) if code == _OUT_SEEN else (0 * ones, ones)
-            self._handled(partitions, offsets, sessions, *handled)
-        return len(messages)
+    def _take_output(self) -> int:
+        """One batch of each output reader (in the child): the records read, and the handlings
+        they stand for. Returns how many records were read."""
+        starts = [
+            [reader, partition, offset]
+            for reader, nexts in enumerate(self._output_next)
+            for partition, offset in nexts.items()
+        ]
+        question = {"ask": kafka_questions.OUTPUT, "from": starts}
+        answer = self.questions.ask(question, OUTPUT_WAIT_SECONDS)
+        if answer is None:
+            return 0
+        taken = 0
+        for reader, code in enumerate((_OUT_SEEN, _OUT_COMMITTED)):
+            read = answer["readers"][reader]
+            positions = read["positions"]
+            self._output_positions[reader] = None if positions is None else dict(positions)
+            outputs = np.array(read["outputs"], np.int64).reshape(-1, 2)
+            taken += len(outputs)
+            if len(outputs):
+                partitions, offsets = outputs.T
+                kept = (partitions >= 0) & (partitions < len(self.outputs))
+                partitions, offsets = partitions[kept], offsets[kept]
+                nexts = self._output_next[reader]
+                for partition in np.unique(partitions).tolist():
+                    mine = offsets[partitions == partition]
+                    self.outputs[partition].seen(mine, code)
+                    nexts[partition] = max(nexts.get(partition, 0), int(mine.max()) + 1)
+            sources = np.array(read["sources"], np.int64).reshape(-1, 3)
+            if len(sources):
+                partitions, offsets, sessions = sources.T
+                ones = np.ones_like(offsets)
+                handled = (ones, 0 * ones) if code == _OUT_SEEN else (0 * ones, ones)
+                self._handled(partitions, offsets, sessions, *handled)
+        return taken
 
     def _output_read_to_end(self) -> bool:
-        for reader in self._readers:
-            try:
-                positions = reader.position(reader.assignment())
-            except Exception:  # noqa: BLE001 - not known yet: not at the end
-                return False
-            for tp in positions:
-                end = self.outputs[tp.partition]
-                limit = end.log_end if reader is self._readers[0] else end.last_stable
-                if tp.offset < limit:
+        for reader, positions in enumerate(self._output_positions):
+            if positions is None:
+                return False  # not known yet: not at the end
+            for partition, offset in positions.items():
+                end = self.outputs[partition]
+                limit = end.log_end if reader == 0 else end.last_stable
+                if offset < limit:
                     return False
         return True
 
@@ -548,23 +522,21 @@ class LogStripWatch:
             reset = set()
             if markers.asked_at >= self._reset_at:
                 reset, self._reset = self._reset, set()
-        for tp in markers.committed:
-            if tp.error is not None or not 0 <= tp.partition < len(self.partitions):
+        for partition, offset in markers.committed.items():
+            if not 0 <= partition < len(self.partitions):
                 continue
-            strip = self.partitions[tp.partition]
-            committed = tp.offset if tp.offset >= 0 else None
+            strip = self.partitions[partition]
+            committed = offset if offset >= 0 else None
             changed = committed is not None and committed != strip.committed
             if changed and len(strip.commits) < MAX_COMMITS:
                 strip.commits.append([now, committed])
             strip.committed = committed
-            if tp.partition in reset:  # a new consumer session reads on from the commit
+            if partition in reset:  # a new consumer session reads on from the commit
                 strip.position = committed or 0
 
     def close(self) -> None:
         self._markers.close()
-        for reader in self._readers:
-            reader.close()
-        self._readers = []
+        self.questions.close()
 
     # -- what it shows ------------------------------------------------------------------------
     def view(self, final: bool = False) -> StripView:
@@ -650,7 +622,8 @@ class StripView:
             if rest < end:
                 _add(ranges[INVISIBLE if hidden and self.final else WAITING], rest, end)
         if len(strip.codes) < strip.log_end:  # beyond what any record mentions yet
-            _add(ranges[WAITING], len(strip.codes), strip.log_end)
+            beyond = INVISIBLE if self.hidden_unacked and self.final else WAITING  # a last marker
+            _add(ranges[beyond], len(strip.codes), strip.log_end)
         acked: dict[str, list[list[int]]] = {}
         unacked: list[list[int]] = []
         for code, start, end in _runs(strip.acked):

@@ -3,8 +3,10 @@ turned into HTML fragments (counters, timeline), the cluster panel (brokers and 
 asked of Kafka every second) and the log strip (log_strip.LogStripWatch, which asks Kafka for the
 log end and the committed offsets), each sent to the viewers through `live`.
 
-Everything here that talks to Kafka runs in the runner's process, never in the one that serves
-the pages: a native abort in a Kafka client costs the runner's experiments, not the pages.
+Nothing here talks to Kafka itself: the strip's markers and output reads and the cluster panel's
+metadata are asked by the experiment's own child process (engine.kafka_questions), so a native
+abort in a Kafka client costs one experiment's picture a beat, never the runner's experiments or
+the pages.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 
 from django.template.loader import render_to_string
 
+from playground.engine import kafka_questions
 from playground.engine.clusters import Target
 from playground.engine.conductor import SNAPSHOT_INTERVAL_SECONDS
-from playground.engine.log_strip import LogStripWatch, StripView
+from playground.engine.kafka_questions import Questions
+from playground.engine.log_strip import LogStripWatch, StripView, questions_for
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Spec
 from playground.engine.supervision import CONSUMER
-from playground.lab.admin import admin_client
 from playground.lab.control import LabError
 from playground.web import chart, live, strip
 from playground.web.folders import experiment_dir
@@ -32,6 +35,7 @@ from playground.web.models import Experiment
 log = logging.getLogger(__name__)
 
 CLUSTER_INTERVAL_SECONDS = 1.0
+CLUSTER_WAIT_SECONDS = 5.0  # a metadata answer later than this leaves the panel as it was
 # The log strip is read once per snapshot, timed to end this long before the next one is due, so
 # that the strip the counters' message carries is as fresh as the counters themselves: a read
 # starts as long before as reads have lately taken, plus this (back to back at worst).
@@ -57,6 +61,8 @@ class Publisher:
         self._unsent_lock = threading.Lock()
         self._snapshot_at = time.monotonic()  # when the last counters were sent
         self._strip_thread: threading.Thread | None = None
+        self._questions: Questions | None = None  # asks Kafka, in a child process
+        self._questions_lock = threading.Lock()
         self.strip_data: dict = {}  # the strip as the API gives it (partitions), every second
         live.send(self.share_id, live.reload_fragment(experiment))  # queued pages go live
 
@@ -101,25 +107,34 @@ class Publisher:
         threading.Thread(target=self._watch, args=(target,), daemon=True).start()
 
     def _watch(self, target: Target) -> None:
-        admin = admin_client(target.direct_bootstrap_servers)
-        topic = ExperimentNames(self.experiment.run_id, Path()).input_topic
+        questions = self._questions_of(target)
         while not self._stop.is_set():
             started = time.monotonic()
             html = render_to_string(
                 "experiment.html#cluster_state",
-                {"cluster": cluster_state(target, admin, topic), "live": True},
+                {"cluster": cluster_state(target, questions), "live": True},
             )
             if self._stop.is_set():
                 break
             self._publish(CLUSTER, html)
             self._stop.wait(max(0.0, CLUSTER_INTERVAL_SECONDS - (time.monotonic() - started)))
 
+    def _questions_of(self, target: Target) -> Questions:
+        """The experiment's kafka_questions child, one for the strip and the cluster panel."""
+        with self._questions_lock:
+            if self._questions is None:
+                names = ExperimentNames(self.experiment.run_id, Path())
+                spec = Spec.from_json(self.experiment.spec)
+                self._questions = questions_for(names, spec, target.direct_bootstrap_servers)
+            return self._questions
+
     def watch_log(self, target: Target) -> None:
         """Follow the log strip (log_strip.LogStripWatch) in a thread of its own, and send it to
         the viewers whenever it changes."""
         names = ExperimentNames(self.experiment.run_id, experiment_dir(self.experiment.run_id))
         spec = Spec.from_json(self.experiment.spec)
-        self._strip = LogStripWatch(names, spec, target.direct_bootstrap_servers)
+        questions = self._questions_of(target)
+        self._strip = LogStripWatch(names, spec, target.direct_bootstrap_servers, questions)
         self._strip_thread = threading.Thread(target=self._follow_log, daemon=True)
         self._strip_thread.start()
 
@@ -186,7 +201,11 @@ class Publisher:
     def final_snapshot(self, latest: dict | None) -> dict:
         """The snapshot to keep with the result: the last one, the chart's samples, and the
         final log strip."""
-        return (latest or {}) | {"samples": self.samples} | self._final_strip()
+        try:
+            return (latest or {}) | {"samples": self.samples} | self._final_strip()
+        finally:
+            if self._questions is not None:  # its child ends with its last answer
+                self._questions.close()
 
     def finished(self) -> None:
         """Tell every viewer the run is over (its final snapshot is stored)."""
@@ -203,23 +222,21 @@ def strip_context(view: StripView) -> dict:
     }
 
 
-def cluster_state(target: Target, admin, topic: str) -> dict:
-    """Brokers (up, paused, down) and the leader and in-sync replicas of each input partition."""
+def cluster_state(target: Target, questions: Questions) -> dict:
+    """Brokers (up, paused, down) and the leader and in-sync replicas of each input partition
+    (asked by the experiment's kafka_questions child)."""
     nodes, error = [], ""
     if target.lab is not None:
         try:
             nodes = [n for n in target.lab.status()["nodes"] if n["role"] == "broker"]
         except LabError as failure:
             error = str(failure)
-    partitions = []
-    try:
-        metadata = admin.list_topics(topic, timeout=2)
-        found = metadata.topics.get(topic)
-        if found is not None and found.error is None:
-            partitions = [
-                {"partition": p.id, "leader": p.leader, "isr": list(p.isrs)}
-                for p in sorted(found.partitions.values(), key=lambda p: p.id)
-            ]
-    except Exception as failure:  # noqa: BLE001 - the panel says so; the experiment goes on
-        error = error or f"metadata unavailable: {failure}"
-    return {"nodes": nodes, "partitions": partitions, "error": error, "managed": bool(target.lab)}
+    answer = questions.ask({"ask": kafka_questions.CLUSTER}, CLUSTER_WAIT_SECONDS)
+    if answer is None:
+        answer = {"partitions": [], "error": questions.failure or "metadata unavailable"}
+    return {
+        "nodes": nodes,
+        "partitions": answer["partitions"],
+        "error": error or answer["error"],
+        "managed": bool(target.lab),
+    }

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
 
 from playground.engine import log_strip
 from playground.engine.journal import Journal
@@ -160,8 +159,7 @@ def test_only_an_answer_asked_after_a_new_session_started_sends_the_position_bac
     assert watch.partitions[0].position == 42
 
     def answer(asked_at: float, committed: int) -> log_strip.Markers:
-        group = [TopicPartition(names.input_topic, 0, committed)]
-        return log_strip.Markers(asked_at, asked_at, {0: 50}, {}, {}, group)
+        return log_strip.Markers(asked_at, asked_at, {0: 50}, {}, {}, {0: committed})
 
     before = time.monotonic()
     watch.consumer_session(1)

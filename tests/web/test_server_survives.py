@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bench.appserver import AppServer
+from playground.engine.presets import preset
 from playground.lab.launcher import PROJECT_ROOT
 from playground.web import live, runner, runner_link
 from playground.web.models import Experiment
@@ -298,3 +299,96 @@ def test_a_new_runner_brings_back_a_broker_that_a_lost_run_left_down(healthy_lab
     runner._restore_idle_cluster()
 
     assert {node["state"] for node in healthy_lab.status()["nodes"]} == {"up"}
+
+
+def _questions_children(runner_pid: int) -> dict[str, int]:
+    """The runner's kafka_questions children: experiment run id -> pid."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                words = cmdline.read().decode().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == runner_pid and "playground.engine.kafka_questions" in words:
+            group = words[words.index("playground.engine.kafka_questions") + 2]
+            children[group.removeprefix("exp-").removesuffix("-group")] = int(entry)
+    return children
+
+
+def _run_id_of(server: AppServer, share_id: str) -> str:
+    database = sqlite3.connect(f"file:{server.var_dir / 'db.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = database.execute(
+            "SELECT run_id FROM web_experiment WHERE share_id = ?", (share_id,)
+        ).fetchone()
+    finally:
+        database.close()
+    return row[0] if row else ""
+
+
+def test_an_abort_in_a_live_pages_kafka_client_costs_no_experiment(lab):
+    """The strip's markers and output reads and the cluster panel ask Kafka from a child process
+    of each experiment: aborting one costs its picture a beat, and no experiment, no runner."""
+    shutil.rmtree(VAR, ignore_errors=True)
+    server = AppServer(
+        port=free_port(),
+        var_dir=VAR,
+        lab_dir=TEST_LAB_DIR,
+        lab_port_base=TEST_PORT_BASE,
+        extra_env={"PLAYGROUND_MAX_PARALLEL": "2"},
+    )
+    with server:
+        aggregation = preset("payments-aggregation").spec.to_json()
+        aggregation["workload"] = {"records": 1500, "rate": 100, "partitions": 2}
+        aggregation["faults"] = []  # nothing but the abort: one effect per record, read once
+        runs = [
+            _api(server, "", aggregation),  # its output topic is read by the child, too
+            _api(server, "", {"workload": {"records": 1500, "rate": 100}}),
+        ]
+        queued = _api(server, "", {"workload": {"records": 200, "rate": 100}})
+        _wait(
+            "both runs delivering",
+            lambda: all(
+                (_api(server, f"/{run['id']}")["snapshot"] or {}).get("delivered", 0) >= 30
+                for run in runs
+            ),
+            timeout=120,
+        )
+        runner_pid = int(_runner_of(server, runs[0]["id"]).rsplit(":", 1)[1])
+        victim = _run_id_of(server, runs[0]["id"])
+        children = _wait(
+            "both runs' Kafka client children",
+            lambda: (found := _questions_children(runner_pid)) and len(found) == 2 and found,
+            timeout=30,
+        )
+        os.kill(children[victim], signal.SIGABRT)
+        _wait(
+            "a new child for the aborted one",
+            lambda: _questions_children(runner_pid).get(victim) not in (None, children[victim]),
+            timeout=30,
+        )
+        ended = [
+            _wait(
+                "a run finished",
+                lambda run=run: (
+                    (state := _api(server, f"/{run['id']}"))["status"] in ("done", "failed")
+                    and state
+                ),
+                timeout=180,
+            )
+            for run in [*runs, queued]
+        ]
+        assert all(state["status"] == "done" for state in ended), [s["error"] for s in ended]
+        assert all(state["result"]["valid"] for state in ended)
+        strip = ended[0]  # the victim's final strip, drawn by its new child
+        assert strip["partitions"] and strip["output_partitions"]
+        for partition in strip["partitions"]:  # no output record was read twice
+            # (invisible: the transactions' markers, the last one's included)
+            assert partition["ranges"].keys() == {"processed_once", "invisible"}, partition
+        assert _runner_of(server, queued["id"]).endswith(f":{runner_pid}")  # the same runner
+        _wait("no Kafka client child left", lambda: not _questions_children(runner_pid), 30)
