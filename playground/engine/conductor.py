@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.engine import experiment_topics
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
@@ -27,14 +28,11 @@ from playground.engine.problems import Problem
 from playground.engine.spec import (
     Fault,
     FaultKind,
-    Pipeline,
-    SourcePosition,
     Spec,
     SpecError,
     read_live_fault,
 )
 from playground.engine.supervision import CONSUMER, PRODUCER, Ending, Supervisor, Worker
-from playground.lab.admin import create_topic
 from playground.lab.control import LabClient, LabError
 
 SNAPSHOT_INTERVAL_SECONDS = 0.1  # the live page updates 10 times a second
@@ -220,12 +218,7 @@ class Conductor:
     def _prepare(self) -> None:
         self.names.root.mkdir(parents=True)  # a fresh folder: the raw records start empty
         self.names.spec_file.write_text(json.dumps(self.spec.to_json(), indent=1))
-        partitions = self.spec.workload.partitions
-        create_topic(self.direct_bootstrap, self.names.input_topic, partitions=partitions)
-        if self.spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
-            create_topic(self.direct_bootstrap, self.names.output_topic, partitions=partitions)
-        if self.spec.producer.position == SourcePosition.TRANSACTION:
-            create_topic(self.direct_bootstrap, self.names.position_topic, partitions=1)
+        experiment_topics.create_for(self.direct_bootstrap, self.names, self.spec)
 
     def _step(self) -> None:
         # Wait for the workers' reports no longer than until the next snapshot is due.

@@ -1,14 +1,16 @@
 """Retention: a finished experiment leaves nothing in the cluster, and its raw records go in time.
 
 A shared server must not fill up, neither the cluster nor the disk:
-- `delete_topics`: once an experiment's audit is stored, its topics and its consumer group leave
-  the cluster (the audit has read everything it needs from them).
+- once an experiment's audit is stored, its topics and its consumer group leave the cluster (the
+  audit has read everything it needs from them): the runner asks the engine for that
+  (`experiment_topics.delete_apart`).
 - `prune`: an experiment folder past the retention period, or (oldest first) beyond the size cap of
   the experiments folder, loses its raw records: the producer log, the sink, the timeline, the
   worker logs, whatever else the run wrote there. What the pages read stays: the result (in the
   database) and the per-order stories (the stories folder). A marker file says when, so the
   verdict can say so (`folders.raw_records_pruned`). The same pass deletes topics and groups that
-  finished experiments left in the cluster (versions before this one never deleted them).
+  finished experiments left in the cluster (a deletion that failed, or a run whose runner died),
+  listed and deleted by the engine (`experiment_topics`) in a child process of its own.
 
 Queued and running experiments are never touched. A folder or topic that no experiment in the
 database owns (a `manage.py experiment` run) is left alone until its folder has not changed for
@@ -21,20 +23,16 @@ import logging
 import os
 import re
 import shutil
-import threading
-import time
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import KafkaError, KafkaException
 from django.conf import settings
 from django.utils import timezone
 
+from playground.engine import experiment_topics
+from playground.engine.experiment_topics import DELETE_TIMEOUT_SECONDS
 from playground.engine.naming import ExperimentNames
-from playground.lab.admin import admin_client
 from playground.lab.control import LabClient, LabError, Phase
 from playground.web.folders import (
     LEGACY_STORIES_FILE_NAME,
@@ -46,30 +44,6 @@ from playground.web.models import Experiment
 
 log = logging.getLogger(__name__)
 
-# How long delete_topics asks the cluster again (after a broker fault the group's coordinator may
-# move, and the broker a request went to come back), past which it leaves the rest to a prune.
-DELETE_TIMEOUT_SECONDS = 60.0
-ATTEMPT_SECONDS = 10.0  # one admin request's own timeout (request_timeout)
-MIN_ATTEMPT_SECONDS = 1.0
-ANSWER_GRACE_SECONDS = 5.0  # waited beyond a request's timeout for librdkafka to resolve it
-RETRY_SECONDS = 0.5  # how soon a request that timed out, or a group with members, is asked again
-# Errors that say "not now" rather than "no" (besides those librdkafka itself calls retriable).
-ASK_AGAIN = frozenset(
-    {
-        KafkaError._TIMED_OUT,
-        KafkaError.REQUEST_TIMED_OUT,
-        KafkaError._TRANSPORT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.NOT_CONTROLLER,
-        KafkaError.LEADER_NOT_AVAILABLE,
-    }
-)
-# Admin clients with a request still open after its timeout, kept until it resolves (_answers).
-_in_flight: list[tuple[object, list[Future]]] = []
-_in_flight_lock = threading.Lock()
 CLUSTER_ANSWER_SECONDS = 5.0  # how long the orphan sweep waits for the cluster to list things
 LAB_STATUS_SECONDS = 2.0  # the sweep asks a managed lab for its address, never starts one
 # A folder no experiment in the database owns is left alone while it changed this recently: it
@@ -77,189 +51,6 @@ LAB_STATUS_SECONDS = 2.0  # the sweep asks a managed lab for its address, never 
 UNKNOWN_IDLE = timedelta(hours=1)
 MEGABYTE = 1024 * 1024
 AGE, CAP = "age", "cap"  # why a folder was pruned
-
-
-# -- the cluster --------------------------------------------------------------------------------
-def delete_topics(
-    bootstrap_servers: str, run_id: str, *, timeout: float = DELETE_TIMEOUT_SECONDS
-) -> list[str]:
-    """Delete the topics and the consumer group of experiment `run_id`; return the problems
-    (empty when all is gone). A topic or group that is already gone is fine. Never raises, and
-    returns within about `timeout` seconds (plus one request's time at most).
-
-    After a broker fault the cluster may not answer at once (the group's coordinator moves, a
-    broker comes back): a request that timed out or hit a moving coordinator is asked again,
-    until `timeout`. The group is deleted once it is empty: a consumer killed with static
-    membership stays a member until its session times out, so this waits for that within the
-    time it has. Kafka has no call to delete a transactional id; the broker forgets the
-    experiment's ids after transactional.id.expiration.ms."""
-    names = ExperimentNames(run_id, Path())
-    deletion = _delete(
-        bootstrap_servers,
-        topics=list(names.topics),
-        groups=[names.group_id],
-        timeout=timeout,
-        wait_for_empty_groups=True,
-    )
-    return deletion.problems
-
-
-@dataclass
-class _Deletion:
-    topics: list[str] = field(default_factory=list)  # deleted now
-    groups: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def _delete(
-    servers: str,
-    *,
-    topics: list[str],
-    groups: list[str],
-    timeout: float,
-    wait_for_empty_groups: bool,
-) -> _Deletion:
-    deadline = time.monotonic() + timeout
-    deletion = _Deletion()
-    try:
-        client = admin_client(servers)
-        if topics:
-            _delete_topics(client, topics, deadline, deletion)
-        if groups:
-            _delete_groups(client, groups, deadline, wait_for_empty_groups, deletion)
-    except (KafkaException, ValueError, TypeError, RuntimeError) as error:
-        deletion.problems.append(f"the cluster at {servers} refused the deletion: {error}")
-    except Exception as error:  # the runner calls this after storing a result: never raise there
-        log.exception("deleting %s from %s failed", topics + groups, servers)
-        deletion.problems.append(f"deleting from the cluster at {servers} failed: {error!r}")
-    return deletion
-
-
-def _delete_topics(client, topics: list[str], deadline: float, deletion: _Deletion) -> None:
-    pending = list(topics)
-    while pending:
-        seconds = _attempt_seconds(deadline)
-        futures = client.delete_topics(pending, operation_timeout=seconds, request_timeout=seconds)
-        again = {}
-        for topic, error in _answers(client, futures, seconds).items():
-            if error is None:
-                deletion.topics.append(topic)
-            elif error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                continue  # gone already
-            elif _worth_asking_again(error):
-                again[topic] = error
-            else:
-                deletion.problems.append(f"topic {topic} was not deleted: {error.str()}")
-        if not _retry(again, deadline, "topic", deletion):
-            break
-        pending = list(again)
-    # A deleted topic leaves each broker's metadata a moment after the controller agrees: wait
-    # for that, so that "no problems" means no client sees the topic any more.
-    while deletion.topics and time.monotonic() < deadline:
-        listed = client.list_topics(timeout=_attempt_seconds(deadline)).topics
-        if not listed.keys() & set(deletion.topics):
-            return
-        time.sleep(RETRY_SECONDS)
-    if deletion.topics:
-        deletion.problems.append(
-            "the cluster still lists deleted topics: " + ", ".join(sorted(deletion.topics))
-        )
-
-
-def _delete_groups(
-    client, groups: list[str], deadline: float, wait_for_empty: bool, deletion: _Deletion
-) -> None:
-    pending = list(groups)
-    while pending:
-        seconds = _attempt_seconds(deadline)
-        futures = client.delete_consumer_groups(pending, request_timeout=seconds)
-        again, still_members = {}, []
-        for group, error in _answers(client, futures, seconds).items():
-            if error is None:
-                deletion.groups.append(group)
-            elif error.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                continue  # gone already
-            elif error.code() == KafkaError.NON_EMPTY_GROUP:
-                still_members.append(group)
-            elif _worth_asking_again(error):
-                again[group] = error
-            else:
-                deletion.problems.append(f"group {group} was not deleted: {error.str()}")
-        if still_members and not wait_for_empty:
-            deletion.problems += [_still_members(group) for group in still_members]
-            still_members = []
-        waiting = again | {group: None for group in still_members}
-        if not _retry(waiting, deadline, "group", deletion):
-            return
-        pending = list(waiting)
-
-
-def _still_members(group: str) -> str:
-    return (
-        f"group {group} still has members (a killed consumer's session has not timed out "
-        "yet); a later prune deletes it"
-    )
-
-
-def _retry(waiting: dict, deadline: float, what: str, deletion: _Deletion) -> bool:
-    """Whether to ask again for the names in `waiting` (name -> the error that left it, None for
-    a group that still has members): after RETRY_SECONDS if the deadline allows, else each one
-    is a problem, named with its last error."""
-    if not waiting:
-        return False
-    if deadline - time.monotonic() > RETRY_SECONDS:
-        time.sleep(RETRY_SECONDS)
-        return True
-    for name, error in waiting.items():
-        deletion.problems.append(
-            _still_members(name)
-            if error is None
-            else f"{what} {name} was not deleted: the cluster did not answer in time "
-            f"({error.str()}; asked until the deadline)"
-        )
-    return False
-
-
-def _worth_asking_again(error: KafkaError) -> bool:
-    """A time-out or a moving coordinator or controller: the cluster is busy, not refusing."""
-    return error.retriable() or error.code() in ASK_AGAIN
-
-
-def _answers(client, futures: dict[str, Future], seconds: float) -> dict[str, KafkaError | None]:
-    """Each request's outcome: None when it succeeded, else its error (a time-out included).
-
-    Every request was sent with `seconds` as its own timeout, after which librdkafka resolves
-    its future with a time-out error, so waiting that long (and a grace) never gives up on a
-    request in flight. Should a future still be open then, `client` is kept (_in_flight) until
-    it resolves: an admin client destroyed with a request in flight can abort the process in
-    librdkafka (rd_kafka_enq_once_del_source_return: Assertion 'eonce->refcnt > 0' failed)."""
-    outcomes: dict[str, KafkaError | None] = {}
-    wait_until = time.monotonic() + seconds + ANSWER_GRACE_SECONDS
-    for name, future in futures.items():
-        try:
-            future.result(timeout=max(0.0, wait_until - time.monotonic()))
-            outcomes[name] = None
-        except KafkaException as error:
-            outcomes[name] = error.args[0]
-        except FutureTimeout:
-            outcomes[name] = KafkaError(KafkaError._TIMED_OUT, "the cluster did not answer")
-    unanswered = [future for future in futures.values() if not future.done()]
-    if unanswered:
-        _keep_until_answered(client, unanswered)
-    return outcomes
-
-
-def _keep_until_answered(client, futures: list[Future]) -> None:
-    with _in_flight_lock:
-        _in_flight[:] = [(c, fs) for c, fs in _in_flight if not all(f.done() for f in fs)]
-        _in_flight.append((client, futures))
-    log.warning("an admin request is still in flight after its timeout: its client is kept")
-
-
-def _attempt_seconds(deadline: float) -> float:
-    """One request's timeout: ATTEMPT_SECONDS at most, what is left of the deadline, and
-    MIN_ATTEMPT_SECONDS at least (every step is asked once, whatever the deadline)."""
-    return min(ATTEMPT_SECONDS, max(MIN_ATTEMPT_SECONDS, deadline - time.monotonic()))
 
 
 # -- the folders --------------------------------------------------------------------------------
@@ -502,35 +293,23 @@ def _sweep_cluster(
     if servers is None:
         report.notes.append("no cluster answered: topics left in the cluster were not looked at")
         return
-    try:
-        client = admin_client(servers)
-        topics = set(client.list_topics(timeout=CLUSTER_ANSWER_SECONDS).topics)
-        listing = client.list_consumer_groups(request_timeout=CLUSTER_ANSWER_SECONDS)
-        try:  # resolved by librdkafka at its request timeout: see _answers
-            listed = listing.result(timeout=CLUSTER_ANSWER_SECONDS + ANSWER_GRACE_SECONDS)
-        except FutureTimeout:
-            _keep_until_answered(client, [listing])
-            raise
-        groups = {g.group_id for g in listed.valid}
-    except (KafkaException, FutureTimeout) as error:
+    try:  # listed by a child process: an abort in its Kafka client costs only the listing
+        topics, groups = experiment_topics.list_apart(servers, CLUSTER_ANSWER_SECONDS)
+    except experiment_topics.ApartError as error:
         report.problems.append(f"the cluster at {servers} did not list its topics: {error}")
-        return
-    except Exception as error:  # the runner's housekeeping calls this: never raise there
-        log.exception("listing the topics of %s failed", servers)
-        report.problems.append(f"the cluster at {servers} did not list its topics: {error!r}")
         return
     orphan_topics = sorted(t for t in topics if _is_orphan(t, owners, root, now))
     orphan_groups = sorted(g for g in groups if _is_orphan(g, owners, root, now))
     if report.dry_run:
         report.topics, report.groups = orphan_topics, orphan_groups
         return
-    deletion = _delete(
-        servers,
-        topics=orphan_topics,
-        groups=orphan_groups,
-        timeout=DELETE_TIMEOUT_SECONDS,
-        wait_for_empty_groups=False,
-    )
+    try:
+        deletion = experiment_topics.delete_names_apart(
+            servers, orphan_topics, orphan_groups, DELETE_TIMEOUT_SECONDS, wait_for_empty=False
+        )
+    except experiment_topics.ApartError as error:
+        report.problems.append(f"deleting the orphans from {servers} {error}")
+        return
     report.topics, report.groups = deletion.topics, deletion.groups
     report.problems += deletion.problems
 

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
+from playground.engine import experiment_topics
 from playground.engine.clusters import Target
 from playground.engine.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec
@@ -39,7 +40,7 @@ from playground.engine.workers.spares import SPARES
 from playground.lab.admin import external_status
 from playground.lab.control import LabClient, LabError, Phase
 from playground.lab.node import UP
-from playground.web import actions, experiments, live, retention, scheduling, topic_deletion
+from playground.web import actions, experiments, live, retention, scheduling
 from playground.web.folders import experiment_dir, experiments_dir
 from playground.web.models import Action, ClusterReport, Experiment, QueueLock
 from playground.web.publisher import Publisher
@@ -344,8 +345,8 @@ def _run(experiment: Experiment) -> None:
     publisher.finished()
     live.publish_queue()
     if cluster is not None:  # the audit is stored: the topics have served their purpose
-        servers, timeout = cluster.direct_bootstrap_servers, retention.DELETE_TIMEOUT_SECONDS
-        for problem in topic_deletion.delete_apart(servers, experiment.run_id, timeout=timeout):
+        servers = cluster.direct_bootstrap_servers
+        for problem in experiment_topics.delete_apart(servers, experiment.run_id):
             log.warning("experiment %s: %s", share_id, problem)
 
 

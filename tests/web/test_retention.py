@@ -4,24 +4,21 @@ disk, and what the verdict page needs (the result, the per-order stories) stays.
 from __future__ import annotations
 
 import io
-import time
 import uuid
-from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from playground.engine import experiment_topics
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Spec
 from playground.lab.admin import admin_client, create_topic
 from playground.web import folders, retention
 from playground.web.models import Experiment
-from tests.engine.experiments import build_spec, run_experiment
 from tests.web.conftest import wait_until_finished
 
 KEPT = {"stories", folders.PRUNED_MARKER}
@@ -37,82 +34,6 @@ def cluster_names(servers: str) -> set[str]:
 
 def owned_by(run_id: str, names: set[str]) -> set[str]:
     return {name for name in names if name.startswith(f"exp-{run_id}-")}
-
-
-# -- the cluster --------------------------------------------------------------------------------
-def test_an_audited_experiment_leaves_no_topic_or_group_after_delete_topics(lab):
-    spec = build_spec(
-        pipeline="kafka-to-kafka",
-        workload={"records": 60},
-        producer={"acks": "all", "enable_idempotence": True, "transactional": True},
-        consumer={"commit": "transactional", "isolation_level": "read_committed"},
-    )
-    _result, conductor = run_experiment(lab, spec)
-    run_id = conductor.names.experiment_id
-    servers = lab.direct_bootstrap_servers()
-    assert owned_by(run_id, cluster_names(servers)) == {
-        f"exp-{run_id}-orders",
-        f"exp-{run_id}-totals",
-        f"exp-{run_id}-group",
-    }
-
-    started = time.monotonic()
-    assert retention.delete_topics(servers, run_id) == []
-    assert time.monotonic() - started < retention.DELETE_TIMEOUT_SECONDS + 1
-    assert owned_by(run_id, cluster_names(servers)) == set()
-
-
-def test_deleting_the_topics_of_an_experiment_that_has_none_is_no_problem(lab):
-    assert retention.delete_topics(lab.direct_bootstrap_servers(), uuid.uuid4().hex[:12]) == []
-
-
-def test_an_unreachable_cluster_is_a_problem_returned_in_bounded_time():
-    started = time.monotonic()
-    problems = retention.delete_topics("127.0.0.1:9", "abc123", timeout=2)
-    assert problems and all(isinstance(problem, str) for problem in problems)
-    assert time.monotonic() - started < 6
-
-
-def empty_group_with_offsets(servers: str, group: str, topic: str) -> None:
-    """A consumer group that committed an offset and has no member left (as an audited run's)."""
-    consumer = Consumer({"bootstrap.servers": servers, "group.id": group, "log_level": 2})
-    consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
-    consumer.close()
-
-
-def test_a_group_whose_coordinator_broker_was_just_killed_is_deleted_once_the_cluster_answers(
-    healthy_lab,
-):
-    servers = healthy_lab.direct_bootstrap_servers()
-    run_id = uuid.uuid4().hex[:12]
-    names = ExperimentNames(run_id, Path())
-    create_topic(servers, names.input_topic)
-    empty_group_with_offsets(servers, names.group_id, names.input_topic)
-    client = admin_client(servers)  # must outlive its request
-    described = client.describe_consumer_groups([names.group_id], request_timeout=10)
-    coordinator = described[names.group_id].result(timeout=15).coordinator.id
-    healthy_lab.kill(coordinator)
-
-    started = time.monotonic()
-    problems = retention.delete_topics(servers, run_id)
-
-    assert problems == []
-    assert time.monotonic() - started < retention.DELETE_TIMEOUT_SECONDS
-    assert owned_by(run_id, cluster_names(servers)) == set()
-
-
-def test_a_request_still_open_after_its_timeout_keeps_its_admin_client_alive(monkeypatch):
-    monkeypatch.setattr(retention, "ANSWER_GRACE_SECONDS", 0.05)
-    monkeypatch.setattr(retention, "_in_flight", [])
-    client, unanswered = object(), Future()
-
-    outcomes = retention._answers(client, {"exp-x-group": unanswered}, seconds=0.05)
-
-    assert outcomes["exp-x-group"].code() == KafkaError._TIMED_OUT
-    assert retention._in_flight == [(client, [unanswered])]  # never destroyed in flight
-    unanswered.set_result(None)
-    retention._answers(object(), {"other": Future()}, seconds=0.05)
-    assert [kept for kept, _ in retention._in_flight] != [client]  # let go once answered
 
 
 @pytest.mark.django_db
@@ -135,7 +56,7 @@ def test_prune_deletes_the_topics_finished_experiments_left_but_not_a_running_on
         assert owned_by(running, left) == {f"exp-{running}-orders"}
         assert {f"exp-{finished}-orders", f"exp-{unknown}-orders"} <= set(report.topics)
     finally:
-        retention.delete_topics(servers, running)
+        experiment_topics.delete_experiment(servers, running)
 
 
 # -- the folders --------------------------------------------------------------------------------
