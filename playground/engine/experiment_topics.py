@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,11 +27,11 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
 
+from playground.engine import apart
+from playground.engine.apart import ApartError, ask_apart
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec import Pipeline, SourcePosition, Spec
 from playground.lab.admin import admin_client, create_topic
-from playground.lab.launcher import PROJECT_ROOT
-from playground.lab.node import orphan_proof
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +60,6 @@ ASK_AGAIN = frozenset(
 _in_flight: list[tuple[object, list[Future]]] = []
 _in_flight_lock = threading.Lock()
 LIST_SECONDS = 5.0  # how long a listing of the cluster's topics and groups may wait
-# The child's own bound is its deadline; this is how much longer its parent waits for it (the
-# child's start, and its last request's time).
-EXTRA_WAIT_SECONDS = 60.0
 
 
 def create_for(servers: str, names: ExperimentNames, spec: Spec) -> None:
@@ -275,10 +270,6 @@ def list_names(servers: str, timeout: float = LIST_SECONDS) -> tuple[list[str], 
 
 
 # -- in a child process --------------------------------------------------------------------------
-class ApartError(Exception):
-    """The child did not answer: it died (an abort), ran out of time, or printed no answer."""
-
-
 def delete_apart(
     servers: str, run_id: str, *, timeout: float = DELETE_TIMEOUT_SECONDS
 ) -> list[str]:
@@ -286,58 +277,29 @@ def delete_apart(
     child that died or did not answer."""
     names = ExperimentNames(run_id, Path())
     try:
-        return delete_names_apart(
-            servers, list(names.topics), [names.group_id], timeout, True
-        ).problems
+        deletion = delete_names_apart(servers, list(names.topics), [names.group_id], timeout, True)
     except ApartError as error:
         return [f"deleting experiment {run_id}'s topics {error}; the sweep will remove them"]
+    return deletion.problems
 
 
 def delete_names_apart(
     servers: str, topics: list[str], groups: list[str], timeout: float, wait_for_empty: bool
 ) -> Deletion:
     """delete_names in a child process (ApartError when it gives no answer)."""
-    answer = _apart(
-        ["delete", servers, str(timeout), json.dumps(topics), json.dumps(groups),
-         "wait" if wait_for_empty else "no-wait"],
-        timeout,
-    )  # fmt: skip
-    return Deletion(**answer)
+    arguments = [
+        "delete", servers, str(timeout), json.dumps(topics), json.dumps(groups),
+        "wait" if wait_for_empty else "no-wait",
+    ]  # fmt: skip
+    return Deletion(**ask_apart(__name__, arguments, timeout))
 
 
 def list_apart(servers: str, timeout: float = LIST_SECONDS) -> tuple[list[str], list[str]]:
     """list_names in a child process: (topics, groups); ApartError when it gives no answer."""
-    answer = _apart(["list", servers, str(timeout)], timeout)
-    if "error" in answer:
-        raise ApartError(f"failed: {answer['error']}")
-    return answer["topics"], answer["groups"]
-
-
-def child_command(arguments: list[str]) -> list[str]:
-    """The child's command line."""
-    return [sys.executable, "-m", __name__, *arguments]
-
-
-def _apart(arguments: list[str], timeout: float) -> dict:
-    try:
-        done = subprocess.run(
-            orphan_proof(child_command(arguments)),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout + EXTRA_WAIT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ApartError("did not end in time") from None
-    if done.returncode < 0:
-        how = signal.Signals(-done.returncode).name
-        raise ApartError(f"ended on {how} (a Kafka client abort costs only this job)")
-    try:
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ApartError(f"failed: {detail}") from None
+    listed = ask_apart(__name__, ["list", servers, str(timeout)], timeout)
+    if "error" in listed:
+        raise ApartError(f"failed: {listed['error']}")
+    return listed["topics"], listed["groups"]
 
 
 def main(argv: list[str]) -> int:
@@ -358,7 +320,7 @@ def main(argv: list[str]) -> int:
             answer = {"topics": topics, "groups": groups}
         except (KafkaException, FutureTimeout) as error:
             answer = {"error": str(error) or "the cluster did not answer in time"}
-    print(json.dumps(answer), flush=True)
+    apart.answer(answer)
     return 0
 
 

@@ -33,11 +33,11 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from playground.engine import experiment_topics
-from playground.engine.clusters import Target
+from playground.engine.clusters import Target, external_status
 from playground.engine.conductor import Conductor, ExperimentError
+from playground.engine.run_observer import RunObserver
 from playground.engine.spec import Spec
 from playground.engine.workers.spares import SPARES
-from playground.lab.admin import external_status
 from playground.lab.control import LabClient, LabError, Phase
 from playground.lab.node import UP
 from playground.web import actions, experiments, live, retention, scheduling
@@ -297,20 +297,22 @@ def _poll_actions() -> None:
 def _run(experiment: Experiment) -> None:
     share_id = experiment.share_id
     publisher = Publisher(experiment)
+    observer: RunObserver | None = None
     latest: dict = {}
     beating = threading.Event()
     keeper = threading.Thread(target=_keep, args=(experiment, latest, beating), daemon=True)
     keeper.start()
 
     def on_snapshot(snapshot: dict) -> None:
-        publisher.snapshot(snapshot)
+        observer.snapshot(snapshot)  # and, through it, the publisher
         latest["snapshot"] = snapshot | publisher.strip_data  # the API's partitions, too
 
     cluster: Target | None = None
     try:
         cluster = target()
+        spec = Spec.from_json(experiment.spec)
         conductor = Conductor(
-            Spec.from_json(experiment.spec),
+            spec,
             experiment_id=experiment.run_id,
             root=experiment_dir(experiment.run_id),
             bootstrap_servers=cluster.bootstrap_servers,
@@ -319,11 +321,11 @@ def _run(experiment: Experiment) -> None:
             on_snapshot=on_snapshot,
             time_limit=settings.PLAYGROUND_MAX_RUN_SECONDS,
         )
+        observer = RunObserver(conductor.names, spec, cluster, publisher)
         with _runs_lock:
             if experiment.pk in _runs:
                 _runs[experiment.pk].conductor = conductor
-        publisher.watch_cluster(cluster)
-        publisher.watch_log(cluster)
+        observer.start()
         result = conductor.run()
         experiment.status, experiment.result = Experiment.DONE, result
     except Exception as error:  # whatever broke, the experiment must end, visibly
@@ -331,11 +333,13 @@ def _run(experiment: Experiment) -> None:
         experiment.status, experiment.error = Experiment.FAILED, _describe(error)
     finally:
         beating.set()
-        publisher.close()
+        if observer is not None:
+            observer.close()
     keeper.join(timeout=10)  # its last save must not land after the final snapshot
     experiment.finished_at = timezone.now()
+    final_strip = observer.final() if observer is not None else None
     Experiment.objects.filter(pk=experiment.pk).update(  # a row gone meanwhile is no crash
-        snapshot=publisher.final_snapshot(latest.get("snapshot")),
+        snapshot=publisher.final_snapshot(latest.get("snapshot"), final_strip),
         status=experiment.status,
         result=experiment.result,
         error=experiment.error,

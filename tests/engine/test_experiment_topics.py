@@ -11,7 +11,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from playground.engine import experiment_topics
+from playground.engine import apart, experiment_topics
 from playground.engine.clusters import Target
 from playground.engine.naming import ExperimentNames
 from playground.lab.admin import admin_client, create_topic
@@ -136,7 +136,7 @@ def test_the_child_lists_the_clusters_topics_and_groups(lab):
 
 def test_a_child_that_aborts_costs_only_the_deletion(monkeypatch):
     aborting = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGABRT)"]
-    monkeypatch.setattr(experiment_topics, "child_command", lambda *args: aborting)
+    monkeypatch.setattr(apart, "child_command", lambda *args: aborting)
 
     problems = experiment_topics.delete_apart("127.0.0.1:1", "abc", timeout=5)
 
