@@ -24,6 +24,7 @@ from playground.engine.presets import Preset
 from playground.engine.semantics import promise
 from playground.engine.spec import MAX_INT32, Acks, Fault, Spec, SpecError, default_spec
 from playground.web import experiments, user_json
+from playground.web.error_pages import refused
 from playground.web.forms import BuilderForms, PastedSpecForm
 from playground.web.spec_links import decode_spec, spec_url
 
@@ -68,8 +69,6 @@ def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
     try:  # "hold for predictions": it waits for its controller's Start (teacher mode)
         experiment = experiments.start(spec, request, hold=request.POST.get("hold") == "on")
     except experiments.Refused as refusal:
-        from playground.web.experiment_views import refused
-
         return refused(request, refusal)
     return redirect(experiment.get_absolute_url())
 

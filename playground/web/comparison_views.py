@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.web import actions, experiments, tradeoff_chart, tradeoffs
+from playground.web.error_pages import error_page, refused
 from playground.web.models import Comparison, Experiment
 
 
@@ -59,7 +60,7 @@ def cancel(request: HttpRequest, share_id: str) -> HttpResponse:
     try:
         experiments.cancel_comparison(found, request)
     except actions.ActionError as error:
-        return render(request, "error.html", {"message": str(error)}, status=403)
+        return error_page(request, str(error), 403)
     return redirect(found)
 
 
@@ -75,5 +76,5 @@ def course(request: HttpRequest) -> HttpResponse:
             course=True,
         )
     except experiments.Refused as refusal:
-        return render(request, "error.html", {"message": str(refusal)}, status=refusal.status)
+        return refused(request, refusal)
     return redirect(found)

@@ -21,6 +21,7 @@ from playground.web import (
     verdict,
     views,
 )
+from playground.web.error_pages import error_page, refused
 from playground.web.models import Experiment
 from playground.web.spec_links import spec_url
 
@@ -33,12 +34,7 @@ def new_experiment(request: HttpRequest) -> HttpResponse:
         spec = presets.preset(name).spec
     except KeyError:
         allowed = ", ".join(presets.PRESETS)
-        return render(
-            request,
-            "error.html",
-            {"message": f"preset: there is no preset {name!r}; allowed: {allowed}"},
-            status=400,
-        )
+        return error_page(request, f"preset: there is no preset {name!r}; allowed: {allowed}", 400)
     return _start(request, spec)
 
 
@@ -47,11 +43,6 @@ def _start(request: HttpRequest, spec: Spec) -> HttpResponse:
         return redirect(experiments.start(spec, request))
     except experiments.Refused as refusal:
         return refused(request, refusal)
-
-
-def refused(request: HttpRequest, refusal: experiments.Refused) -> HttpResponse:
-    """The page for a request to queue that the server turned down (a limit, a long spec)."""
-    return render(request, "error.html", {"message": str(refusal)}, status=refusal.status)
 
 
 @require_GET
@@ -153,7 +144,7 @@ def rerun(request: HttpRequest, share_id: str) -> HttpResponse:
     try:
         spec = Spec.from_json(found.spec)
     except SpecError as error:  # a spec stored by an older version that no longer validates
-        return render(request, "error.html", {"message": str(error)}, status=400)
+        return error_page(request, str(error), 400)
     return _start(request, spec)
 
 
@@ -179,11 +170,7 @@ def claim_control(request: HttpRequest, share_id: str) -> HttpResponse:
     """Present the control token: this browser session may then act on the experiment."""
     found = get_object_or_404(Experiment, share_id=share_id)
     if not experiments.token_matches(request.GET.get("token", ""), found):
-        return render(
-            request,
-            "error.html",
-            {"message": "token: this control link is not valid for this experiment"},
-            status=403,
-        )
+        message = "token: this control link is not valid for this experiment"
+        return error_page(request, message, 403)
     experiments.grant_control(request, found)
     return redirect(found)

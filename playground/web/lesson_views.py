@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from playground.web import experiments, lessons, predictions
-from playground.web.experiment_views import refused
+from playground.web.error_pages import error_page, refused
 from playground.web.lessons import LessonError, Progress, Step
 from playground.web.models import Experiment
 
@@ -42,7 +42,7 @@ def lesson(request: HttpRequest, number: int) -> HttpResponse:
     try:
         step = lessons.step(number)
     except LessonError as error:
-        return render(request, "error.html", {"message": str(error)}, status=404)
+        return error_page(request, str(error), 404)
     if step.number == lessons.CHOOSING_STEP:
         return _choosing(request, step)
     if request.method == "POST":

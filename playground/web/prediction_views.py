@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from playground.web import class_predictions, experiments, predictions
+from playground.web.error_pages import error_page
 from playground.web.models import Experiment
 
 PANEL_ANCHOR = "#class-predictions"
@@ -87,7 +88,7 @@ def _prediction_reply(
 def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
     if request.htmx:
         return render(request, "_class_predictions.html#error", {"message": message}, status=status)
-    return render(request, "error.html", {"message": message}, status=status)
+    return error_page(request, message, status)
 
 
 def _unknown(share_id: str) -> str:

@@ -172,21 +172,16 @@ def _take(frame: dict) -> None:
 _waker: Callable[[], None] | None = None
 
 
-def runs_elsewhere(waker: Callable[[], None]) -> None:
-    """This process runs no experiment: `waker` tells whoever does to look at the queue (serve's
-    runner child; with `--no-runner`, nothing, since runners of their own poll the queue)."""
+def wake_with(waker: Callable[[], None] | None) -> None:
+    """Who runs the experiments this process queues: `waker` tells them to look at the queue.
+    `serve` wakes its runner child; `manage.py runner` and the tests wake the runner thread of
+    their own process; a process that said nothing (or `serve --no-runner`) wakes nobody, and
+    runners of their own find the experiment when they next poll the queue."""
     global _waker
     _waker = waker
 
 
 def wake_runner() -> None:
-    """Someone queued an experiment: tell the runner. By default this process runs them itself,
-    in a thread (`manage.py runner`, the tests); `serve` says otherwise (runs_elsewhere)."""
+    """Someone queued an experiment: tell whoever runs this process's experiments (wake_with)."""
     if _waker is not None:
         _waker()
-        return
-    # Imported here, not above: the runner loads the Kafka client, which a serving process must
-    # not (it has said runs_elsewhere before serving, so it never gets here).
-    from playground.web import runner
-
-    runner.wake()

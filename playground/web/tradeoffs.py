@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from playground.engine.audit import COUNT_FIELDS
 from playground.engine.client_defaults import Changed, beyond_defaults
+from playground.engine.presets import preset
 from playground.engine.semantics import Semantic, promise
 from playground.engine.spec import MAX_NAME_LENGTH, Pipeline, Spec
 from playground.web import verdict
@@ -345,8 +346,6 @@ COURSE_FAULTS_LABEL = (
 
 def course_specs() -> list[Spec]:
     """The course's comparison: each preset as it is, with the shared fault schedule."""
-    from playground.engine.presets import preset
-
     return [
         Spec.from_json(preset(name).spec.to_json() | {"faults": [COURSE_FAULT]})
         for name in COURSE_PRESETS

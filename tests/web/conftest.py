@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web import runner
+from playground.web import runner, runner_link
 from playground.web.models import Experiment
 from tests.conftest import TEST_LAB_DIR
 
@@ -24,7 +24,9 @@ def playground(lab, settings):
     settings.KAFKA_BOOTSTRAP_SERVERS = ""
     settings.VAR_DIR = WEB_VAR_DIR
     WEB_VAR_DIR.mkdir(parents=True, exist_ok=True)
+    runner_link.wake_with(lambda: runner.wake())  # this process runs what its pages queue
     yield lab
+    runner_link.wake_with(None)
     for experiment in Experiment.objects.exclude(status__in=[Experiment.DONE, Experiment.FAILED]):
         wait_until_finished(experiment, timeout=180)
     runner.stop()  # no runner polling a database the next test may not allow

@@ -45,7 +45,7 @@ django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from playground.web import runner_link
-runner_link.runs_elsewhere(lambda: None)  # as `serve` does: its runner is another process
+runner_link.wake_with(lambda: None)  # as `serve` does: its runner is another process
 from playground.asgi import application
 from channels.testing import WebsocketCommunicator
 from django.test import Client

@@ -19,7 +19,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from playground.web import runner
+from playground.web import runner, runner_link
 from playground.web.runner_link import ChildEnd
 
 STOP_WAIT_SECONDS = 120.0  # how long a stopping runner waits for its experiments' audits
@@ -49,6 +49,7 @@ class Command(BaseCommand):
                 if not stopping.is_set():
                     runner.wake()
 
+        runner_link.wake_with(on_wake)  # (this process queues nothing today; if it ever does)
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         if link_fd is not None:

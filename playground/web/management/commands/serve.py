@@ -59,10 +59,10 @@ class Command(BaseCommand):
             from playground.asgi import application
 
             if no_runner:  # runners of their own poll the queue
-                runner_link.runs_elsewhere(lambda: None)
+                runner_link.wake_with(None)
             else:  # it takes the experiments left queued by an earlier run first
                 runner = RunnerProcess().start()
-                runner_link.runs_elsewhere(runner.wake)
+                runner_link.wake_with(runner.wake)
 
             endpoints = build_endpoint_description_strings(host=host, port=port)
             Server(application=application, endpoints=endpoints).run()
