@@ -67,4 +67,4 @@ RUNS ?= 200
 SEED ?= 1
 .PHONY: soak
 soak: setup
-	$(PY) -m tests.soak --runs $(RUNS) --seed $(SEED) $(if $(PARALLEL),--parallel $(PARALLEL))
+	$(PY) -m tools.soak --runs $(RUNS) --seed $(SEED) $(if $(PARALLEL),--parallel $(PARALLEL))

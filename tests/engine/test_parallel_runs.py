@@ -2,7 +2,7 @@
 of one process. Their faults touch only their own clients (kills, and acks dropped for their own
 client ids), so no run may disturb another's counts: each agrees with a recount made apart from
 the audit, keeps its promise, and leaves no proxy fault armed. The rule of who runs beside whom
-(tests/soak.py's Turns, the runner's rule) is checked on its own, without a cluster.
+(tools/soak.py's Turns, the runner's rule) is checked on its own, without a cluster.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.engine.experiments import build_spec, conductor_for
-from tests.soak import (
+from tools.soak import (
     CRASHED,
     HUNG,
     INVALID,
