@@ -608,12 +608,16 @@ class Turns:
         self.parallel = parallel
         self.running: dict[int, Run] = {}
         self.peak = 0  # the most runs that ran at once
+        self.waiting: set[int] = set()  # the runs refused so far, waiting for their turn
         self._changed = threading.Condition()
 
     def enter(self, run: Run) -> None:
         """Wait until `run` may start, and count it in."""
         with self._changed:
-            self._changed.wait_for(lambda: self._may_start(run))
+            if not self._may_start(run):
+                self.waiting.add(run.index)
+                self._changed.wait_for(lambda: self._may_start(run))
+                self.waiting.discard(run.index)
             for other in self.running.values():
                 other.beside.add(run.index)
                 run.beside.add(other.index)
