@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
+.PHONY: setup run test check lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ run: setup
 test: SYSTEM_PACKAGES_FOR = test
 test: setup
 	$(PY) -m pytest
+
+# The fast lane while working: ruff, then every test that needs no Kafka, browser, PostgreSQL or
+# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: under a minute,
+# and no cluster started.
+check: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	PLAYGROUND_TEST_QUICK=1 $(PY) -m pytest -m "not kafka and not browser and not postgres and not redis"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
