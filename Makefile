@@ -34,7 +34,7 @@ test: setup
 	$(PY) -m pytest
 
 # The fast lane while working: ruff, then every test that needs no Kafka, browser, PostgreSQL or
-# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: under a minute,
+# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: about 50 s of CPU,
 # and no cluster started.
 check: $(INSTALLED)
 	$(VENV)/bin/ruff check .
