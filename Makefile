@@ -34,11 +34,12 @@ test: setup
 	$(PY) -m pytest
 
 # The fast lane while working: ruff, then every test that needs no Kafka, browser, PostgreSQL or
-# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: about 50 s of CPU,
-# and no cluster started.
+# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: about 50 s of
+# CPU, and no cluster started.
+NEEDS_NOTHING := not kafka and not browser and not postgres and not redis
 check: $(INSTALLED)
 	$(VENV)/bin/ruff check .
-	PLAYGROUND_TEST_QUICK=1 $(PY) -m pytest -m "not kafka and not browser and not postgres and not redis"
+	PLAYGROUND_TEST_QUICK=1 $(PY) -m pytest -m "$(NEEDS_NOTHING)"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
