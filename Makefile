@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
+.PHONY: setup run test check lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ run: setup
 test: SYSTEM_PACKAGES_FOR = test
 test: setup
 	$(PY) -m pytest
+
+# The fast lane while working: ruff, then every test that needs no Kafka, browser, PostgreSQL or
+# Redis (the marks of tests/conftest.py), each on a twentieth of its random cases: about 50 s of
+# CPU, and no cluster started.
+NEEDS_NOTHING := not kafka and not browser and not postgres and not redis
+check: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	PLAYGROUND_TEST_QUICK=1 $(PY) -m pytest -m "$(NEEDS_NOTHING)"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -67,4 +75,4 @@ RUNS ?= 200
 SEED ?= 1
 .PHONY: soak
 soak: setup
-	$(PY) -m tests.soak --runs $(RUNS) --seed $(SEED) $(if $(PARALLEL),--parallel $(PARALLEL))
+	$(PY) -m tools.soak --runs $(RUNS) --seed $(SEED) $(if $(PARALLEL),--parallel $(PARALLEL))

@@ -12,7 +12,7 @@ off, var/bench-classroom, its own cluster at port base 32600) and measures, for 
 3. meanwhile headless Chromium watches one of the class's experiments, and the latency from a
    worker's side effect to the page's DOM is measured as `bench.live` does;
 4. every result of the class must be valid and pass the audit's invariants
-   (tests/recount.py's invariant_violations);
+   (tools/recount.py's invariant_violations);
 5. the server must stay up throughout: the serve process alive after every round, every
    student's request answered; how many times serve's runner process died is reported.
 
@@ -61,7 +61,8 @@ from bench.sessions import BrowserSession, SessionError
 from playground.engine import presets
 from playground.engine.naming import ExperimentNames
 from playground.lab.launcher import PROJECT_ROOT
-from tests.recount import invariant_violations
+from tools.appserver import AppServer
+from tools.recount import invariant_violations
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-classroom"
 LAB_DIR = VAR_DIR / "lab"
@@ -454,8 +455,6 @@ def measure(
     lab_port_base: int = LAB_PORT_BASE,
 ) -> dict:
     """Everything, on a fresh app server with PLAYGROUND_MAX_PARALLEL=`parallel`."""
-    from bench.appserver import AppServer
-
     fresh_var_dir()
     extra_env = {"PLAYGROUND_MAX_PARALLEL": str(parallel)} if parallel else {}
     server = AppServer(

@@ -40,6 +40,7 @@ import psutil
 
 from playground.engine.naming import ExperimentNames
 from playground.lab.launcher import PROJECT_ROOT
+from tools.appserver import AppServer
 
 TARGET_P95_MS = 250.0
 VAR_DIR = PROJECT_ROOT / "var" / "bench-live"
@@ -428,8 +429,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
-
-    from bench.appserver import AppServer
 
     # A fresh database: experiments left queued by an interrupted run would run first.
     for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"):

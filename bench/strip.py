@@ -26,9 +26,9 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.appserver import AppServer
 from bench.live import _free_port, _request
 from playground.lab.launcher import PROJECT_ROOT
+from tools.appserver import AppServer
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-strip"
 LAB_PORT_BASE = 32700

@@ -22,6 +22,7 @@ import time
 from bench.live import _free_port
 from bench.sessions import BrowserSession
 from playground.lab.launcher import PROJECT_ROOT
+from tools.appserver import AppServer
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-tradeoffs"
 LAB_DIR = VAR_DIR / "lab"
@@ -114,8 +115,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1, help="one-click comparisons to run")
     args = parser.parse_args()
-    from bench.appserver import AppServer
-
     shutil.rmtree(VAR_DIR / "experiments", ignore_errors=True)
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     server = AppServer(

@@ -63,6 +63,9 @@ def machine(tmp_path: Path) -> Machine:
     return Machine(tmp_path)
 
 
+@pytest.mark.browser  # installed, as `make test` sees to; `make check` does not
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_this_machine_has_every_package_so_the_script_does_nothing_quickly():
     started = time.monotonic()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
-from bench.appserver import AppServer
 from playground.lab.control import LabClient
 from playground.lab.launcher import PROJECT_ROOT
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
+from tools.appserver import AppServer
 
 # Its own folder per session when several sessions run at once (PLAYGROUND_TEST_BROWSER_VAR_DIR).
 BROWSER_VAR_DIR = Path(

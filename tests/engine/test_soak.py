@@ -1,9 +1,9 @@
 """The soak's first schedules in CI: random settings under random faults against the real cluster,
 each run checked against an independent recount and against its promise, by the very code of
-`python -m tests.soak` (the conductor in a thread of its own, with a wall-clock timeout).
+`python -m tools.soak` (the conductor in a thread of its own, with a wall-clock timeout).
 
 PLAYGROUND_SOAK_RUNS (default 4) and PLAYGROUND_SOAK_SEED (default 1, the soak's own default)
-override; a failing schedule is replayed with `python -m tests.soak --seed SEED --only INDEX`.
+override; a failing schedule is replayed with `python -m tools.soak --seed SEED --only INDEX`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from playground.engine.semantics import Semantic, promise
 from playground.engine.spec import COMMIT_KILL_POINTS, Producer, Spec, producer_kill_points
 from playground.lab.launcher import PROJECT_ROOT
-from tests.recount import RawRecords, compare, count, invariant_violations
-from tests.soak import (
+from tools.recount import RawRecords, compare, count, invariant_violations
+from tools.soak import (
     CRASHED,
     HUNG,
     INVALID,
@@ -45,7 +45,7 @@ def test_random_schedule_matches_its_recount_and_keeps_its_promise(healthy_lab, 
     restore_cluster(healthy_lab)  # whatever an earlier test left behind
     run = Run(SEED, index, schedule(SEED, index))
     run_schedule(run, healthy_lab, RUN_TIMEOUT_SECONDS, soak_dir=SOAK_DIR)
-    context = f"{run.line()}\nreplay: python -m tests.soak --seed {SEED} --only {index}"
+    context = f"{run.line()}\nreplay: python -m tools.soak --seed {SEED} --only {index}"
     assert HUNG not in run.outcomes, context
     assert CRASHED not in run.outcomes, context
     assert run.mismatches == [], context

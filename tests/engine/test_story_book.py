@@ -12,6 +12,7 @@ from playground.engine import story_book
 from playground.engine.audit import ANOMALY_CONDITIONS, audit
 from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
 from playground.engine.story_book import ALL, ANOMALIES, StoryBook
+from tests.conftest import random_cases
 from tests.engine.test_audit import random_run
 
 TIES = {"counted": 0, "aborted": 1, "deduplicated": 2}
@@ -48,7 +49,7 @@ def naive_lists(order_id, producer_log, kafka_log, effects, runs, view):
     return sessions, acked_at, log_copies, effect_sources, tuple(steps)
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(random_cases(60)))
 def test_every_story_in_the_book_tells_what_the_records_say(seed):
     records = random_run(random.Random(seed))
     for isolation, view in (("read_committed", "committed"), ("read_uncommitted", "uncommitted")):

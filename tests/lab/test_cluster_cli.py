@@ -7,6 +7,7 @@ import socket
 import subprocess
 
 import psutil
+import pytest
 
 from playground.lab.control import LabClient
 from playground.lab.launcher import PROJECT_ROOT
@@ -46,6 +47,7 @@ def test_status_json_describes_the_running_cluster(lab):
         assert node["pid"] == next(n["pid"] for n in actual["nodes"] if n["id"] == node["id"])
 
 
+@pytest.mark.kafka
 def test_cluster_up_starts_a_cluster_that_cluster_down_stops():
     up = run_cli("up", lab_dir=CLI_LAB_DIR, port_base=CLI_PORT_BASE)
     assert up.returncode == 0, up.stderr
@@ -67,6 +69,7 @@ def test_cluster_up_starts_a_cluster_that_cluster_down_stops():
     assert after["phase"] == "absent"
 
 
+@pytest.mark.kafka  # the cluster starts before the taken port stops it
 def test_cluster_up_that_fails_leaves_no_lab_process_behind(tmp_path):
     lab_dir = tmp_path / "lab"
     with socket.socket() as squatter:  # something else already holds broker 1's client port

@@ -13,6 +13,8 @@ from playground.lab.control import LabClient
 from playground.lab.launcher import PROJECT_ROOT
 from tests.lab.processes import kafka_jvms_under, lab_pids, manage_py, wait_until_gone
 
+pytestmark = pytest.mark.kafka  # each test's `manage.py serve` starts a cluster of its own
+
 APP_PORT_BASE = 29100
 APP_LAB_DIR = PROJECT_ROOT / "var" / "lab-app-test"
 

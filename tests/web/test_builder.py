@@ -19,6 +19,7 @@ from playground.engine.spec import Spec, default_spec
 from playground.web.forms import BuilderForms
 from playground.web.models import Experiment
 from playground.web.spec_links import decode_spec, encode_spec
+from tests.conftest import random_cases
 
 pytestmark = pytest.mark.django_db
 
@@ -509,7 +510,7 @@ def _garbage(rng: random.Random) -> str:
 def test_garbage_posts_never_give_a_500(client, no_runner):
     rng = random.Random(20240611)
     names = [*default_values(client), "faults-9-kind", "faults-12-at", "spec"]
-    for _ in range(150):
+    for _ in range(random_cases(150)):
         values = {name: _garbage(rng) for name in names if rng.random() < 0.9}
         if rng.random() < 0.5:  # keep the fault rows, so their fields are read too
             values |= {"faults-TOTAL_FORMS": "4", "faults-INITIAL_FORMS": "4"}
@@ -521,7 +522,7 @@ def test_garbage_posts_never_give_a_500(client, no_runner):
 def test_garbage_spec_json_and_links_never_give_a_500(client, no_runner):
     rng = random.Random(7)
     texts = ["", "null", "[]", "{", '{"faults": [1, "x", {}]}', "[" * 3000, '{"a": ' * 900]
-    texts += [_garbage(rng) for _ in range(40)]
+    texts += [_garbage(rng) for _ in range(random_cases(40))]
     for text in texts:
         assert client.post("/builder/", {"spec_json": text}).status_code in (302, 400)
         assert client.get("/builder/", {"spec": text}).status_code in (200, 400)

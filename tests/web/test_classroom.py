@@ -19,8 +19,8 @@ from playground.lab.launcher import PROJECT_ROOT
 from playground.web import runner, scheduling
 from playground.web.models import Action, Comparison, Experiment
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
-from tests.recount import invariant_violations
 from tests.web.conftest import WEB_VAR_DIR, wait_until, wait_until_finished
+from tools.recount import invariant_violations
 
 
 @dataclass

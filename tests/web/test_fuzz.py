@@ -32,10 +32,11 @@ from playground.asgi import application
 from playground.engine.presets import PRESETS
 from playground.web.guide import QUESTIONS
 from playground.web.models import Comparison, Experiment
+from tests.conftest import random_cases
 from tests.web.test_builder import form_values
 
 SEED = int(os.environ.get("PLAYGROUND_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-REQUESTS = 1000
+REQUESTS = random_cases(1000)
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
 PRESET_DOCUMENTS = [preset.spec.to_json() for preset in PRESETS.values()]
 DEEP, DIGITS = "@DEEP@", "@DIGITS@"  # stand-ins that become text json.dumps cannot write

@@ -13,10 +13,10 @@ import urllib.request
 
 import pytest
 
-from bench.appserver import AppServer
 from playground.lab.launcher import PROJECT_ROOT
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 from tests.web.test_redis_processes import free_port
+from tools.appserver import AppServer
 
 VAR = PROJECT_ROOT / "var" / "test-postgres"
 

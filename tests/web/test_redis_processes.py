@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
-from bench.appserver import AppServer
 from playground.lab.launcher import PROJECT_ROOT
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
+from tools.appserver import AppServer
 
 VAR = PROJECT_ROOT / "var" / "test-redis"
 

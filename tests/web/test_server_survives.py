@@ -25,12 +25,12 @@ import websockets
 from django.conf import settings
 from django.utils import timezone
 
-from bench.appserver import AppServer
 from playground.engine.presets import preset
 from playground.lab.launcher import PROJECT_ROOT
 from playground.web import live, runner, runner_link
 from playground.web.models import Experiment
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
+from tools.appserver import AppServer
 
 VAR = PROJECT_ROOT / "var" / "test-server-survives"
 

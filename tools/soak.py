@@ -1,9 +1,9 @@
 """The soak: many random experiments against a real cluster, each checked against a recount.
 
-    python -m tests.soak --runs N --seed S [--parallel N] [--lab-dir DIR --port-base P]
+    python -m tools.soak --runs N --seed S [--parallel N] [--lab-dir DIR --port-base P]
                          [--timeout SECONDS]
-    python -m tests.soak --seed S --only INDEX [--only INDEX ...]   # replay schedules of that seed
-    python -m tests.soak --runs N --seed S --parallel N --beside-only  # only runs that share
+    python -m tools.soak --seed S --only INDEX [--only INDEX ...]   # replay schedules of that seed
+    python -m tools.soak --runs N --seed S --parallel N --beside-only  # only runs that share
 
 Schedule INDEX of seed S is always the same spec (its own random generator), so a failure is
 replayed from the numbers the soak prints. Each run's conductor runs in a thread of the soak's own
@@ -15,7 +15,7 @@ start in index order, so the same seed draws the same schedules whatever `--para
 still going after its wall-clock timeout is asked to stop (producer, then consumer); one that still
 does not end is HUNG and its workers are killed. After a run that had the cluster alone, the
 cluster is made whole again before anything else starts. A run is checked for:
-- mismatches: the recount (tests/recount.py) differs from the result's audit, or the audit breaks
+- mismatches: the recount (tools/recount.py) differs from the result's audit, or the audit breaks
   its own invariants;
 - broken promises: a valid run whose observed semantic is weaker than its promise (exactly-once
   above at-least-once and at-most-once, which are incomparable, and both above none; `weaker`):
@@ -62,7 +62,7 @@ from playground.engine.spec import (
 )
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import PROJECT_ROOT, LabProcess, launch
-from tests.recount import (
+from tools.recount import (
     UNCOMMITTED_VIEW,
     compare,
     count,
@@ -608,12 +608,16 @@ class Turns:
         self.parallel = parallel
         self.running: dict[int, Run] = {}
         self.peak = 0  # the most runs that ran at once
+        self.waiting: set[int] = set()  # the runs refused so far, waiting for their turn
         self._changed = threading.Condition()
 
     def enter(self, run: Run) -> None:
         """Wait until `run` may start, and count it in."""
         with self._changed:
-            self._changed.wait_for(lambda: self._may_start(run))
+            if not self._may_start(run):
+                self.waiting.add(run.index)
+                self._changed.wait_for(lambda: self._may_start(run))
+                self.waiting.discard(run.index)
             for other in self.running.values():
                 other.beside.add(run.index)
                 run.beside.add(other.index)
@@ -811,7 +815,7 @@ def print_summary(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.soak", description=__doc__.split("\n")[0]
+        prog="python -m tools.soak", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--runs", type=int, default=200, help="schedules to run (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="the schedules' seed (default 1)")
