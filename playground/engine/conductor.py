@@ -34,6 +34,7 @@ from playground.engine.spec import (
     read_live_fault,
 )
 from playground.engine.supervision import CONSUMER, PRODUCER, Ending, Supervisor, Worker
+from playground.engine.workers.runtime import Report
 from playground.lab.admin import create_topic
 from playground.lab.control import LabClient, LabError
 
@@ -256,13 +257,13 @@ class Conductor:
     # -- reports and endings --------------------------------------------------------------------
     def _on_report(self, worker: Worker, message: dict) -> None:
         event = message.get("event")
-        if event == "progress":
+        if event == Report.PROGRESS:
             self.faults.on_consumer_count(self.supervisor.consumer_count)
-        elif event == "started":
+        elif event == Report.STARTED:
             self.faults.on_started(worker.role)
             if worker.role == PRODUCER:
                 self.faults.on_producer_resumed(message.get("position", 0))
-        elif event == "crash":
+        elif event == Report.CRASH:
             fault = message.get("fault", -1)
             answered = message.get("answered")  # during-commit: whether the answer came first
             self.faults.on_crash(
@@ -271,7 +272,7 @@ class Conductor:
                 f"{message['count']}"
                 + ("" if answered is None else COMMIT_ANSWER_WORDS[bool(answered)]),
             )
-        elif event == "reached":
+        elif event == Report.REACHED:
             self.faults.on_producer_reached(message["count"])
 
     def _on_ending(self, ending: Ending) -> None:

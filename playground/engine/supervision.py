@@ -24,7 +24,7 @@ from playground.engine.naming import ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
-from playground.engine.workers.runtime import Crash, Orders, arm_file
+from playground.engine.workers.runtime import Crash, Orders, Report, arm_file
 from playground.engine.workers.spares import SPARES
 
 PRODUCER, CONSUMER = "producer", "consumer"
@@ -147,23 +147,23 @@ class Supervisor:
     def note(self, worker: Worker, message: dict) -> None:
         """Keep what a report says about the worker's own state."""
         event = message.get("event")
-        if event == "started":
+        if event == Report.STARTED:
             worker.started = True
             worker.last_progress = time.monotonic()
             if arm_file(str(self.names.root), worker.role).exists():
                 # Armed while it was starting: its signal handler is in place only now.
                 worker.process.send_signal(signal.SIGUSR1)
-        elif event == "progress":
+        elif event == Report.PROGRESS:
             positions = {int(p): offset for p, offset in message["positions"].items()}
             if message["count"] != worker.count or positions != worker.positions:
                 worker.last_progress = time.monotonic()
             worker.count, worker.positions = message["count"], positions
             self.consumer_count = max(self.consumer_count, worker.count)
-        elif event == "crash":
+        elif event == Report.CRASH:
             worker.crashed_at = message["point"]
             if worker.role == CONSUMER:
                 self.consumer_count = worker.count = message["count"]
-        elif event == "finished":
+        elif event == Report.FINISHED:
             worker.finished = True
             worker.stopped_early = bool(message.get("stopped"))
 
