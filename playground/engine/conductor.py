@@ -22,7 +22,7 @@ from pathlib import Path
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
-from playground.engine.naming import ExperimentNames
+from playground.engine.naming import CONSUMER, PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     Fault,
@@ -33,7 +33,7 @@ from playground.engine.spec import (
     SpecError,
     read_live_fault,
 )
-from playground.engine.supervision import CONSUMER, PRODUCER, Ending, Supervisor, Worker
+from playground.engine.supervision import Ending, Supervisor, Worker
 from playground.engine.workers.runtime import Report
 from playground.lab.admin import create_topic
 from playground.lab.control import LabClient, LabError

@@ -30,7 +30,13 @@ from confluent_kafka import KafkaException
 
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.fault_words import describe_fault
-from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
+from playground.engine.naming import (
+    CONSUMER,
+    OUTPUT_PRODUCER,
+    PRODUCER,
+    SOURCE_PRODUCER,
+    ExperimentNames,
+)
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     ALL_BROKERS,
@@ -42,7 +48,7 @@ from playground.engine.spec import (
     Spec,
     commit_point,
 )
-from playground.engine.supervision import CONSUMER, PRODUCER, Supervisor
+from playground.engine.supervision import Supervisor
 from playground.engine.workers.runtime import Crash
 from playground.lab.control import LabClient, LabError
 

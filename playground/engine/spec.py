@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from playground.engine import naming
 from playground.lab.topology import BROKER_IDS
 
 SPEC_VERSION = 1
@@ -119,8 +120,10 @@ class SourcePosition(StrEnum):
 class DropTarget(StrEnum):
     """Whose Produce responses drop-acks drops; never another experiment's clients."""
 
-    SOURCE_PRODUCER = "source-producer"
-    OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer (consumer_producer_config)
+    # The clients' own names, as their client ids say them. OUTPUT_PRODUCER: the consumer's own
+    # producer (consumer_producer_config).
+    SOURCE_PRODUCER = naming.SOURCE_PRODUCER
+    OUTPUT_PRODUCER = naming.OUTPUT_PRODUCER
     ALL = "all"  # every client of this experiment
 
 

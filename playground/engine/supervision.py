@@ -20,15 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from playground.engine.naming import ExperimentNames
+from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
 from playground.engine.workers.runtime import Crash, Orders, Report, arm_file
 from playground.engine.workers.spares import SPARES
 
-PRODUCER, CONSUMER = "producer", "consumer"
-ROLES = (PRODUCER, CONSUMER)
 MAX_FAILURES = 20  # unmeant failures of one worker in one run before the run is broken
 START_SECONDS = 60.0  # a worker that has not started its clients by then is stuck: killed
 STOP_GRACE_SECONDS = 15.0
@@ -82,8 +80,8 @@ class Supervisor:
         self.after = after
         self.problems = problems
         self.workers: dict[str, Worker] = {}
-        self.sessions = dict.fromkeys(ROLES, 0)
-        self.failures = dict.fromkeys(ROLES, 0)
+        self.sessions = dict.fromkeys(WORKER_ROLES, 0)
+        self.failures = dict.fromkeys(WORKER_ROLES, 0)
         self.dead: set[str] = set()  # roles ended for good
         # How and when each role ended for good: (time.monotonic(), e.g. "had finished").
         self.ended: dict[str, tuple[float, str]] = {}

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What a lane stands for; each is a css class too.
-PRODUCER = "producer"
+from playground.engine.naming import CONSUMER, PRODUCER
+
+# What a lane stands for; each is a css class too (the workers' lanes are named by their role).
 LOG = "log"
-CONSUMER = "consumer"
 SINK = "sink"
 
 # What a step shows; each is a css class (step-...) too.

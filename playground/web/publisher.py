@@ -23,9 +23,8 @@ from playground.engine.clusters import Target
 from playground.engine.conductor import SNAPSHOT_INTERVAL_SECONDS
 from playground.engine.kafka_questions import Questions
 from playground.engine.log_strip import LogStripWatch, StripView, questions_for
-from playground.engine.naming import ExperimentNames
+from playground.engine.naming import CONSUMER, ExperimentNames
 from playground.engine.spec import Spec
-from playground.engine.supervision import CONSUMER
 from playground.lab.control import LabError
 from playground.web import chart, live, strip
 from playground.web.folders import experiment_dir
