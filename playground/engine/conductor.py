@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.engine import timeline
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
@@ -71,25 +72,19 @@ class ExperimentError(RuntimeError):
     """The experiment could not run (not a finding about delivery semantics)."""
 
 
-# Timeline kinds that disturb a run's flow whether or not a scheduled fault caused them.
-DISTURBING_KINDS = frozenset({"fault", "crash", "exit", "broker", "action", "error"})
-
-
 @dataclass
 class Event:
     """One entry of the timeline: something that happened, and when (seconds since the start)."""
 
     at: float
-    # "phase", "fault", "crash", "restart", "exit" (died), "stop" (ended cleanly), "broker",
-    # "action", "error"
-    kind: str
+    kind: str  # one of timeline.EVENT_KINDS
     detail: str
     fault: int | None = None
 
     @property
     def disturbs(self) -> bool:
         """Whether this event breaks the run's steady flow (see timing: undisturbed latency)."""
-        return self.fault is not None or self.kind in DISTURBING_KINDS
+        return self.fault is not None or self.kind in timeline.DISTURBING_KINDS
 
     def to_json(self) -> dict:
         return {
@@ -305,7 +300,7 @@ class Conductor:
                         "was still behind the log"
                     )
                 )
-                self._event("error", "draining gave up; stopping the consumer where it is")
+                self._event(timeline.ERROR, "draining gave up; stopping the consumer where it is")
                 self.supervisor.stop(CONSUMER)
                 self.drained = True
                 return
@@ -330,7 +325,9 @@ class Conductor:
         if over < 0:
             return
         if self.stopped_by != TIME_LIMIT:
-            self._event("action", f"the time limit of {self.time_limit:.0f} s: stopping the run")
+            self._event(
+                timeline.ACTION, f"the time limit of {self.time_limit:.0f} s: stopping the run"
+            )
             self.stopped_by = TIME_LIMIT
             if not self.stopped:
                 self.stopped = True
@@ -344,7 +341,7 @@ class Conductor:
                     f"had still not handled the whole log {TIME_LIMIT_DRAIN_SECONDS:.0f} s later"
                 )
             )
-            self._event("error", "still draining past the time limit: the consumer stops")
+            self._event(timeline.ERROR, "still draining past the time limit: the consumer stops")
             self.supervisor.stop(CONSUMER)
             self.drained = True
 
@@ -373,7 +370,7 @@ class Conductor:
                 + (f"; brokers {paused} were paused by faults" if paused else "")
             )
         )
-        self._event("error", f"no progress for {self.stall_seconds:.0f} s: ending the run")
+        self._event(timeline.ERROR, f"no progress for {self.stall_seconds:.0f} s: ending the run")
         self.stuck = True
         self.supervisor.stop(PRODUCER)
         self.supervisor.stop(CONSUMER)
@@ -388,9 +385,9 @@ class Conductor:
         try:
             fault = read_live_fault(document, self.spec)
         except SpecError as error:
-            self._event("error", f"live action refused: {error}")
+            self._event(timeline.ERROR, f"live action refused: {error}")
             return
-        self._event("action", _describe_live(fault))
+        self._event(timeline.ACTION, _describe_live(fault))
         self.faults.live(fault)
 
     def _on_stop(self) -> None:
@@ -398,12 +395,12 @@ class Conductor:
         the audit judges a whole run of fewer orders. A second stop ends the consumer too,
         wherever it is (the run is then cut short: invalid)."""
         if not self.stopped:
-            self._event("action", "stop: the producer stops; the consumer finishes the log")
+            self._event(timeline.ACTION, "stop: the producer stops; the consumer finishes the log")
             self.stopped, self.stopped_by = True, BY_HAND
             self.supervisor.stop(PRODUCER)
             self._producer_complete()
             return
-        self._event("action", "stop again: the consumer stops where it is")
+        self._event(timeline.ACTION, "stop again: the consumer stops where it is")
         self.problems.append(
             Problem("the run was stopped by hand before the consumer had handled the whole log")
         )
@@ -424,7 +421,7 @@ class Conductor:
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
-        self._event("phase", phase)
+        self._event(timeline.PHASE, phase)
         self._snapshot()
 
     def _producer_count(self) -> int:

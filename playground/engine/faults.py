@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 
+from playground.engine import timeline
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.fault_words import describe_fault
 from playground.engine.naming import (
@@ -207,7 +208,7 @@ class Faults:
         if self.armed.pop(fault_index, None) is not None:
             role = self.armed_roles.pop(fault_index)
             self.supervisor.arm(role, self._armed_for(role))  # the rest stay armed
-        self.record("crash", detail, fault=fault_index if fault_index >= 0 else None)
+        self.record(timeline.CRASH, detail, fault=fault_index if fault_index >= 0 else None)
 
     def live(self, fault: Fault) -> None:
         """A fault asked for on the live page (its time is "now")."""
@@ -236,7 +237,9 @@ class Faults:
                 self.after(CLUSTER_RETRY_INTERVAL_SECONDS, lambda: self._due(index, fault))
                 return
             self.record(
-                "error", f"{label} could not be applied: {error}", index if not live else None
+                timeline.ERROR,
+                f"{label} could not be applied: {error}",
+                index if not live else None,
             )
             if not live:
                 self.fired.add(index)  # it will not be tried again
@@ -246,14 +249,14 @@ class Faults:
             return
         if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
-                self.record("error", f"{label}: no {role_of(fault)} is running right now")
+                self.record(timeline.ERROR, f"{label}: no {role_of(fault)} is running right now")
             else:
                 self._waiting.setdefault(index, (fault, time.monotonic()))
             return
         self._waiting.pop(index, None)
         if not live and not self._armed_for_later(fault):
             self.fired.add(index)  # an armed crash has fired when the worker reports it
-        self.record("fault", f"{struck} (producer at record {self.producer_count()})",
+        self.record(timeline.FAULT, f"{struck} (producer at record {self.producer_count()})",
                     None if live else index)  # fmt: skip
 
     @staticmethod
@@ -433,7 +436,7 @@ class Faults:
         for follower in leadership.followers:
             self._release(follower)
         self.record(
-            "broker",
+            timeline.BROKER,
             f"killed broker {leadership.leader} and resumed {list(leadership.followers)}: "
             "what only the old leader had is gone",
         )
@@ -441,11 +444,11 @@ class Faults:
 
     def _restart_broker(self, broker: int) -> None:
         if self._guarded(lambda: self._lab().restart(broker)):
-            self.record("broker", f"broker {broker} restarted")
+            self.record(timeline.BROKER, f"broker {broker} restarted")
 
     def _resume(self, broker: int) -> None:
         if self._guarded(lambda: self._lab().resume(broker)):
-            self.record("broker", f"broker {broker} resumed")
+            self.record(timeline.BROKER, f"broker {broker} resumed")
 
     def _guarded(self, action: Callable[[], object]) -> bool:
         """A follow-up step of a fault; a failure is a problem of the run."""
@@ -454,7 +457,7 @@ class Faults:
             return True
         except LabError as error:
             self.problems.append(Problem(f"a fault's follow-up step failed: {error}"))
-            self.record("error", f"a fault's follow-up step failed: {error}")
+            self.record(timeline.ERROR, f"a fault's follow-up step failed: {error}")
             return False
 
     # -- at the end -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from playground.engine import timeline
 from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
@@ -118,7 +119,7 @@ class Supervisor:
         worker.reader.start()
         self.workers[role] = worker
         if session:
-            self.record("restart", f"{role} restarted (session {session}){why}")
+            self.record(timeline.RESTART, f"{role} restarted (session {session}){why}")
 
     def _read_reports(self, worker: Worker) -> None:
         for line in worker.process.stdout:
@@ -185,13 +186,13 @@ class Supervisor:
         # A consumer only ends cleanly when asked to (stop() collects it): one that ended on its
         # own did not finish anything.
         if code == EXIT_DONE and role == PRODUCER and worker.finished:
-            self.record("stop", f"{role} finished")
+            self.record(timeline.STOP, f"{role} finished")
             self._ended(role, "had finished")
             return Ending(role, for_good=True)
         meant = worker.crashed_at is not None or worker.kill_meant
         reason = self._reason(worker, code)
         log_name = self.names.worker_log(role).name
-        self.record("exit", f"{role} {reason}; see {log_name}")
+        self.record(timeline.EXIT, f"{role} {reason}; see {log_name}")
         excerpt = log_excerpt(self.names.worker_log(role))
         if code == EXIT_START_FAILED:
             self.problems.append(Problem(f"the {role} {reason}", excerpt))
@@ -295,7 +296,7 @@ class Supervisor:
         worker.reader.join(timeout=5)
         self.pump()
         self.workers.pop(role, None)
-        self.record("stop", f"{role} stopped")
+        self.record(timeline.STOP, f"{role} stopped")
 
     def stop_all(self) -> None:
         for role in list(self.workers):
