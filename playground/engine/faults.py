@@ -52,6 +52,7 @@ from playground.engine.spec import (
 from playground.engine.supervision import Supervisor
 from playground.engine.workers.runtime import Crash
 from playground.lab.control import LabClient, LabError
+from playground.lab.node import DOWN, PAUSED
 
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
@@ -356,7 +357,7 @@ class Faults:
             return f"broker {broker} paused (SIGSTOP) for {fault.seconds:g} s"
         if fault.kind == FaultKind.RESUME_BROKER:
             if fault.broker == ALL_BROKERS:
-                paused = [n["id"] for n in lab.status()["nodes"] if n["state"] == "paused"]
+                paused = [n["id"] for n in lab.status()["nodes"] if n["state"] == PAUSED]
             else:
                 paused = [int(fault.broker)]
             for broker in paused:
@@ -419,7 +420,7 @@ class Faults:
         """LabError naming the first of `brokers` that is down."""
         states = {node["id"]: node["state"] for node in self._lab().status()["nodes"]}
         for broker in brokers:
-            if states.get(broker) == "down":
+            if states.get(broker) == DOWN:
                 raise LabError(f"broker {broker} is down")
 
     def _release(self, broker: int) -> None:
