@@ -26,6 +26,7 @@ from playground.engine.log_strip import LogStripWatch, StripView, questions_for
 from playground.engine.naming import CONSUMER, ExperimentNames
 from playground.engine.spec import Spec
 from playground.lab.control import LabError
+from playground.lab.topology import BROKER
 from playground.web import chart, live, strip
 from playground.web.folders import experiment_dir
 from playground.web.live import CLUSTER, COUNTERS, STRIP, TIMELINE
@@ -227,7 +228,7 @@ def cluster_state(target: Target, questions: Questions) -> dict:
     nodes, error = [], ""
     if target.lab is not None:
         try:
-            nodes = [n for n in target.lab.status()["nodes"] if n["role"] == "broker"]
+            nodes = [n for n in target.lab.status()["nodes"] if n["role"] == BROKER]
         except LabError as failure:
             error = str(failure)
     answer = questions.ask({"ask": kafka_questions.CLUSTER}, CLUSTER_WAIT_SECONDS)
