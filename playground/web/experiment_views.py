@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.engine import presets
+from playground.engine import presets, story_book
 from playground.engine.semantics import promise
 from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
 from playground.lab.topology import BROKER_IDS
@@ -99,6 +99,8 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
     if found.status == Experiment.DONE:
         context["outcome"] = verdict.outcome(found.result, found.spec)
         context["verdict"] = verdict.explain(found.result)
+        # The table opens on the anomalies when there are any.
+        context["orders_filter"] = story_book.ANOMALIES if context["verdict"] else story_book.ALL
         context["chart"] = verdict.chart(found)
         context["raw_records_pruned"] = folders.raw_records_pruned(found.run_id)
     return context

@@ -7,6 +7,8 @@ import json
 import pytest
 from django.test import Client
 
+from playground.engine import story_book, timeline
+from playground.engine.audit import ANOMALY_KINDS
 from playground.web import chart, stories, verdict
 from playground.web.models import Experiment
 
@@ -27,6 +29,12 @@ def test_the_chart_marks_every_fault_crash_and_action_but_not_phases():
     assert "consumer killed &lt;now&gt;" in svg  # details are escaped
     assert 'class="duplicates"' in svg and 'class="throughput"' in svg
     assert chart.render([], []).startswith("<svg")
+
+
+def test_the_charts_legend_names_marked_kinds_of_the_timeline():
+    legend = {css.removeprefix("marker-") for css, drawn, _ in chart.LEGEND if drawn == "mark"}
+    assert legend <= chart.MARKED_KINDS <= set(timeline.EVENT_KINDS)
+    assert timeline.PHASE not in chart.MARKED_KINDS and timeline.STOP not in chart.MARKED_KINDS
 
 
 def _result(**audit) -> dict:
@@ -111,9 +119,15 @@ def test_the_audit_table_pages_and_filters(settings, tmp_path):
     dups = stories.page(experiment, "duplicated", "1")
     assert dups.total == 12 and all(r["outcome"] == "duplicated" for r in dups.rows)
     assert stories.page(experiment, "lost", "1").total == 0
+    assert stories.page(experiment, "unexplained", "1").total == 0
     for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
         with pytest.raises(stories.BadQuery):
             stories.page(experiment, bad_filter, bad_page)
+
+
+def test_the_story_filters_are_all_every_anomaly_and_each_of_the_audits_anomaly_kinds():
+    assert list(stories.FILTERS) == [story_book.ALL, story_book.ANOMALIES, *ANOMALY_KINDS]
+    assert stories.FILTERS["unexplained"] == "unexplained"
 
 
 @pytest.mark.django_db
@@ -150,6 +164,16 @@ def test_an_unreadable_legacy_stories_file_shows_an_empty_table_not_an_error(set
     assert stories.page(experiment, "", "1").total == 0
     response = Client().get(f"{experiment.get_absolute_url()}orders?filter=")
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_verdict_opens_the_audit_table_on_the_anomalies_when_there_are_any(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    experiment = Experiment.objects.create(spec={}, run_id="r3", status=Experiment.DONE)
+    orders = f"{experiment.get_absolute_url()}orders?filter="
+    for result, opened in ((_result(), ""), (_result(lost_at_consumer=1), "anomalies")):
+        Experiment.objects.filter(pk=experiment.pk).update(result=result)
+        assert f'hx-get="{orders}{opened}"' in Client().get(experiment.get_absolute_url()).text
 
 
 def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
