@@ -19,7 +19,8 @@ from playground.engine.audit import (
     PRODUCER_SENT,
     UNEXPLAINED,
 )
-from playground.engine.spec import Acks, Commit, IsolationLevel, Pipeline, Spec
+from playground.engine.spec import Acks, Commit, Pipeline, Spec
+from playground.engine.spec_fields import Kind, setting
 from playground.web.order_story import copy_name
 
 
@@ -169,17 +170,13 @@ def _lost_at_producer(story: dict, spec: Spec | None) -> str:
 
 
 def _setting(spec: Spec | None, path: str) -> str:
-    """'consumer.commit = after-processing': the setting and the value the spec gave it."""
+    """'consumer.commit = after-processing': the setting and the value the spec gave it (a flag
+    reads 'restarts.producer.enabled off')."""
     if spec is None:
         return path
-    value: object = spec
-    for name in path.split("."):
-        value = getattr(value, name)
-    if isinstance(value, bool):
-        return f"{path} {'on' if value else 'off'}"
-    if isinstance(value, Acks | Commit | IsolationLevel | Pipeline):
-        value = value.value
-    return f"{path} = {value}"
+    described = setting(path)
+    shown = described.shown(described.value(spec))
+    return f"{path} {shown}" if described.kind == Kind.FLAG else f"{path} = {shown}"
 
 
 def _session(role: str, session: int | None) -> str:
