@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from playground.engine import story_book, timeline
-from playground.engine.audit import ANOMALY_KINDS
+from playground.engine.audit import ANOMALY_KINDS, COUNT_FIELDS
+from playground.engine.problems import Problem
 from playground.web import chart, stories, verdict
 from playground.web.models import Experiment
 
@@ -55,6 +56,10 @@ def test_the_verdict_ties_each_anomaly_to_the_settings_that_allow_it():
     assert [r["setting"] for r in findings[0].settings] == ["consumer.commit"]
     assert verdict.explain(_result()) == []
     assert verdict.explain(None) == []
+
+
+def test_each_origin_is_an_anomaly_the_audit_counts():
+    assert set(verdict.ORIGINS) <= set(COUNT_FIELDS)
 
 
 def test_a_producer_duplicate_is_tied_to_where_a_transactional_producer_keeps_its_position():
@@ -185,14 +190,14 @@ def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
     found = verdict.outcome(result)
     assert not found.valid
     assert found.observed_semantic is None
-    assert found.problems == [verdict.Problem("the consumer failed 21 times: boom", "Traceback")]
+    assert found.problems == [Problem("the consumer failed 21 times: boom", "Traceback")]
     assert found.first_problem == "the consumer failed 21 times: boom"
 
 
 def test_a_problem_reads_as_a_sentence_on_its_own():
-    problem = verdict.Problem("the producer could not start: no broker", "")
+    problem = Problem("the producer could not start: no broker", "")
     assert problem.sentence == "The producer could not start: no broker."
-    assert verdict.Problem("faults[0] could not be applied.", "").sentence == (
+    assert Problem("faults[0] could not be applied.", "").sentence == (
         "faults[0] could not be applied."
     )
 
