@@ -133,7 +133,7 @@ def act(request: HttpRequest, share_id: str) -> HttpResponse:
     if not experiments.can_control(request, found):
         return _action_reply(request, "Only the person running this experiment can do that.", 403)
     try:
-        message = actions.request(found, request.POST)
+        message = actions.live_action_queue(found, request.POST)
     except actions.ActionError as error:
         return _action_reply(request, str(error), 400)
     return _action_reply(request, message, 202)
