@@ -428,7 +428,8 @@ TRANSACTION_RETRY_BACKOFF_MS = 10
 
 
 def producer_config(spec: Spec) -> dict[str, str | int | bool]:
-    """The source producer's effective librdkafka properties (the conductor adds the servers)."""
+    """The source producer's librdkafka properties from the spec's settings (clients.py adds
+    what a run fills in: the servers, the client id, the experiment's transactional id)."""
     producer = spec.producer
     config: dict[str, str | int | bool] = {
         "acks": producer.acks.value,
@@ -453,7 +454,8 @@ def producer_config(spec: Spec) -> dict[str, str | int | bool]:
 
 
 def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
-    """The consumer's effective librdkafka properties (the conductor adds servers and group)."""
+    """The consumer's librdkafka properties from the spec's settings (clients.py adds what a run
+    fills in: the servers, the client id and the experiment's group)."""
     consumer = spec.consumer
     auto = consumer.commit == Commit.AUTO
     return {
