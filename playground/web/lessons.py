@@ -19,7 +19,7 @@ from typing import Any
 
 from playground.engine import presets, spec_fields
 from playground.engine.presets import Preset
-from playground.engine.spec import Spec
+from playground.engine.spec import FaultKind, KillPoint, Spec
 from playground.web import predictions
 from playground.web.guide import Answer, Outcome, Question, walk
 
@@ -72,9 +72,9 @@ LESSON_WORKLOAD = {"records": 300, "rate": 30}
 COMMIT_WINDOW_WORKLOAD = {"records": 200, "rate": 40}
 COMMIT_WINDOW_TRANSACTION_RECORDS = 10
 COMMIT_WINDOW_KILL = {
-    "kind": "kill-producer",
+    "kind": FaultKind.KILL_PRODUCER.value,
     "at": {"records": 100},
-    "point": "after-commit-before-log",
+    "point": KillPoint.AFTER_COMMIT_BEFORE_LOG.value,
 }
 
 
