@@ -416,8 +416,8 @@ class Conductor:
     def _event(self, kind: str, detail: str, fault: int | None = None) -> None:
         event = Event(time.monotonic() - self._started, kind, detail, fault)
         self.timeline.append(event)
-        with self.names.timeline.open("a") as timeline:
-            timeline.write(json.dumps(event.to_json()) + "\n")
+        with self.names.timeline.open("a") as written:
+            written.write(json.dumps(event.to_json()) + "\n")
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase

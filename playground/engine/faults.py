@@ -100,7 +100,7 @@ class Faults:
         self.names = names
         self.lab = lab
         self.supervisor = supervisor
-        self.record = record  # record(kind, detail, fault=None): a timeline event
+        self.record = record  # record(kind, detail, fault=None): a timeline event (timeline.py)
         self.after = after
         self.producer_count = producer_count  # attempted records so far, from the producer log
         self.problems = problems
