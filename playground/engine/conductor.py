@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.engine import experiment_topics
+from playground.engine import experiment_topics, timeline
 from playground.engine.evidence import Evidence, gather_evidence, promise_json
 from playground.engine.faults import Faults
 from playground.engine.live import LiveTally, LogEnds, TallyInBackground
-from playground.engine.naming import ExperimentNames
+from playground.engine.naming import CONSUMER, PRODUCER, ExperimentNames
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     Fault,
@@ -32,7 +32,8 @@ from playground.engine.spec import (
     SpecError,
     read_live_fault,
 )
-from playground.engine.supervision import CONSUMER, PRODUCER, Ending, Supervisor, Worker
+from playground.engine.supervision import Ending, Supervisor, Worker
+from playground.engine.workers.runtime import Report
 from playground.lab.control import LabClient, LabError
 
 SNAPSHOT_INTERVAL_SECONDS = 0.1  # the live page updates 10 times a second
@@ -68,25 +69,19 @@ class ExperimentError(RuntimeError):
     """The experiment could not run (not a finding about delivery semantics)."""
 
 
-# Timeline kinds that disturb a run's flow whether or not a scheduled fault caused them.
-DISTURBING_KINDS = frozenset({"fault", "crash", "exit", "broker", "action", "error"})
-
-
 @dataclass
 class Event:
     """One entry of the timeline: something that happened, and when (seconds since the start)."""
 
     at: float
-    # "phase", "fault", "crash", "restart", "exit" (died), "stop" (ended cleanly), "broker",
-    # "action", "error"
-    kind: str
+    kind: str  # one of timeline.EVENT_KINDS
     detail: str
     fault: int | None = None
 
     @property
     def disturbs(self) -> bool:
         """Whether this event breaks the run's steady flow (see timing: undisturbed latency)."""
-        return self.fault is not None or self.kind in DISTURBING_KINDS
+        return self.fault is not None or self.kind in timeline.DISTURBING_KINDS
 
     def to_json(self) -> dict:
         return {
@@ -249,13 +244,13 @@ class Conductor:
     # -- reports and endings --------------------------------------------------------------------
     def _on_report(self, worker: Worker, message: dict) -> None:
         event = message.get("event")
-        if event == "progress":
+        if event == Report.PROGRESS:
             self.faults.on_consumer_count(self.supervisor.consumer_count)
-        elif event == "started":
+        elif event == Report.STARTED:
             self.faults.on_started(worker.role)
             if worker.role == PRODUCER:
                 self.faults.on_producer_resumed(message.get("position", 0))
-        elif event == "crash":
+        elif event == Report.CRASH:
             fault = message.get("fault", -1)
             answered = message.get("answered")  # during-commit: whether the answer came first
             self.faults.on_crash(
@@ -264,7 +259,7 @@ class Conductor:
                 f"{message['count']}"
                 + ("" if answered is None else COMMIT_ANSWER_WORDS[bool(answered)]),
             )
-        elif event == "reached":
+        elif event == Report.REACHED:
             self.faults.on_producer_reached(message["count"])
 
     def _on_ending(self, ending: Ending) -> None:
@@ -297,7 +292,7 @@ class Conductor:
                         "was still behind the log"
                     )
                 )
-                self._event("error", "draining gave up; stopping the consumer where it is")
+                self._event(timeline.ERROR, "draining gave up; stopping the consumer where it is")
                 self.supervisor.stop(CONSUMER)
                 self.drained = True
                 return
@@ -322,7 +317,9 @@ class Conductor:
         if over < 0:
             return
         if self.stopped_by != TIME_LIMIT:
-            self._event("action", f"the time limit of {self.time_limit:.0f} s: stopping the run")
+            self._event(
+                timeline.ACTION, f"the time limit of {self.time_limit:.0f} s: stopping the run"
+            )
             self.stopped_by = TIME_LIMIT
             if not self.stopped:
                 self.stopped = True
@@ -336,7 +333,7 @@ class Conductor:
                     f"had still not handled the whole log {TIME_LIMIT_DRAIN_SECONDS:.0f} s later"
                 )
             )
-            self._event("error", "still draining past the time limit: the consumer stops")
+            self._event(timeline.ERROR, "still draining past the time limit: the consumer stops")
             self.supervisor.stop(CONSUMER)
             self.drained = True
 
@@ -365,7 +362,7 @@ class Conductor:
                 + (f"; brokers {paused} were paused by faults" if paused else "")
             )
         )
-        self._event("error", f"no progress for {self.stall_seconds:.0f} s: ending the run")
+        self._event(timeline.ERROR, f"no progress for {self.stall_seconds:.0f} s: ending the run")
         self.stuck = True
         self.supervisor.stop(PRODUCER)
         self.supervisor.stop(CONSUMER)
@@ -380,9 +377,9 @@ class Conductor:
         try:
             fault = read_live_fault(document, self.spec)
         except SpecError as error:
-            self._event("error", f"live action refused: {error}")
+            self._event(timeline.ERROR, f"live action refused: {error}")
             return
-        self._event("action", _describe_live(fault))
+        self._event(timeline.ACTION, _describe_live(fault))
         self.faults.live(fault)
 
     def _on_stop(self) -> None:
@@ -390,12 +387,12 @@ class Conductor:
         the audit judges a whole run of fewer orders. A second stop ends the consumer too,
         wherever it is (the run is then cut short: invalid)."""
         if not self.stopped:
-            self._event("action", "stop: the producer stops; the consumer finishes the log")
+            self._event(timeline.ACTION, "stop: the producer stops; the consumer finishes the log")
             self.stopped, self.stopped_by = True, BY_HAND
             self.supervisor.stop(PRODUCER)
             self._producer_complete()
             return
-        self._event("action", "stop again: the consumer stops where it is")
+        self._event(timeline.ACTION, "stop again: the consumer stops where it is")
         self.problems.append(
             Problem("the run was stopped by hand before the consumer had handled the whole log")
         )
@@ -411,12 +408,12 @@ class Conductor:
     def _event(self, kind: str, detail: str, fault: int | None = None) -> None:
         event = Event(time.monotonic() - self._started, kind, detail, fault)
         self.timeline.append(event)
-        with self.names.timeline.open("a") as timeline:
-            timeline.write(json.dumps(event.to_json()) + "\n")
+        with self.names.timeline.open("a") as written:
+            written.write(json.dumps(event.to_json()) + "\n")
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
-        self._event("phase", phase)
+        self._event(timeline.PHASE, phase)
         self._snapshot()
 
     def _producer_count(self) -> int:

@@ -28,9 +28,16 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 
+from playground.engine import timeline
 from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.fault_words import describe_fault
-from playground.engine.naming import OUTPUT_PRODUCER, SOURCE_PRODUCER, ExperimentNames
+from playground.engine.naming import (
+    CONSUMER,
+    OUTPUT_PRODUCER,
+    PRODUCER,
+    SOURCE_PRODUCER,
+    ExperimentNames,
+)
 from playground.engine.problems import Problem
 from playground.engine.spec import (
     ALL_BROKERS,
@@ -42,9 +49,10 @@ from playground.engine.spec import (
     Spec,
     commit_point,
 )
-from playground.engine.supervision import CONSUMER, PRODUCER, Supervisor
+from playground.engine.supervision import Supervisor
 from playground.engine.workers.runtime import Crash
 from playground.lab.control import LabClient, LabError
+from playground.lab.node import DOWN, PAUSED
 
 BROKER_RESTART_DELAY_SECONDS = 3.0  # a killed broker comes back so the cluster ends whole
 BROKER_RECOVERY_SECONDS = 20.0  # how long a cluster may be slow after a broker came back
@@ -92,7 +100,7 @@ class Faults:
         self.names = names
         self.lab = lab
         self.supervisor = supervisor
-        self.record = record  # record(kind, detail, fault=None): a timeline event
+        self.record = record  # record(kind, detail, fault=None): a timeline event (timeline.py)
         self.after = after
         self.producer_count = producer_count  # attempted records so far, from the producer log
         self.problems = problems
@@ -201,7 +209,7 @@ class Faults:
         if self.armed.pop(fault_index, None) is not None:
             role = self.armed_roles.pop(fault_index)
             self.supervisor.arm(role, self._armed_for(role))  # the rest stay armed
-        self.record("crash", detail, fault=fault_index if fault_index >= 0 else None)
+        self.record(timeline.CRASH, detail, fault=fault_index if fault_index >= 0 else None)
 
     def live(self, fault: Fault) -> None:
         """A fault asked for on the live page (its time is "now")."""
@@ -230,7 +238,9 @@ class Faults:
                 self.after(CLUSTER_RETRY_INTERVAL_SECONDS, lambda: self._due(index, fault))
                 return
             self.record(
-                "error", f"{label} could not be applied: {error}", index if not live else None
+                timeline.ERROR,
+                f"{label} could not be applied: {error}",
+                index if not live else None,
             )
             if not live:
                 self.fired.add(index)  # it will not be tried again
@@ -240,14 +250,14 @@ class Faults:
             return
         if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
-                self.record("error", f"{label}: no {role_of(fault)} is running right now")
+                self.record(timeline.ERROR, f"{label}: no {role_of(fault)} is running right now")
             else:
                 self._waiting.setdefault(index, (fault, time.monotonic()))
             return
         self._waiting.pop(index, None)
         if not live and not self._armed_for_later(fault):
             self.fired.add(index)  # an armed crash has fired when the worker reports it
-        self.record("fault", f"{struck} (producer at record {self.producer_count()})",
+        self.record(timeline.FAULT, f"{struck} (producer at record {self.producer_count()})",
                     None if live else index)  # fmt: skip
 
     @staticmethod
@@ -347,7 +357,7 @@ class Faults:
             return f"broker {broker} paused (SIGSTOP) for {fault.seconds:g} s"
         if fault.kind == FaultKind.RESUME_BROKER:
             if fault.broker == ALL_BROKERS:
-                paused = [n["id"] for n in lab.status()["nodes"] if n["state"] == "paused"]
+                paused = [n["id"] for n in lab.status()["nodes"] if n["state"] == PAUSED]
             else:
                 paused = [int(fault.broker)]
             for broker in paused:
@@ -410,7 +420,7 @@ class Faults:
         """LabError naming the first of `brokers` that is down."""
         states = {node["id"]: node["state"] for node in self._lab().status()["nodes"]}
         for broker in brokers:
-            if states.get(broker) == "down":
+            if states.get(broker) == DOWN:
                 raise LabError(f"broker {broker} is down")
 
     def _release(self, broker: int) -> None:
@@ -427,7 +437,7 @@ class Faults:
         for follower in leadership.followers:
             self._release(follower)
         self.record(
-            "broker",
+            timeline.BROKER,
             f"killed broker {leadership.leader} and resumed {list(leadership.followers)}: "
             "what only the old leader had is gone",
         )
@@ -435,11 +445,11 @@ class Faults:
 
     def _restart_broker(self, broker: int) -> None:
         if self._guarded(lambda: self._lab().restart(broker)):
-            self.record("broker", f"broker {broker} restarted")
+            self.record(timeline.BROKER, f"broker {broker} restarted")
 
     def _resume(self, broker: int) -> None:
         if self._guarded(lambda: self._lab().resume(broker)):
-            self.record("broker", f"broker {broker} resumed")
+            self.record(timeline.BROKER, f"broker {broker} resumed")
 
     def _guarded(self, action: Callable[[], object]) -> bool:
         """A follow-up step of a fault; a failure is a problem of the run."""
@@ -448,7 +458,7 @@ class Faults:
             return True
         except LabError as error:
             self.problems.append(Problem(f"a fault's follow-up step failed: {error}"))
-            self.record("error", f"a fault's follow-up step failed: {error}")
+            self.record(timeline.ERROR, f"a fault's follow-up step failed: {error}")
             return False
 
     # -- at the end -------------------------------------------------------------------------

@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# The clients of an experiment, as their client ids name them (the fault proxy aims at these).
-SOURCE_PRODUCER = "source-producer"
+# The workers of an experiment, each an OS process (supervision.py): a worker's log and arm file
+# are named by its role, and so are an order story's lanes.
+PRODUCER = "producer"
 CONSUMER = "consumer"
-OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer
+WORKER_ROLES = (PRODUCER, CONSUMER)
+# The clients of an experiment, as their client ids name them (the fault proxy aims at these):
+# the producer's, the consumer's, and the consumer's own producer.
+SOURCE_PRODUCER = "source-producer"
+OUTPUT_PRODUCER = "output-producer"
 CLIENT_ROLES = (SOURCE_PRODUCER, CONSUMER, OUTPUT_PRODUCER)
 STORIES_FILE_NAME = "stories"  # a folder: story_book.py
 

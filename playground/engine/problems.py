@@ -22,6 +22,23 @@ class Problem:
     def to_json(self) -> dict[str, str]:
         return {"message": self.message, "log": self.log}
 
+    @classmethod
+    def from_json(cls, stored: object) -> Problem:
+        """A problem as a result stored it, whatever its age (older results kept bare strings)."""
+        if isinstance(stored, dict):
+            message = stored.get("message") or "a problem with no message"
+            return cls(str(message), str(stored.get("log") or ""))
+        return cls(str(stored))
+
+    @property
+    def sentence(self) -> str:
+        """The message as a sentence on its own: a capital first (unless it starts with a name
+        such as `faults[1]`), a full stop last."""
+        text = self.message.strip()
+        if text.split(" ", 1)[0].isalpha():
+            text = text[:1].upper() + text[1:]
+        return text if text.endswith((".", "!", "?")) else f"{text}."
+
 
 def log_excerpt(path: Path, lines: int = LOG_EXCERPT_LINES) -> str:
     """The last `lines` lines of a worker's log (its stderr), or "" if it has none."""

@@ -19,10 +19,10 @@ from playground.engine import kafka_questions
 from playground.engine.clusters import Target
 from playground.engine.conductor import SNAPSHOT_INTERVAL_SECONDS
 from playground.engine.log_strip import LogStripWatch, StripView, questions_for
-from playground.engine.naming import ExperimentNames
+from playground.engine.naming import CONSUMER, ExperimentNames
 from playground.engine.spec import Spec
-from playground.engine.supervision import CONSUMER
 from playground.lab.control import LabError
+from playground.lab.topology import BROKER
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def cluster_state(target: Target, questions: kafka_questions.Questions) -> dict:
     nodes, error = [], ""
     if target.lab is not None:
         try:
-            nodes = [n for n in target.lab.status()["nodes"] if n["role"] == "broker"]
+            nodes = [n for n in target.lab.status()["nodes"] if n["role"] == BROKER]
         except LabError as failure:
             error = str(failure)
     answer = questions.ask({"ask": kafka_questions.CLUSTER}, CLUSTER_WAIT_SECONDS)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from playground.engine import naming
 from playground.lab.topology import BROKER_IDS
 
 SPEC_VERSION = 1
@@ -119,8 +120,10 @@ class SourcePosition(StrEnum):
 class DropTarget(StrEnum):
     """Whose Produce responses drop-acks drops; never another experiment's clients."""
 
-    SOURCE_PRODUCER = "source-producer"
-    OUTPUT_PRODUCER = "output-producer"  # the consumer's own producer (consumer_producer_config)
+    # The clients' own names, as their client ids say them. OUTPUT_PRODUCER: the consumer's own
+    # producer (consumer_producer_config).
+    SOURCE_PRODUCER = naming.SOURCE_PRODUCER
+    OUTPUT_PRODUCER = naming.OUTPUT_PRODUCER
     ALL = "all"  # every client of this experiment
 
 
@@ -425,7 +428,8 @@ TRANSACTION_RETRY_BACKOFF_MS = 10
 
 
 def producer_config(spec: Spec) -> dict[str, str | int | bool]:
-    """The source producer's effective librdkafka properties (the conductor adds the servers)."""
+    """The source producer's librdkafka properties from the spec's settings (clients.py adds
+    what a run fills in: the servers, the client id, the experiment's transactional id)."""
     producer = spec.producer
     config: dict[str, str | int | bool] = {
         "acks": producer.acks.value,
@@ -450,7 +454,8 @@ def producer_config(spec: Spec) -> dict[str, str | int | bool]:
 
 
 def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
-    """The consumer's effective librdkafka properties (the conductor adds servers and group)."""
+    """The consumer's librdkafka properties from the spec's settings (clients.py adds what a run
+    fills in: the servers, the client id and the experiment's group)."""
     consumer = spec.consumer
     auto = consumer.commit == Commit.AUTO
     return {

@@ -1,13 +1,16 @@
-"""Every setting of the experiment spec, described once: path, label, explanation, values, section.
+"""Every setting of the experiment spec, described once: path, label, explanation, values, section,
+how to read its value from a spec and show it, and what the client does when nobody sets it.
 
-The builder's form, its sections and help, the promise's risks, the lessons and docs/spec.md all
-take a setting's words from here, so a new spec field is described in one place
-(tests/engine/test_spec_fields.py checks that every field of the spec is here and that docs/spec.md
-says the same). What a setting accepts stays `Spec.from_json`'s: a choice lists the values of the
-spec's own enum, and the ranges of numbers live only in the reader.
+The builder's form, its sections and help, the promise's risks, the verdict, the story sentences,
+the lessons, the count of settings beyond the client's defaults and docs/spec.md all take a
+setting from here, so a new spec field is described in one place (tests/engine/test_spec_fields.py
+checks that every field of the spec is here and that docs/spec.md says the same). What a setting
+accepts stays `Spec.from_json`'s: a choice lists the values of the spec's own enum, and the ranges
+of numbers live only in the reader.
 
 Use `setting(path)` for one setting ("producer.acks", "faults.kind"); `SPEC_SETTINGS` and
-`FAULT_SETTINGS` list them in page order, grouped by `SECTIONS`.
+`FAULT_SETTINGS` list them in page order, grouped by `SECTIONS`; `CLIENT_DEFAULT_SETTINGS` are those
+with a client default.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from playground.engine.spec import (
     ALL_BROKERS,
@@ -28,6 +32,7 @@ from playground.engine.spec import (
     KillPoint,
     Pipeline,
     SourcePosition,
+    Spec,
 )
 from playground.lab.topology import BROKER_IDS
 
@@ -90,6 +95,9 @@ class Setting:
     explanation: str  # what the setting changes in the guarantee
     values: tuple[Value, ...] = ()  # a choice's values, in the spec enum's order
     blank: str = ""  # what an empty field stands for, where it may be left empty
+    # The value a confluent-kafka (librdkafka) client has when nobody sets it, as the spec writes
+    # it; None for a setting that is not counted among those a guarantee needs beyond it.
+    client_default: str | int | bool | None = None
 
     @property
     def choices(self) -> dict[str, str]:
@@ -100,6 +108,32 @@ class Setting:
     def per_fault(self) -> bool:
         """Whether each fault of the list has its own value of this setting."""
         return self.path.startswith(FAULTS_PATH + ".")
+
+    def value(self, spec: Spec) -> Any:
+        """This setting's value in `spec`, as its JSON document holds it ("1" for acks=1);
+        ValueError for a field of each fault, which has a value per fault."""
+        if self.per_fault:
+            raise ValueError(f"{self.path} is a field of each fault, not of the spec")
+        value: Any = spec.to_json()
+        for key in self.path.split("."):
+            value = value[key]
+        return value
+
+    def put(self, document: dict[str, Any], value: Any) -> None:
+        """Write `value` at this setting's path of a spec document being built."""
+        *parents, key = self.path.split(".")
+        for parent in parents:
+            document = document.setdefault(parent, {})
+        document[key] = value
+
+    def shown(self, value: Any) -> str:
+        """A value of this setting in the pages' words: on or off for a flag, the blank's words
+        for an empty value, else the value as the spec writes it."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if value is None:
+            return self.blank
+        return str(value)
 
 
 def _values(
@@ -122,10 +156,11 @@ def _setting(
     name: str = "",
     values: tuple[Value, ...] = (),
     blank: str = "",
+    client_default: str | int | bool | None = None,
 ) -> Setting:
     # The name is the path's last part unless that is ambiguous (two restarts have "enabled").
     short = name or path.rsplit(".", 1)[-1]
-    return Setting(path, short, label, kind, section, explanation, values, blank)
+    return Setting(path, short, label, kind, section, explanation, values, blank, client_default)
 
 
 SPEC_SETTINGS: tuple[Setting, ...] = (
@@ -197,6 +232,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
                 Acks.ALL: "all: in-sync replicas",
             },
         ),
+        client_default=Acks.ALL.value,  # acks=-1 since librdkafka 1.0 (CONFIGURATION.md)
     ),
     _setting(
         "producer.enable_idempotence",
@@ -207,6 +243,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "once. Off, a retry after a lost acknowledgement stores the record twice. Needs "
         "acks=all, retries of at least 1 and at most 5 in flight; it only holds within one "
         "producer session.",
+        client_default=False,
     ),
     _setting(
         "producer.retries",
@@ -217,6 +254,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "change, loses the record. 1 or more without idempotence: a retry can store it twice. "
         "Fewer than a fault can cost one record (each lost answer is one): the producer gives "
         "up on it (loss, unless it is transactional).",
+        client_default=2_147_483_647,
     ),
     _setting(
         "producer.max_in_flight",
@@ -260,6 +298,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "Writes go in transactions. A restarted producer aborts what the dead one left open, so "
         "read_committed consumers never see its unfinished writes; with its position kept in "
         "the transaction, a restart never repeats a record. Needs idempotence.",
+        client_default=False,  # no transactional.id
     ),
     _setting(
         "producer.transactional_id",
@@ -323,6 +362,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
                 "charge stays outside the transaction (duplicates).",
             },
         ),
+        client_default=Commit.AUTO.value,  # librdkafka commits on its own (enable.auto.commit=true)
     ),
     _setting(
         "consumer.auto_commit_interval_ms",
@@ -354,6 +394,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
                 "transactional producer sends again after the abort (duplicates).",
             },
         ),
+        client_default=IsolationLevel.READ_COMMITTED.value,
     ),
     _setting(
         "consumer.idempotent",
@@ -363,6 +404,7 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         "The consumer records each order id in the same atomic write as the charge and skips "
         "ids it has charged: removes every duplicate risk. Side-effect pipeline only; in "
         "kafka-to-kafka, transactions do that job.",
+        client_default=False,  # the plain consumer keeps no record of what it handled
     ),
     _setting(
         "restarts.consumer.enabled",
@@ -533,6 +575,10 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_PATH = {entry.path: entry for entry in SPEC_SETTINGS + FAULT_SETTINGS}
+# The settings that decide a delivery guarantee, with what the client does by itself.
+CLIENT_DEFAULT_SETTINGS = tuple(
+    entry for entry in SPEC_SETTINGS if entry.client_default is not None
+)
 
 
 def setting(path: str) -> Setting:

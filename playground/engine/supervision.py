@@ -20,15 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from playground.engine.naming import ExperimentNames
+from playground.engine import timeline
+from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
-from playground.engine.workers.runtime import Crash, Orders, arm_file
+from playground.engine.workers.runtime import Crash, Orders, Report, arm_file
 from playground.engine.workers.spares import SPARES
 
-PRODUCER, CONSUMER = "producer", "consumer"
-ROLES = (PRODUCER, CONSUMER)
 MAX_FAILURES = 20  # unmeant failures of one worker in one run before the run is broken
 START_SECONDS = 60.0  # a worker that has not started its clients by then is stuck: killed
 STOP_GRACE_SECONDS = 15.0
@@ -82,8 +81,8 @@ class Supervisor:
         self.after = after
         self.problems = problems
         self.workers: dict[str, Worker] = {}
-        self.sessions = dict.fromkeys(ROLES, 0)
-        self.failures = dict.fromkeys(ROLES, 0)
+        self.sessions = dict.fromkeys(WORKER_ROLES, 0)
+        self.failures = dict.fromkeys(WORKER_ROLES, 0)
         self.dead: set[str] = set()  # roles ended for good
         # How and when each role ended for good: (time.monotonic(), e.g. "had finished").
         self.ended: dict[str, tuple[float, str]] = {}
@@ -120,7 +119,7 @@ class Supervisor:
         worker.reader.start()
         self.workers[role] = worker
         if session:
-            self.record("restart", f"{role} restarted (session {session}){why}")
+            self.record(timeline.RESTART, f"{role} restarted (session {session}){why}")
 
     def _read_reports(self, worker: Worker) -> None:
         for line in worker.process.stdout:
@@ -147,23 +146,23 @@ class Supervisor:
     def note(self, worker: Worker, message: dict) -> None:
         """Keep what a report says about the worker's own state."""
         event = message.get("event")
-        if event == "started":
+        if event == Report.STARTED:
             worker.started = True
             worker.last_progress = time.monotonic()
             if arm_file(str(self.names.root), worker.role).exists():
                 # Armed while it was starting: its signal handler is in place only now.
                 worker.process.send_signal(signal.SIGUSR1)
-        elif event == "progress":
+        elif event == Report.PROGRESS:
             positions = {int(p): offset for p, offset in message["positions"].items()}
             if message["count"] != worker.count or positions != worker.positions:
                 worker.last_progress = time.monotonic()
             worker.count, worker.positions = message["count"], positions
             self.consumer_count = max(self.consumer_count, worker.count)
-        elif event == "crash":
+        elif event == Report.CRASH:
             worker.crashed_at = message["point"]
             if worker.role == CONSUMER:
                 self.consumer_count = worker.count = message["count"]
-        elif event == "finished":
+        elif event == Report.FINISHED:
             worker.finished = True
             worker.stopped_early = bool(message.get("stopped"))
 
@@ -187,13 +186,13 @@ class Supervisor:
         # A consumer only ends cleanly when asked to (stop() collects it): one that ended on its
         # own did not finish anything.
         if code == EXIT_DONE and role == PRODUCER and worker.finished:
-            self.record("stop", f"{role} finished")
+            self.record(timeline.STOP, f"{role} finished")
             self._ended(role, "had finished")
             return Ending(role, for_good=True)
         meant = worker.crashed_at is not None or worker.kill_meant
         reason = self._reason(worker, code)
         log_name = self.names.worker_log(role).name
-        self.record("exit", f"{role} {reason}; see {log_name}")
+        self.record(timeline.EXIT, f"{role} {reason}; see {log_name}")
         excerpt = log_excerpt(self.names.worker_log(role))
         if code == EXIT_START_FAILED:
             self.problems.append(Problem(f"the {role} {reason}", excerpt))
@@ -297,7 +296,7 @@ class Supervisor:
         worker.reader.join(timeout=5)
         self.pump()
         self.workers.pop(role, None)
-        self.record("stop", f"{role} stopped")
+        self.record(timeline.STOP, f"{role} stopped")
 
     def stop_all(self) -> None:
         for role in list(self.workers):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playground.lab.topology import NodeSpec, Topology
+from playground.lab.topology import BROKER, CONTROLLER, NodeSpec, Topology
 
 # Few threads and small heaps: four JVMs share two cores and must stay under 1.5 GB together.
 JVM_OPTIONS = {
-    "controller": ["-Xms48m", "-Xmx160m"],
-    "broker": ["-Xms96m", "-Xmx320m"],
+    CONTROLLER: ["-Xms48m", "-Xmx160m"],
+    BROKER: ["-Xms96m", "-Xmx320m"],
 }
 COMMON_JVM_OPTIONS = [
     "-XX:+UseSerialGC",

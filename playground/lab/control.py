@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playground.lab.node import DOWN, PAUSED, UP
 from playground.lab.topology import BROKER_IDS
 
 if TYPE_CHECKING:
@@ -185,9 +186,9 @@ class LabClient:
         """Resume every paused node, restart every stopped one, then wait_healthy: the cluster
         whole again after broker faults."""
         for node in self.status()["nodes"]:
-            if node["state"] == "paused":
+            if node["state"] == PAUSED:
                 self.resume(node["id"])
-            elif node["state"] == "down":
+            elif node["state"] == DOWN:
                 self.restart(node["id"])
         self.wait_healthy(timeout=timeout)
 
@@ -201,7 +202,7 @@ class LabClient:
         problem = "unknown"
         while time.monotonic() < deadline:
             status = self.status()
-            stopped = [n["id"] for n in status["nodes"] if n["state"] != "up"]
+            stopped = [n["id"] for n in status["nodes"] if n["state"] != UP]
             if stopped:
                 problem = f"nodes not up: {stopped}"
             else:

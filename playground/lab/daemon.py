@@ -31,6 +31,7 @@ from playground.lab.control import (
     LOCK_FILE,
     Phase,
 )
+from playground.lab.node import DOWN
 from playground.lab.proxy import ProxyFleet
 from playground.lab.topology import Topology
 
@@ -202,7 +203,7 @@ class LabDaemon:
                     "id": spec.node_id,
                     "role": spec.role,
                     "pid": node.pid if node else None,
-                    "state": node.state if node else "down",
+                    "state": node.state if node else DOWN,
                     "log": str(node.log_path) if node else None,
                     "client_address": f"127.0.0.1:{spec.proxy_port}" if spec.is_broker else None,
                     "direct_address": f"127.0.0.1:{spec.direct_port}" if spec.is_broker else None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from playground.lab.config import jvm_command, write_node_files
 from playground.lab.topology import NodeSpec, Topology
 
+# A node's state, as the lab's status reports it: running, stopped by SIGSTOP, or not running.
 UP = "up"
 PAUSED = "paused"
 DOWN = "down"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from playground.lab.control import LabClient, LabError
+from playground.lab.node import UP
+from playground.lab.topology import BROKER
 
 ABSENT = "absent"
 EXTERNAL = "external"
@@ -44,7 +46,7 @@ def external_cluster(bootstrap_servers: str, brokers: list[int], error: str = ""
         "error": error,
         "bootstrap_servers": bootstrap_servers,
         "nodes": [
-            {"id": b, "role": "broker", "pid": None, "state": "up", "log": None}
+            {"id": b, "role": BROKER, "pid": None, "state": UP, "log": None}
             for b in sorted(brokers)
         ],
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A node's role, as Kafka's process.roles spells it.
+CONTROLLER, BROKER = "controller", "broker"
 CONTROLLER_ID = 100
 BROKER_IDS = (1, 2, 3)
 
@@ -18,7 +20,7 @@ class NodeSpec:
     """One node of the cluster: its id, role and ports (0 where the role has no such port)."""
 
     node_id: int
-    role: str  # "controller" or "broker"
+    role: str  # CONTROLLER or BROKER
     controller_port: int = 0
     internal_port: int = 0  # inter-broker listener, never proxied
     broker_client_port: int = 0  # the broker's own client listener, reached only by the proxy
@@ -27,7 +29,7 @@ class NodeSpec:
 
     @property
     def is_broker(self) -> bool:
-        return self.role == "broker"
+        return self.role == BROKER
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Topology:
 
     @property
     def controller(self) -> NodeSpec:
-        return NodeSpec(node_id=CONTROLLER_ID, role="controller", controller_port=self.port_base)
+        return NodeSpec(node_id=CONTROLLER_ID, role=CONTROLLER, controller_port=self.port_base)
 
     @property
     def brokers(self) -> tuple[NodeSpec, ...]:
@@ -50,7 +52,7 @@ class Topology:
         return tuple(
             NodeSpec(
                 node_id=n,
-                role="broker",
+                role=BROKER,
                 internal_port=b + 10 + n,
                 broker_client_port=b + 20 + n,
                 proxy_port=b + 30 + n,

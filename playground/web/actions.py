@@ -154,7 +154,7 @@ def _transactional_producer(experiment: Experiment) -> bool:
         return False
 
 
-def request(experiment: Experiment, data: QueryDict) -> str:
+def live_action_queue(experiment: Experiment, data: QueryDict) -> str:
     """Queue the action `data` asks for; return what will happen. ActionError if it cannot."""
     name = data.get("action", "")
     action = BY_NAME.get(name)

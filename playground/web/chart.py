@@ -6,19 +6,22 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
+from playground.engine import timeline
+
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 32, 24
 # The legend: (css class, how it is drawn, label).
 LEGEND = (
     ("throughput", "line", "deliveries/s"),
     ("duplicates", "line", "duplicates (own scale)"),
-    ("marker-fault", "mark", "fault"),
-    ("marker-crash", "mark", "crash"),
-    ("marker-restart", "mark", "restart"),
-    ("marker-action", "mark", "your action"),
+    (f"marker-{timeline.FAULT}", "mark", "fault"),
+    (f"marker-{timeline.CRASH}", "mark", "crash"),
+    (f"marker-{timeline.RESTART}", "mark", "restart"),
+    (f"marker-{timeline.ACTION}", "mark", "your action"),
 )
 MAX_POINTS = 300
-MARKED_KINDS = {"fault", "crash", "restart", "exit", "broker", "action", "error"}  # not "stop"
+# Events drawn as a marker: all but the run's phases and the workers' clean ends.
+MARKED_KINDS = frozenset(timeline.EVENT_KINDS) - {timeline.PHASE, timeline.STOP}
 
 
 def throughput(series: list[tuple[float, int]]) -> list[tuple[float, float]]:

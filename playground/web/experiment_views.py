@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.engine import presets
+from playground.engine import presets, story_book
 from playground.engine.semantics import promise
 from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
 from playground.lab.topology import BROKER_IDS
@@ -90,6 +90,8 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
     if found.status == Experiment.DONE:
         context["outcome"] = verdict.outcome(found.result, found.spec)
         context["verdict"] = verdict.explain(found.result)
+        # The table opens on the anomalies when there are any.
+        context["orders_filter"] = story_book.ANOMALIES if context["verdict"] else story_book.ALL
         context["chart"] = verdict.chart(found)
         context["raw_records_pruned"] = folders.raw_records_pruned(found.run_id)
     return context
@@ -122,7 +124,7 @@ def act(request: HttpRequest, share_id: str) -> HttpResponse:
     if not experiments.can_control(request, found):
         return _action_reply(request, "Only the person running this experiment can do that.", 403)
     try:
-        message = actions.request(found, request.POST)
+        message = actions.live_action_queue(found, request.POST)
     except actions.ActionError as error:
         return _action_reply(request, str(error), 400)
     return _action_reply(request, message, 202)

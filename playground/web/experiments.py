@@ -169,7 +169,7 @@ def cancel(experiment: Experiment) -> str:
         return "cancelled: the experiment was removed from the queue"
     experiment.refresh_from_db()
     if experiment.status == Experiment.RUNNING:
-        return actions.request(experiment, {"action": actions.STOP})
+        return actions.live_action_queue(experiment, {"action": actions.STOP})
     return "nothing to cancel: the experiment has already finished"
 
 

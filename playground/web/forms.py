@@ -100,7 +100,7 @@ class SettingsForm(forms.Form):
             value = self.cleaned_data[entry.name]
             if entry.path == "producer.transactional_id" and not value:
                 value = None  # blank means "the default id", which the spec writes as null
-            _put(document, entry.path, value)
+            entry.put(document, value)
         return document
 
 
@@ -318,22 +318,8 @@ _TRANSACTIONAL_PRODUCER = replace(
 )
 
 
-def _put(document: dict[str, Any], path: str, value: Any) -> None:
-    *parents, key = path.split(".")
-    for parent in parents:
-        document = document.setdefault(parent, {})
-    document[key] = value
-
-
-def _get(document: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        document = document[key]
-    return document
-
-
 def _settings_initial(spec: Spec) -> dict[str, Any]:
-    document = spec.to_json()
-    initial = {entry.name: _get(document, entry.path) for entry in SPEC_SETTINGS}
+    initial = {entry.name: entry.value(spec) for entry in SPEC_SETTINGS}
     initial["transactional_id"] = initial["transactional_id"] or ""
     return initial
 

@@ -13,14 +13,13 @@ lesson needs no model of its own: the session already belongs to exactly one lea
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from playground.engine import presets, spec_fields
 from playground.engine.presets import Preset
-from playground.engine.spec import Spec
+from playground.engine.spec import FaultKind, KillPoint, Spec
 from playground.web import predictions
 from playground.web.guide import Answer, Outcome, Question, walk
 
@@ -73,9 +72,9 @@ LESSON_WORKLOAD = {"records": 300, "rate": 30}
 COMMIT_WINDOW_WORKLOAD = {"records": 200, "rate": 40}
 COMMIT_WINDOW_TRANSACTION_RECORDS = 10
 COMMIT_WINDOW_KILL = {
-    "kind": "kill-producer",
+    "kind": FaultKind.KILL_PRODUCER.value,
     "at": {"records": 100},
-    "point": "after-commit-before-log",
+    "point": KillPoint.AFTER_COMMIT_BEFORE_LOG.value,
 }
 
 
@@ -361,16 +360,6 @@ def next_step(number: int) -> Step | None:
     return later[0] if later else None
 
 
-def setting_value(spec: Spec, path: str) -> Any:
-    """The value at dotted `path` of `spec`'s document (None if the document has no such key)."""
-    value: Any = spec.to_json()
-    for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 @dataclass(frozen=True)
 class ShownSetting:
     """A setting a step's text turns on, with its value in the step's run and what it does."""
@@ -387,11 +376,14 @@ def settings_shown(chosen: Step) -> list[ShownSetting]:
         return []
     shown = []
     for path in chosen.settings:
-        value = setting_value(chosen.spec, path)
         described = spec_fields.setting(path)
+        value = described.value(chosen.spec)
         for_value = described.choices.get(value) if isinstance(value, str) else None
-        text = value if isinstance(value, str) else json.dumps(value)
-        shown.append(ShownSetting(path, described.label, text, for_value or described.explanation))
+        shown.append(
+            ShownSetting(
+                path, described.label, described.shown(value), for_value or described.explanation
+            )
+        )
     return shown
 
 

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What a lane stands for; each is a css class too.
-PRODUCER = "producer"
+from playground.engine.audit import (
+    PROCESSING_ABORTED,
+    PROCESSING_COUNTED,
+    PROCESSING_DEDUPLICATED,
+    PRODUCER_ACKED,
+    PRODUCER_FAILED,
+    PRODUCER_SENT,
+    PRODUCER_UNKNOWN,
+)
+from playground.engine.naming import CONSUMER, PRODUCER
+from playground.engine.spec import Pipeline
+
+# What a lane stands for; each is a css class too (the workers' lanes are named by their role).
 LOG = "log"
-CONSUMER = "consumer"
 SINK = "sink"
 
-# What a step shows; each is a css class (step-...) too.
+# What a step shows; each is a css class (step-...) too, as is how a processing ended (the
+# audit's PROCESSING_ENDS).
 SEND = "send"
 ACK = "ack"
 NO_ACK = "no-ack"
@@ -25,25 +36,30 @@ COPY = "copy"
 ABORTED_COPY = "aborted-copy"
 NOT_IN_LOG = "not-in-log"
 PROCESS = "process"
-COUNTED = "counted"  # audit.PROCESSING_COUNTED
-DEDUPLICATED = "deduplicated"  # audit.PROCESSING_DEDUPLICATED
-ABORTED = "aborted"  # audit.PROCESSING_ABORTED
 NEVER_PROCESSED = "never-processed"
 COMMIT = "commit"
 NO_COMMIT = "no-commit"
 
-KAFKA_TO_KAFKA = "kafka-to-kafka"
 # How a processing ended, per pipeline: the label on its arrow to the sink.
 ENDINGS = {
-    COUNTED: {"side-effect": "charged", KAFKA_TO_KAFKA: "total written"},
-    DEDUPLICATED: {"side-effect": "skipped: already charged", KAFKA_TO_KAFKA: "skipped"},
-    ABORTED: {"side-effect": "not counted", KAFKA_TO_KAFKA: "written, then aborted"},
+    PROCESSING_COUNTED: {Pipeline.SIDE_EFFECT: "charged", Pipeline.KAFKA_TO_KAFKA: "total written"},
+    PROCESSING_DEDUPLICATED: {
+        Pipeline.SIDE_EFFECT: "skipped: already charged",
+        Pipeline.KAFKA_TO_KAFKA: "skipped",
+    },
+    PROCESSING_ABORTED: {
+        Pipeline.SIDE_EFFECT: "not counted",
+        Pipeline.KAFKA_TO_KAFKA: "written, then aborted",
+    },
 }
 NO_ANSWER = {
-    "sent": ("no ack (acks=0)", "No broker answered: with acks=0 the client took it as sent."),
-    "failed": ("delivery failed", "Its delivery report carried an error: no broker has it."),
-    "unknown": ("no answer", "The producer heard nothing back: it died first."),
-    "acked": ("", ""),
+    PRODUCER_SENT: (
+        "no ack (acks=0)",
+        "No broker answered: with acks=0 the client took it as sent.",
+    ),
+    PRODUCER_FAILED: ("delivery failed", "Its delivery report carried an error: no broker has it."),
+    PRODUCER_UNKNOWN: ("no answer", "The producer heard nothing back: it died first."),
+    PRODUCER_ACKED: ("", ""),
 }
 
 
@@ -150,7 +166,7 @@ def sequence(story: dict, *, pipeline: str, history: dict[int, list[Commit]] | N
         Lane(CONSUMER, "consumer", "never processed it")
     ]
     sink_at = len(lanes)
-    if pipeline == KAFKA_TO_KAFKA:
+    if pipeline == Pipeline.KAFKA_TO_KAFKA:
         lanes.append(Lane(SINK, "output topic", "running totals"))
     else:
         lanes.append(Lane(SINK, "ledger", "charges"))
@@ -216,8 +232,8 @@ def _processing_steps(
     steps = []
     for p, o, s, how in processings:
         name, who = copy_name(p, o), _session_name(s, "consumer session")
-        ending = ENDINGS.get(how, ENDINGS[COUNTED]).get(pipeline, how)
-        counted = "it counted" if how == COUNTED else f"it did not count ({how})"
+        ending = ENDINGS.get(how, ENDINGS[PROCESSING_COUNTED]).get(pipeline, how)
+        counted = "it counted" if how == PROCESSING_COUNTED else f"it did not count ({how})"
         steps.append(Step(log_at[p], consumer_at[s], name, PROCESS, ""))  # said with its end
         steps.append(
             Step(
@@ -298,7 +314,11 @@ def _processings(story: dict) -> list[tuple[int, int, int | None, str]]:
     before processings were recorded gives its counted effects, sessions unknown."""
     if "processings" in story:
         return [(p, o, s, how) for p, o, s, how in story["processings"]]
-    return [(p, o, None, COUNTED) for p, o, n in story.get("effect_sources", []) for _ in range(n)]
+    return [
+        (p, o, None, PROCESSING_COUNTED)
+        for p, o, n in story.get("effect_sources", [])
+        for _ in range(n)
+    ]
 
 
 def _is_number(value: object) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 
 from playground.engine import story_book
-from playground.engine.audit import ANOMALY_CONDITIONS, OrderStory
+from playground.engine.audit import ANOMALY_ABORTED, ANOMALY_CONDITIONS, ANOMALY_KINDS, OrderStory
 from playground.engine.story_book import StoryBook
 from playground.web.folders import legacy_stories_file, stories_folder
 from playground.web.models import Experiment
@@ -22,12 +22,13 @@ PAGE_SIZE = 50
 # What an order id may look like in a link: the characters the workload's ids are made of, as
 # orders.ORDER_VALUE reads them (printable ASCII, no quote or backslash), and not too long.
 ORDER_ID = re.compile(r"[!#-\[\]-~]{1,120}")
+# The table's filters: every story, every anomaly, or one of the audit's anomaly kinds, each
+# named by its kind unless its words are here.
+_ANOMALY_WORDS = {ANOMALY_ABORTED: "aborted reads"}
 FILTERS = {
-    "": "all orders",
-    "anomalies": "every anomaly",
-    "lost": "lost",
-    "duplicated": "duplicated",
-    "aborted": "aborted reads",
+    story_book.ALL: "all orders",
+    story_book.ANOMALIES: "every anomaly",
+    **{kind: _ANOMALY_WORDS.get(kind, kind) for kind in ANOMALY_KINDS},
 }
 
 

@@ -8,7 +8,19 @@ the setting alone.
 
 from __future__ import annotations
 
-from playground.engine.spec import Acks, Commit, IsolationLevel, Pipeline, Spec
+from playground.engine.audit import (
+    DUPLICATED,
+    LOST_AT_BROKER,
+    LOST_AT_CONSUMER,
+    LOST_AT_PRODUCER,
+    PROCESSING_COUNTED,
+    PROCESSING_DEDUPLICATED,
+    PRODUCER_FAILED,
+    PRODUCER_SENT,
+    UNEXPLAINED,
+)
+from playground.engine.spec import Acks, Commit, Pipeline, Spec
+from playground.engine.spec_fields import Kind, setting
 from playground.web.order_story import copy_name
 
 
@@ -16,25 +28,25 @@ def sentence(story: dict, spec: Spec | None) -> str:
     """Why this order ended as it did, in one sentence, naming the setting that allowed it."""
     outcome = story.get("outcome")
     order_id = story.get("order_id", "this order")
-    if outcome == "unexplained":
+    if outcome == UNEXPLAINED:
         return (
             f"No producer session attempted {order_id}: its records do not belong to this run "
             "(or a worker has a bug)."
         )
     if story.get("aborted_reads"):
         return _aborted_read(story, spec)
-    if outcome == "duplicated":
+    if outcome == DUPLICATED:
         repeated = [(p, o) for p, o, n in story.get("effect_sources", []) if n > 1]
         if repeated:
             return _duplicated_by_consumer(story, spec, *repeated[0])
         return _duplicated_by_producer(story, spec)
-    if outcome == "lost_at_consumer":
+    if outcome == LOST_AT_CONSUMER:
         return _lost_at_consumer(story, spec)
-    if outcome == "lost_at_broker":
+    if outcome == LOST_AT_BROKER:
         return _lost_at_broker(story, spec)
-    if outcome == "lost_at_producer":
+    if outcome == LOST_AT_PRODUCER:
         return _lost_at_producer(story, spec)
-    skipped = [s for _, _, s, how in story.get("processings", []) if how == "deduplicated"]
+    skipped = [s for _, _, s, how in story.get("processings", []) if how == PROCESSING_DEDUPLICATED]
     if skipped:
         return (
             f"{_setting(spec, 'consumer.idempotent')} recognised {order_id} when "
@@ -48,7 +60,7 @@ def _duplicated_by_consumer(story: dict, spec: Spec | None, partition: int, offs
     sessions = [
         s
         for p, o, s, how in story.get("processings", [])
-        if (p, o) == (partition, offset) and how == "counted"
+        if (p, o) == (partition, offset) and how == PROCESSING_COUNTED
     ]
     first = _session("session", sessions[0]) if sessions else "an earlier session"
     again = _session("session", sessions[-1]) if len(sessions) > 1 else "a new session"
@@ -132,17 +144,17 @@ def _lost_at_producer(story: dict, spec: Spec | None) -> str:
             "aborted transactions, and no producer session sent it again."
         )
     outcome = story.get("producer_outcome")
-    if outcome == "sent" or (spec is not None and spec.producer.acks == Acks.NONE):
+    if outcome == PRODUCER_SENT or (spec is not None and spec.producer.acks == Acks.NONE):
         return (
             f"{_setting(spec, 'producer.acks')} let the producer count {order_id} as sent "
             "without any broker answering, and it never reached the log."
         )
-    if outcome == "failed" and (spec is None or spec.producer.retries == 0):
+    if outcome == PRODUCER_FAILED and (spec is None or spec.producer.retries == 0):
         return (
             f"{_setting(spec, 'producer.retries')} gave up on {order_id} after one failed send: "
             "it never reached the log."
         )
-    if outcome == "failed" and spec is not None and spec.producer.acks != Acks.NONE:
+    if outcome == PRODUCER_FAILED and spec is not None and spec.producer.acks != Acks.NONE:
         return (
             f"{_setting(spec, 'producer.message_timeout_ms')} and "
             f"{_setting(spec, 'producer.retries')} bound the producer's retries: it gave up on "
@@ -158,17 +170,13 @@ def _lost_at_producer(story: dict, spec: Spec | None) -> str:
 
 
 def _setting(spec: Spec | None, path: str) -> str:
-    """'consumer.commit = after-processing': the setting and the value the spec gave it."""
+    """'consumer.commit = after-processing': the setting and the value the spec gave it (a flag
+    reads 'restarts.producer.enabled off')."""
     if spec is None:
         return path
-    value: object = spec
-    for name in path.split("."):
-        value = getattr(value, name)
-    if isinstance(value, bool):
-        return f"{path} {'on' if value else 'off'}"
-    if isinstance(value, Acks | Commit | IsolationLevel | Pipeline):
-        value = value.value
-    return f"{path} = {value}"
+    described = setting(path)
+    shown = described.shown(described.value(spec))
+    return f"{path} {shown}" if described.kind == Kind.FLAG else f"{path} = {shown}"
 
 
 def _session(role: str, session: int | None) -> str:

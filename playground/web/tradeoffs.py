@@ -23,7 +23,7 @@ from playground.engine.audit import COUNT_FIELDS
 from playground.engine.client_defaults import Changed, beyond_defaults
 from playground.engine.presets import preset
 from playground.engine.semantics import Semantic, promise
-from playground.engine.spec import MAX_NAME_LENGTH, Pipeline, Spec
+from playground.engine.spec import MAX_NAME_LENGTH, FaultKind, KillPoint, Pipeline, Spec
 from playground.web import verdict
 from playground.web.models import Comparison, Experiment
 
@@ -336,7 +336,11 @@ def differences(cols: Sequence[Column], figure: str) -> dict[int, Difference]:
 # The three semantics of the course's table, plus the payment service for a side effect outside
 # Kafka, under one fault schedule: a consumer crash at each one's next commit point.
 COURSE_PRESETS = ("metrics", "notification-service", "payments-aggregation", "payment-service")
-COURSE_FAULT = {"kind": "kill-consumer", "point": "next-commit-point", "at": {"records": 120}}
+COURSE_FAULT = {
+    "kind": FaultKind.KILL_CONSUMER.value,
+    "point": KillPoint.NEXT_COMMIT_POINT.value,
+    "at": {"records": 120},
+}
 COURSE_FAULTS_LABEL = (
     "One consumer crash (SIGKILL) after 120 records, at each spec's next commit point: between "
     "commit and processing when it commits first, between processing and commit when it commits "

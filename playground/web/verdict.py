@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playground.engine.problems import Problem
+from playground.engine.spec_fields import Setting, setting
 from playground.web import chart as timeline_chart
 from playground.web.models import Experiment
 
@@ -19,55 +21,72 @@ class Finding:
     settings: list[dict]  # the promise's risks behind it: {"setting", "explanation"}
 
 
-# Per anomaly: the headline, what happened, and which settings (by dotted-path prefix) allow it.
+@dataclass(frozen=True)
+class Origin:
+    """Where one kind of anomaly comes from, in words, and the settings that allow it."""
+
+    headline: str
+    words: str
+    settings: tuple[Setting, ...]
+
+
+def _origin(headline: str, words: str, *paths: str) -> Origin:
+    return Origin(headline, words, tuple(setting(path) for path in paths))
+
+
+# Per anomaly (the audit's count of it): where it comes from.
 ORIGINS = {
-    "lost_at_producer": (
+    "lost_at_producer": _origin(
         "lost at the producer",
         "These records never reached the log and no broker acknowledged them: a send that "
         "failed, went out with acks=0 into a broker that was not there, was given up on once a "
         "fault outlasted the producer's retries or its message timeout, or a producer that died "
         "before sending and did not send again.",
-        ("producer.acks", "producer.retries", "producer.message_timeout_ms", "restarts.producer"),
+        "producer.acks",
+        "producer.retries",
+        "producer.message_timeout_ms",
+        "restarts.producer.enabled",
     ),
-    "lost_at_broker": (
+    "lost_at_broker": _origin(
         "lost at the broker",
         "A broker acknowledged these records, and later the log no longer had them: with acks=1 "
         "the leader answers alone, and a leader that dies before its followers copy a record "
         "takes the acknowledged write with it.",
-        ("producer.acks",),
+        "producer.acks",
     ),
-    "lost_at_consumer": (
+    "lost_at_consumer": _origin(
         "lost at the consumer",
         "These records are in the log, and nobody processed them: the consumer's offset moved "
         "past them before their processing was done (a commit before processing, or auto-commit), "
         "and then the consumer crashed.",
-        ("consumer.commit", "restarts.consumer"),
+        "consumer.commit",
+        "restarts.consumer.enabled",
     ),
-    "duplicated_by_producer": (
+    "duplicated_by_producer": _origin(
         "duplicated by the producer",
         "The same order is in the log more than once and each copy was processed: a retry after "
         "a lost acknowledgement without idempotence, or a restarted producer sending again what "
         "it never saw acknowledged (idempotence lasts one producer session), or what committed "
         "after its last logged position (a transactional producer that keeps its position in "
         "its log, killed as its commit went through).",
-        (
-            "producer.enable_idempotence",
-            "producer.retries",
-            "restarts.producer",
-            "producer.transactional",
-            "producer.position",
-        ),
+        "producer.enable_idempotence",
+        "producer.retries",
+        "restarts.producer.enabled",
+        "producer.transactional",
+        "producer.position",
     ),
-    "duplicated_by_consumer": (
+    "duplicated_by_consumer": _origin(
         "duplicated by the consumer",
         "One copy in the log was processed more than once: the consumer crashed after processing "
         "and before committing, and its successor processed the same records again.",
-        ("consumer.commit", "consumer.idempotent", "consumer.isolation_level"),
+        "consumer.commit",
+        "consumer.idempotent",
+        "consumer.isolation_level",
     ),
-    "aborted_reads": (
+    "aborted_reads": _origin(
         "aborted records processed",
         "The consumer processed records of transactions that were aborted (read_uncommitted).",
-        ("consumer.isolation_level",),
+        "consumer.isolation_level",
     ),
 }
 
@@ -82,27 +101,13 @@ def explain(result: dict | None) -> list[Finding]:
         if isinstance(risk, dict) and isinstance(risk.get("setting"), str)
     ]
     findings = []
-    for kind, (headline, words, prefixes) in ORIGINS.items():
+    for kind, origin in ORIGINS.items():
         count = _count(audit.get(kind))
         if count:
-            settings = [r for r in risks if r["setting"].startswith(prefixes)]
-            findings.append(Finding(kind, count, headline, words, settings))
+            paths = {entry.path for entry in origin.settings}
+            settings = [r for r in risks if r["setting"] in paths]
+            findings.append(Finding(kind, count, origin.headline, origin.words, settings))
     return findings
-
-
-@dataclass(frozen=True)
-class Problem:
-    message: str  # what kept the run from running its spec, in words ("the consumer failed...")
-    log: str  # an excerpt of the worker's log, "" when there is none
-
-    @property
-    def sentence(self) -> str:
-        """The message as a sentence on its own: a capital first (unless it starts with a name
-        such as `faults[1]`), a full stop last."""
-        text = self.message.strip()
-        if text.split(" ", 1)[0].isalpha():
-            text = text[:1].upper() + text[1:]
-        return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ def outcome(result: dict | None, spec: dict | None = None) -> Outcome:
     observed = result.get("observed_semantic")
     return Outcome(
         valid=valid,
-        problems=[_problem(p) for p in _list(result.get("problems"))],
+        problems=[Problem.from_json(p) for p in _list(result.get("problems"))],
         observed_semantic=str(observed) if valid and observed is not None else None,
         planned=planned,
         attempted=attempted,
@@ -174,13 +179,6 @@ def outcome(result: dict | None, spec: dict | None = None) -> Outcome:
         stopped=str(result["stopped"]) if result.get("stopped") else None,
         errors=[str(error) for error in _list(result.get("errors"))],
     )
-
-
-def _problem(problem: object) -> Problem:
-    if isinstance(problem, dict):
-        message = problem.get("message") or "a problem with no message"
-        return Problem(str(message), str(problem.get("log") or ""))
-    return Problem(str(problem), "")
 
 
 def _mapping(value: object) -> dict:

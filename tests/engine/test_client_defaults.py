@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from playground.engine.client_defaults import CLIENT_DEFAULTS, beyond_defaults
+from playground.engine.client_defaults import beyond_defaults
 from playground.engine.presets import preset
 from playground.engine.spec import Spec
-from playground.engine.spec_fields import setting
+from playground.engine.spec_fields import CLIENT_DEFAULT_SETTINGS
 
 
 def _changed(name: str) -> list[str]:
@@ -33,9 +33,21 @@ def test_a_spec_of_the_clients_defaults_needs_nothing_more():
     assert beyond_defaults(Spec.from_json(document)) == []
 
 
-def test_every_counted_setting_is_a_spec_field_and_says_its_default():
-    for path in CLIENT_DEFAULTS:
-        assert setting(path).label
+def test_the_counted_settings_and_their_defaults_are_librdkafkas_and_a_plain_poll_loops():
+    assert {entry.path: entry.client_default for entry in CLIENT_DEFAULT_SETTINGS} == {
+        "producer.acks": "all",
+        "producer.enable_idempotence": False,
+        "producer.retries": 2_147_483_647,
+        "producer.transactional": False,
+        "consumer.commit": "auto",
+        "consumer.isolation_level": "read_committed",
+        "consumer.idempotent": False,
+    }
+
+
+def test_a_changed_setting_says_its_value_and_its_default():
     (acks,) = [c for c in beyond_defaults(preset("metrics").spec) if c.path == "producer.acks"]
     assert str(acks) == "producer.acks = 1 (default all)"
     assert acks.to_json() == {"setting": "producer.acks", "value": "1", "default": "all"}
+    (idempotence,) = beyond_defaults(preset("notification-service").spec)[:1]
+    assert str(idempotence) == "producer.enable_idempotence = on (default off)"

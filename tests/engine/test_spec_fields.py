@@ -26,7 +26,16 @@ from playground.engine.spec import (
     SpecError,
     default_spec,
 )
-from playground.engine.spec_fields import FAULT_SETTINGS, SPEC_SETTINGS, Kind, Setting, setting
+from playground.engine.spec_fields import (
+    CLIENT_DEFAULT_SETTINGS,
+    CONSUMER,
+    FAULT_SETTINGS,
+    PRODUCER,
+    SPEC_SETTINGS,
+    Kind,
+    Setting,
+    setting,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
 # Fields of the document that are its shape, not a setting anyone chooses.
@@ -241,3 +250,36 @@ def test_docs_explain_each_value_of_a_choice_in_the_registrys_words(path, value)
     items = [item for item in docs_items() if any(name in item for name in named)]
 
     assert any(explanation in item for item in items), f"{path} {value}: {explanation}"
+
+
+def test_every_setting_of_the_spec_reads_its_value_from_a_spec_and_writes_it_back():
+    spec = default_spec()
+    document: dict[str, Any] = {"faults": []}
+    for entry in SPEC_SETTINGS:
+        entry.put(document, entry.value(spec))
+
+    assert Spec.from_json(document) == spec
+
+
+def test_a_fault_field_has_no_value_in_the_spec_itself():
+    with pytest.raises(ValueError, match=r"faults\.kind"):
+        setting("faults.kind").value(default_spec())
+
+
+def test_a_value_is_shown_as_the_pages_say_it():
+    assert setting("producer.acks").shown("1") == "1"
+    assert setting("producer.enable_idempotence").shown(True) == "on"
+    assert setting("restarts.consumer.enabled").shown(False) == "off"
+    assert (
+        setting("producer.transactional_id").shown(None)
+        == setting("producer.transactional_id").blank
+    )
+
+
+def test_a_client_default_is_a_value_of_its_setting():
+    for entry in CLIENT_DEFAULT_SETTINGS:
+        assert entry.section in (PRODUCER, CONSUMER)
+        if entry.kind == Kind.CHOICE:
+            assert entry.client_default in entry.choices, entry.path
+        else:
+            assert isinstance(entry.client_default, bool | int), entry.path

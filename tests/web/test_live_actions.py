@@ -17,7 +17,7 @@ def running(**spec) -> Experiment:
 
 
 def press(experiment: Experiment, **fields) -> dict:
-    actions.request(experiment, QueryDict(mutable=True) | fields)
+    actions.live_action_queue(experiment, QueryDict(mutable=True) | fields)
     return Action.objects.filter(experiment=experiment).latest("id").params
 
 

@@ -7,6 +7,9 @@ import json
 import pytest
 from django.test import Client
 
+from playground.engine import story_book, timeline
+from playground.engine.audit import ANOMALY_KINDS, COUNT_FIELDS
+from playground.engine.problems import Problem
 from playground.web import chart, stories, verdict
 from playground.web.models import Experiment
 
@@ -29,6 +32,12 @@ def test_the_chart_marks_every_fault_crash_and_action_but_not_phases():
     assert chart.render([], []).startswith("<svg")
 
 
+def test_the_charts_legend_names_marked_kinds_of_the_timeline():
+    legend = {css.removeprefix("marker-") for css, drawn, _ in chart.LEGEND if drawn == "mark"}
+    assert legend <= chart.MARKED_KINDS <= set(timeline.EVENT_KINDS)
+    assert timeline.PHASE not in chart.MARKED_KINDS and timeline.STOP not in chart.MARKED_KINDS
+
+
 def _result(**audit) -> dict:
     counts = {"lost_at_consumer": 0, "duplicated_by_consumer": 0} | audit
     return {
@@ -47,6 +56,10 @@ def test_the_verdict_ties_each_anomaly_to_the_settings_that_allow_it():
     assert [r["setting"] for r in findings[0].settings] == ["consumer.commit"]
     assert verdict.explain(_result()) == []
     assert verdict.explain(None) == []
+
+
+def test_each_origin_is_an_anomaly_the_audit_counts():
+    assert set(verdict.ORIGINS) <= set(COUNT_FIELDS)
 
 
 def test_a_producer_duplicate_is_tied_to_where_a_transactional_producer_keeps_its_position():
@@ -111,9 +124,15 @@ def test_the_audit_table_pages_and_filters(settings, tmp_path):
     dups = stories.page(experiment, "duplicated", "1")
     assert dups.total == 12 and all(r["outcome"] == "duplicated" for r in dups.rows)
     assert stories.page(experiment, "lost", "1").total == 0
+    assert stories.page(experiment, "unexplained", "1").total == 0
     for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
         with pytest.raises(stories.BadQuery):
             stories.page(experiment, bad_filter, bad_page)
+
+
+def test_the_story_filters_are_all_every_anomaly_and_each_of_the_audits_anomaly_kinds():
+    assert list(stories.FILTERS) == [story_book.ALL, story_book.ANOMALIES, *ANOMALY_KINDS]
+    assert stories.FILTERS["unexplained"] == "unexplained"
 
 
 @pytest.mark.django_db
@@ -152,6 +171,16 @@ def test_an_unreadable_legacy_stories_file_shows_an_empty_table_not_an_error(set
     assert response.status_code == 200
 
 
+@pytest.mark.django_db
+def test_the_verdict_opens_the_audit_table_on_the_anomalies_when_there_are_any(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    experiment = Experiment.objects.create(spec={}, run_id="r3", status=Experiment.DONE)
+    orders = f"{experiment.get_absolute_url()}orders?filter="
+    for result, opened in ((_result(), ""), (_result(lost_at_consumer=1), "anomalies")):
+        Experiment.objects.filter(pk=experiment.pk).update(result=result)
+        assert f'hx-get="{orders}{opened}"' in Client().get(experiment.get_absolute_url()).text
+
+
 def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
     result = _result(lost_at_consumer=3) | {
         "valid": False,
@@ -161,14 +190,14 @@ def test_an_invalid_result_observes_no_semantic_and_keeps_its_problems():
     found = verdict.outcome(result)
     assert not found.valid
     assert found.observed_semantic is None
-    assert found.problems == [verdict.Problem("the consumer failed 21 times: boom", "Traceback")]
+    assert found.problems == [Problem("the consumer failed 21 times: boom", "Traceback")]
     assert found.first_problem == "the consumer failed 21 times: boom"
 
 
 def test_a_problem_reads_as_a_sentence_on_its_own():
-    problem = verdict.Problem("the producer could not start: no broker", "")
+    problem = Problem("the producer could not start: no broker", "")
     assert problem.sentence == "The producer could not start: no broker."
-    assert verdict.Problem("faults[0] could not be applied.", "").sentence == (
+    assert Problem("faults[0] could not be applied.", "").sentence == (
         "faults[0] could not be applied."
     )
 

@@ -14,6 +14,7 @@ import signal
 import sys
 import traceback
 
+from playground.engine.naming import CONSUMER, PRODUCER
 from playground.engine.workers import consumer, producer
 from playground.engine.workers.exits import (
     EXIT_CONDUCTOR_GONE,
@@ -25,7 +26,7 @@ from playground.engine.workers.runtime import Orders, Runtime
 from playground.engine.workers.setup import names_of
 from playground.engine.workers.watchdog import Watchdog
 
-ROLES = {"producer": producer.main, "consumer": consumer.main}
+WORKER_MAINS = {PRODUCER: producer.main, CONSUMER: consumer.main}
 
 
 def log_to(orders: Orders) -> None:
@@ -45,7 +46,7 @@ def run() -> int:
     runtime = Runtime(orders)
     Watchdog(runtime, names_of(orders).worker_log(orders.role)).start()
     try:
-        return ROLES[orders.role](runtime)
+        return WORKER_MAINS[orders.role](runtime)
     except Exception as failure:  # noqa: BLE001 - every failure becomes a named exit code
         code = exit_code_of(failure)
         if code == EXIT_UNEXPECTED:

@@ -30,7 +30,7 @@ from confluent_kafka import (
 )
 
 from playground.engine import clients
-from playground.engine.spec import Commit
+from playground.engine.spec import Commit, KillPoint
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,
@@ -40,10 +40,7 @@ from playground.engine.workers.exits import (
 )
 from playground.engine.workers.handlers import Handler, handler_for
 from playground.engine.workers.runtime import (
-    AFTER_COMMIT_BEFORE_PROCESSING,
-    AFTER_PROCESSING_BEFORE_COMMIT,
-    MID_BATCH,
-    MID_TRANSACTION,
+    Report,
     Runtime,
 )
 from playground.engine.workers.setup import load_spec, meet_brokers, names_of
@@ -90,7 +87,7 @@ class ConsumerLoop:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         self.consumer.subscribe([self.names.input_topic], on_assign=self._on_assign)
-        self.runtime.report("started")
+        self.runtime.report(Report.STARTED)
         while not self.runtime.stop_requested:
             self.runtime.raise_if_fatal()
             messages = self.next_messages()
@@ -165,22 +162,22 @@ class ConsumerLoop:
         if a transaction aborted and the consumer went back to its committed offsets."""
         if self.commit_mode == Commit.BEFORE_PROCESSING:
             self.commit(offsets)
-            self.runtime.crash_point(AFTER_COMMIT_BEFORE_PROCESSING)
+            self.runtime.crash_point(KillPoint.AFTER_COMMIT_BEFORE_PROCESSING)
             self.process(batch)
         elif self.commit_mode == Commit.AFTER_PROCESSING:
             self.process(batch)
             self.handler.before_commit()
-            self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
+            self.runtime.crash_point(KillPoint.AFTER_PROCESSING_BEFORE_COMMIT)
             self.commit(offsets)
         elif self.commit_mode == Commit.AUTO:
-            if self.runtime.due(AFTER_COMMIT_BEFORE_PROCESSING):
+            if self.runtime.due(KillPoint.AFTER_COMMIT_BEFORE_PROCESSING):
                 # librdkafka already stored these offsets when it handed the batch over; wait for
                 # its background auto-commit to commit them, then die before handling them.
                 time.sleep(self.spec.consumer.auto_commit_interval_ms / 1000 * 1.5 + 0.2)
-                self.runtime.crash_point(AFTER_COMMIT_BEFORE_PROCESSING)
+                self.runtime.crash_point(KillPoint.AFTER_COMMIT_BEFORE_PROCESSING)
             self.process(batch)
             self.handler.before_commit()
-            self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
+            self.runtime.crash_point(KillPoint.AFTER_PROCESSING_BEFORE_COMMIT)
         else:
             return self.handle_in_transaction(batch, offsets)
         return True
@@ -196,15 +193,15 @@ class ConsumerLoop:
 
     def _crash_points(self, mid_batch: bool, in_transaction: bool) -> None:
         """The crash points right after a record was handled (only if a crash is pending)."""
-        if in_transaction and self.runtime.due(MID_TRANSACTION):
+        if in_transaction and self.runtime.due(KillPoint.MID_TRANSACTION):
             # Die with this transaction's output already written to the log (uncommitted),
             # as a transformer does that is killed between its sends and its commit.
             self.handler.perform()
             self.handler.before_commit()
-            self.runtime.crash_point(MID_TRANSACTION)
-        if mid_batch and self.runtime.due(MID_BATCH):
+            self.runtime.crash_point(KillPoint.MID_TRANSACTION)
+        if mid_batch and self.runtime.due(KillPoint.MID_BATCH):
             self.handler.perform()  # the records handled so far have had their effects
-            self.runtime.crash_point(MID_BATCH)
+            self.runtime.crash_point(KillPoint.MID_BATCH)
 
     def commit(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets, then commit the stored offsets synchronously (the commit
@@ -224,7 +221,7 @@ class ConsumerLoop:
         self.handler.checkpoint()
         retrying(producer.begin_transaction)
         self.process(batch, in_transaction=True)
-        self.runtime.crash_point(AFTER_PROCESSING_BEFORE_COMMIT)
+        self.runtime.crash_point(KillPoint.AFTER_PROCESSING_BEFORE_COMMIT)
         try:
             metadata = self.consumer.consumer_group_metadata()
             retrying(lambda: producer.send_offsets_to_transaction(offsets, metadata))
@@ -260,7 +257,7 @@ class ConsumerLoop:
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_INTERVAL_SECONDS:
             self._last_progress = now
-            self.runtime.report("progress", count=self.runtime.count, positions=self.positions)
+            self.runtime.report(Report.PROGRESS, count=self.runtime.count, positions=self.positions)
 
 
 def next_offsets(batch: list) -> list[TopicPartition]:

@@ -30,7 +30,7 @@ from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
 from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, read_producer_log
 from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
-from playground.engine.spec import Acks, SourcePosition
+from playground.engine.spec import Acks, KillPoint, SourcePosition
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,
@@ -39,10 +39,8 @@ from playground.engine.workers.exits import (
     retrying,
 )
 from playground.engine.workers.runtime import (
-    AFTER_COMMIT_BEFORE_LOG,
-    AFTER_SEND,
-    DURING_COMMIT,
     Crash,
+    Report,
     Runtime,
 )
 from playground.engine.workers.setup import load_spec, meet_brokers, names_of
@@ -196,7 +194,7 @@ class SourceProducer:
         self.serve_reports()
         runtime = self.runtime
         try:
-            if runtime.may_crash and (crash := runtime.due(DURING_COMMIT)) is not None:
+            if runtime.may_crash and (crash := runtime.due(KillPoint.DURING_COMMIT)) is not None:
                 self.die_during_commit(crash)
             retrying(self.producer.commit_transaction)
         except KafkaException as failure:
@@ -206,8 +204,8 @@ class SourceProducer:
             retrying(self.producer.abort_transaction)
             self.uncommitted.clear()
             return False
-        if runtime.may_crash:
-            runtime.crash_point(AFTER_COMMIT_BEFORE_LOG)  # committed; the log never hears of it
+        if runtime.may_crash:  # committed; the log never hears of it
+            runtime.crash_point(KillPoint.AFTER_COMMIT_BEFORE_LOG)
         if self.uncommitted:
             self.log.write(b"".join(self.uncommitted))
             self.uncommitted.clear()
@@ -272,7 +270,7 @@ class SourceProducer:
             retrying(lambda: init(INIT_TRANSACTIONS_TIMEOUT_SECONDS))
         position = self.resume()
         self.runtime.count = position
-        self.runtime.report("started", position=position)
+        self.runtime.report(Report.STARTED, position=position)
         interval = 1 / rate if rate else 0.0
         next_send = time.monotonic()
         transaction_start, aborts = None, 0
@@ -306,11 +304,11 @@ class SourceProducer:
                     self.send_when_room(key, value)
                 index += 1
                 runtime.count = index
-                if runtime.may_crash and runtime.due(AFTER_SEND):
+                if runtime.may_crash and runtime.due(KillPoint.AFTER_SEND):
                     self.producer.flush(FLUSH_TIMEOUT_SECONDS)  # acks arrive, and die unrecorded
-                    runtime.crash_point(AFTER_SEND)
+                    runtime.crash_point(KillPoint.AFTER_SEND)
                 if strikes and index in strikes:
-                    runtime.report("reached", count=index)  # the conductor strikes; we go on
+                    runtime.report(Report.REACHED, count=index)  # the conductor strikes; we go on
                 poll(0)
             if transactional and (
                 index - transaction_start >= self.transaction_records or index == records
@@ -334,7 +332,7 @@ class SourceProducer:
                 EXIT_GAVE_UP,
                 f"{remaining} records still unacknowledged after {FLUSH_TIMEOUT_SECONDS:.0f} s",
             )
-        self.runtime.report("finished", position=index, stopped=runtime.stop_requested)
+        self.runtime.report(Report.FINISHED, position=index, stopped=runtime.stop_requested)
         return EXIT_DONE
 
 

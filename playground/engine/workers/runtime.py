@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
@@ -24,20 +25,21 @@ from confluent_kafka import KafkaError, KafkaException
 from playground.engine.spec import KillPoint
 from playground.engine.workers.exits import ends_the_worker
 
-# Crash points (the spec's "point" values).
-AFTER_PROCESSING_BEFORE_COMMIT = "after-processing-before-commit"
-AFTER_COMMIT_BEFORE_PROCESSING = "after-commit-before-processing"
-MID_BATCH = "mid-batch"
-MID_TRANSACTION = "mid-transaction"
-# The producer's own points (see KillPoint): after a send, during a commit, after a commit.
-AFTER_SEND = KillPoint.AFTER_SEND.value
-DURING_COMMIT = KillPoint.DURING_COMMIT.value
-AFTER_COMMIT_BEFORE_LOG = KillPoint.AFTER_COMMIT_BEFORE_LOG.value
+
+class Report(StrEnum):
+    """What a worker tells the conductor: the "event" of each JSON line it writes."""
+
+    STARTED = "started"  # its clients are up (producer: with the position it resumes from)
+    PROGRESS = "progress"  # consumer: records handled, and the offset reached per partition
+    REACHED = "reached"  # producer: a record the conductor strikes at
+    CRASH = "crash"  # it is about to kill itself at a crash point
+    FINISHED = "finished"  # producer: its workload is sent (or it was asked to stop)
 
 
 @dataclass
 class Crash:
-    """Die at `point` once `after_records` records are counted (None: as soon as it is armed).
+    """Die at `point` (a KillPoint of the worker's loop) once `after_records` records are counted
+    (None: as soon as it is armed).
 
     `fault` is the index of the spec's fault this crash carries out (negative for a live one)."""
 
@@ -106,12 +108,12 @@ class Runtime:
                     self.orders.crashes.append(Crash(**armed))
         self.may_crash = bool(self.orders.crashes) or self._arm_requested
 
-    def report(self, event: str, **fields: object) -> None:
+    def report(self, event: Report, **fields: object) -> None:
         """One JSON line to the conductor."""
         sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
         sys.stdout.flush()
 
-    def due(self, point: str) -> Crash | None:
+    def due(self, point: KillPoint) -> Crash | None:
         """The crash due at `point`, if any: its record count is reached, or it was armed."""
         if self._arm_requested:
             self._load_armed()
@@ -122,7 +124,7 @@ class Runtime:
                 return crash
         return None
 
-    def crash_point(self, point: str) -> None:
+    def crash_point(self, point: KillPoint) -> None:
         """Die here, by SIGKILL, if a crash at `point` is due."""
         crash = self.due(point)
         if crash is not None:
@@ -130,7 +132,7 @@ class Runtime:
 
     def crash(self, crash: Crash, **details: object) -> None:
         """Say so, then die by SIGKILL: no finally block, no flush, no close."""
-        self.report("crash", point=crash.point, count=self.count, fault=crash.fault, **details)
+        self.report(Report.CRASH, point=crash.point, count=self.count, fault=crash.fault, **details)
         os.kill(os.getpid(), signal.SIGKILL)
 
     def on_client_error(self, error: KafkaError) -> None:
