@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from playground.engine.formats import arm_file
 from playground.engine.naming import ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
-from playground.engine.workers.runtime import Crash, Orders, arm_file
+from playground.engine.workers.runtime import Crash, Orders
 from playground.engine.workers.spares import SPARES
 
 PRODUCER, CONSUMER = "producer", "consumer"
@@ -150,7 +151,7 @@ class Supervisor:
         if event == "started":
             worker.started = True
             worker.last_progress = time.monotonic()
-            if arm_file(str(self.names.root), worker.role).exists():
+            if arm_file.path(str(self.names.root), worker.role).exists():
                 # Armed while it was starting: its signal handler is in place only now.
                 worker.process.send_signal(signal.SIGUSR1)
         elif event == "progress":
@@ -265,13 +266,11 @@ class Supervisor:
     def arm(self, role: str, crashes: list[Crash]) -> bool:
         """Have `role` die at its next point of each crash in `crashes` (the armed crashes that
         have not happened: [] disarms); False if none is running (a new session reads them)."""
-        path = arm_file(str(self.names.root), role)
+        path = arm_file.path(str(self.names.root), role)
         if not crashes:
             path.unlink(missing_ok=True)
             return False
-        written = path.with_suffix(".tmp")
-        written.write_text(json.dumps([crash.__dict__ for crash in crashes]))
-        written.replace(path)  # a worker never reads half a file
+        arm_file.write(path, [crash.__dict__ for crash in crashes])
         worker = self.workers.get(role)
         if worker is None:
             return False
