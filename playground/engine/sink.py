@@ -85,4 +85,3 @@ class Sink:
         """Perform what was prepared, and close the ledger (a graceful end: a crash skips it)."""
         self.perform()
         self.journal.close()
-
