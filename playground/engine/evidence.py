@@ -12,16 +12,11 @@ import numpy as np
 
 from playground.engine import kafka_log, record_tables, timing
 from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit_tables
+from playground.engine.formats import output_value
 from playground.engine.naming import ExperimentNames
 from playground.engine.records import ACK
 from playground.engine.semantics import promise
 from playground.engine.spec import Pipeline, Spec
-
-# The output topic's value, as the consumer's transactional producer writes it.
-_OUTPUT_VALUE = (
-    """'{"order_id": "VARCHAR", "source_partition": "INTEGER", "source_offset": "BIGINT", """
-    """"session": "INTEGER", "source_timestamp_ms": "BIGINT"}'"""
-)
 
 
 class Evidence:
@@ -144,7 +139,7 @@ def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> N
     recorded), and for each committed one (source_timestamp_ms, its own timestamp)."""
     kafka_log.load_topic(db, "output", bootstrap, topic, kafka_log.VALUE)
     db.execute(
-        f"CREATE TABLE totals AS SELECT from_json(payload, {_OUTPUT_VALUE}) AS total, "
+        f"CREATE TABLE totals AS SELECT from_json(payload, {output_value.DUCKDB_STRUCT}) AS total, "
         "committed, written_at FROM output"
     )
     db.execute("DROP TABLE output")

@@ -12,7 +12,7 @@ journal (one process writes a journal at a time), so that no line of its own is 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 CUT_OFF_SEARCH_BYTES = 65_536  # how far back a writer looks at a time for the last newline
@@ -38,13 +38,9 @@ class Journal:
         if end < os.fstat(self._fd).st_size:
             os.ftruncate(self._fd, end)
 
-    def append(self, lines: Iterable[str]) -> None:
-        """Append `lines` (each without its newline) in one write."""
-        self.write("".join(line + "\n" for line in lines).encode())
-
     def write(self, data: bytes) -> None:
-        """Append `data`, complete lines each ending with a newline, in one write (the hot paths
-        format their lines as bytes directly)."""
+        """Append `data`, complete lines each ending with a newline, in one write (the writers
+        format their lines as bytes: formats/)."""
         written = os.write(self._fd, data)
         while written < len(data):  # only if interrupted or out of space: write the rest
             data = data[written:]
@@ -82,6 +78,3 @@ class Follower:
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
         self._position += len(complete)
         return complete
-
-    def new_lines(self) -> list[str]:
-        return self.new_data().decode().splitlines()

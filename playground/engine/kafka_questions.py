@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import threading
 import time
 import uuid
 
+from playground.engine.formats import output_value
 from playground.lab.launcher import PROJECT_ROOT
 from playground.lab.node import orphan_proof
 
@@ -40,9 +40,6 @@ READ_BATCH = 5000  # output records taken per consume() call
 RESTART_SECONDS = 1.0  # a child that died is started again no sooner than this after the last
 # The output topic's readers, in the order of their answers: every record, and committed ones.
 OUTPUT_ISOLATIONS = ("read_uncommitted", "read_committed")
-# Where an output record came from, in the value the transformer writes.
-_SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
-_SESSION = re.compile(rb'"session": ?(\d+)')
 
 
 class Questions:
@@ -237,11 +234,9 @@ class _Asker:
                 if message.error() is not None:
                     continue
                 outputs += (message.partition(), message.offset())
-                value = message.value() or b""
-                source = _SOURCE.search(value)
+                source = output_value.source(message.value() or b"")
                 if source is not None:
-                    session = _SESSION.search(value)
-                    sources += (int(source[1]), int(source[2]), int(session[1]) if session else -1)
+                    sources += source
             try:
                 assigned = reader.position(reader.assignment())
                 positions = [[tp.partition, tp.offset] for tp in assigned]

@@ -5,15 +5,14 @@ stopped), or the output topic's high watermarks.
 They count distinct order ids without holding the ids: a byte of flags per order of the workload
 for the producer log and one for the ledger, indexed by the order's number (orders.order_id:
 "order-%07d", up to order-9999999), so a million orders cost 2 MB and ten million 20 MB. Journals
-are parsed a read at a time with regular expressions and numpy, never a Python loop per record;
-an order id in any other form (none in a workload) is kept, slowly, in a dict.
+are parsed a read at a time by their formats' fast readers (formats/: regular expressions and
+numpy, never a Python loop per record); an order id in any other form (none in a workload) is
+kept, slowly, in a dict.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +21,11 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
+from playground.engine import orders
+from playground.engine.formats import ledger, producer_log
 from playground.engine.journal import Follower
 from playground.engine.naming import ExperimentNames
-from playground.engine.records import ACK, ATTEMPT, FAIL, SENT, ProducerEvent
+from playground.engine.records import ACK, ATTEMPT, FAIL, PRODUCER_EVENT_KINDS, SENT
 from playground.engine.spec import Pipeline, Spec
 
 log = logging.getLogger(__name__)
@@ -37,28 +38,8 @@ READ_SLICE_BYTES = 1 << 20
 KIND_BITS = {ATTEMPT: 1, ACK: 2, SENT: 4, FAIL: 8}
 CHARGED_BIT = 16
 
-_INT = rb"-?(?:0|[1-9][0-9]*)"
-_AT = rb',"partition":' + _INT + rb',"offset":' + _INT
-_ID = rb'"order_id":"[!#-\[\]-~]+"'  # plain ASCII that JSON needs no escape for
-# How producer_log's writers begin a line of each kind the fast path reads (attempt_line,
-# ack_line, a "sent" event), the order id next, by the line's 11th byte (its kind's second letter).
-_EVENT_STARTS = {
-    ord(kind[1]): (kind, np.frombuffer(b'{"kind":"%s","order_id":"' % kind.encode(), np.uint8))
-    for kind in (ATTEMPT, ACK, SENT)
-}
-_ID_LENGTH = len('order-0000000"')  # a workload's order id and its closing quote
-# A whole line of the ledger as sink.Sink.charge writes it (read here without decoding JSON): the
-# group is "t" for a charge, empty when the run was deduplicated.
-_LEDGER_LINE = re.compile(
-    rb"^\{" + _ID + rb',"amount_cents":' + _INT + _AT + rb',"session":' + _INT
-    + rb',"charged":(?:(t)rue|false),"produced_at_ms":' + _INT + rb',"processed_at_ms":' + _INT
-    + rb"\}$",
-    re.MULTILINE,
-)  # fmt: skip
-_LEDGER_ID_AT = len(b'{"order_id":"')
-_WORKLOAD_ID = re.compile(rb"order-([0-9]{7})")
-_PREFIX = np.frombuffer(b"order-", np.uint8)
-_PLACES = 10 ** np.arange(6, -1, -1, dtype=np.int64)  # of the id's 7 digits
+# The live tally's bit of each kind, by its index in PRODUCER_EVENT_KINDS (as live_events gives).
+_BITS_BY_KIND = np.array([KIND_BITS[kind] for kind in PRODUCER_EVENT_KINDS], np.uint8)
 _ALL_FLAGS = np.arange(256)
 
 
@@ -89,51 +70,6 @@ class JournalSlices(Follower):
         return complete
 
 
-def line_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each line of `data` (complete lines, as bytes) starts, and where its newline is."""
-    ends = np.flatnonzero(data == ord("\n"))
-    return np.concatenate(([0], ends[:-1] + 1)), ends
-
-
-def _events(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """For lines of the producer log (complete, as bytes): where each starts, its order number
-    (-1: an id not in the workload's form) and its kind's bit, when every line begins as the
-    writers begin an attempt, an ack or a "sent" line (_EVENT_STARTS) and is long enough for a
-    workload id after that; None when one does not. Only the kind and the id are read: what
-    follows them is the audit's to check, not the live count's."""
-    starts, ends = line_bounds(raw)
-    second = raw[np.minimum(starts + 10, len(raw) - 1)]
-    bits = np.zeros(len(starts), np.uint8)
-    id_at = np.zeros(len(starts), np.int64)
-    for letter, (kind, start) in _EVENT_STARTS.items():
-        mine = np.flatnonzero(second == letter)
-        if not len(mine):
-            continue
-        if (ends[mine] - starts[mine] < len(start) + _ID_LENGTH).any():
-            return None
-        if not (raw[starts[mine, None] + np.arange(len(start), dtype=np.int32)] == start).all():
-            return None
-        bits[mine] = KIND_BITS[kind]
-        id_at[mine] = starts[mine] + len(start)
-    if not bits.all():  # a line of another kind
-        return None
-    return starts, workload_numbers(raw, id_at), bits
-
-
-def workload_numbers(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The order number of the id starting at each of `at` in `data` (the bytes of lines a
-    regular expression has checked: an id of at least one character, then a quote), or -1 where
-    it is not in the workload's form (orders.order_id: "order-" and exactly 7 digits)."""
-    window = data[at[:, None] + np.arange(14)]
-    digits = window[:, 6:13].astype(np.int64) - ord("0")
-    workload = (
-        (window[:, :6] == _PREFIX).all(axis=1)
-        & ((digits >= 0) & (digits <= 9)).all(axis=1)
-        & (window[:, 13] == ord('"'))
-    )
-    return np.where(workload, digits @ _PLACES, -1)
-
-
 class OrderFlags:
     """Bits per order id, and how many ids have each combination of bits (a histogram of 256),
     so that any count of distinct ids by their bits is a sum over 256 numbers, at any time.
@@ -162,9 +98,9 @@ class OrderFlags:
 
     def mark_id(self, order_id: bytes, bits: int) -> None:
         """Set `bits` on one id, whatever its form (the slow way, for lines decoded one by one)."""
-        workload = _WORKLOAD_ID.fullmatch(order_id)
-        if workload is not None:
-            self.mark(np.array([int(workload[1])]), np.array([bits], np.uint8))
+        number = orders.workload_number(order_id)
+        if number >= 0:
+            self.mark(np.array([number]), np.array([bits], np.uint8))
         elif bits:
             before = self._other.get(order_id, 0)
             self._other[order_id] = before | bits
@@ -194,18 +130,9 @@ class ProducerLogCounts:
             self._take(data)
 
     def _take(self, data: bytes) -> None:
-        raw = np.frombuffer(data, np.uint8)
-        read = _events(raw)
-        if read is None:  # a line the fast path does not read ("fail", say): decode them all
-            for line in data.splitlines():
-                event = ProducerEvent.from_json(line)
-                self.orders.mark_id(event.order_id.encode(), KIND_BITS[event.kind])
-            return
-        starts, numbers, bits = read
-        workload = numbers >= 0
-        self.orders.mark(numbers[workload], bits[workload])
-        for line in np.flatnonzero(~workload).tolist():  # ids in another form: rare, slow
-            event = ProducerEvent.from_json(data[starts[line] : data.index(b"\n", starts[line])])
+        kinds, numbers, others = producer_log.live_events(data)
+        self.orders.mark(numbers, _BITS_BY_KIND[kinds])
+        for event in others:  # ids in another form (or lines the fast form does not read)
             self.orders.mark_id(event.order_id.encode(), KIND_BITS[event.kind])
 
     def count(self, kind: str, unless: tuple[str, ...] = ()) -> int:
@@ -232,28 +159,12 @@ class LedgerCounts:
         }
 
     def _take(self, data: bytes) -> None:
-        lines = data.count(b"\n")
-        # One group of one byte at most: findall gives shared empty and one-byte objects.
-        found = _LEDGER_LINE.findall(data) if lines else []
-        if len(found) == lines and lines:  # every line matched (see ProducerLogCounts.read)
-            raw = np.frombuffer(data, np.uint8)
-            starts, _ = line_bounds(raw)
-            charged = np.fromiter(map(len, found), np.uint8, count=lines).astype(bool)
-            numbers = workload_numbers(raw, starts[charged] + _LEDGER_ID_AT)
-            workload = numbers >= 0
-            self.effects += int(np.count_nonzero(charged))
-            self.charged.mark(
-                numbers[workload], np.full(np.count_nonzero(workload), CHARGED_BIT, np.uint8)
-            )
-            for start in starts[charged][~workload].tolist():  # ids in another form: rare
-                run = json.loads(data[start : data.index(b"\n", start)])
-                self.charged.mark_id(run["order_id"].encode(), CHARGED_BIT)
-        else:
-            for run in map(json.loads, data.splitlines()):
-                if run["charged"]:
-                    self.effects += 1
-                    self.charged.mark_id(run["order_id"].encode(), CHARGED_BIT)
-        self.runs += lines
+        runs, numbers, others = ledger.charges(data)
+        self.runs += runs
+        self.effects += len(numbers) + len(others)
+        self.charged.mark(numbers, np.full(len(numbers), CHARGED_BIT, np.uint8))
+        for order_id in others:  # ids in another form: rare
+            self.charged.mark_id(order_id.encode(), CHARGED_BIT)
 
 
 class LiveTally:

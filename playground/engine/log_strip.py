@@ -17,14 +17,12 @@ last stable offset).
 
 States are kept per offset in bytearrays (one byte each), so a million records cost four
 megabytes. The raw records are taken a read at a time, as numpy arrays of partitions, offsets and
-sessions, and a strip is summarised into ranges with C-speed scans (regular expressions and
-bytes.find): never a Python loop over every record or every offset.
+sessions (their formats' fast readers, formats/), and a strip is summarised into ranges with
+C-speed scans (bytes.find): never a Python loop over every record or every offset.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from playground.engine import kafka_questions
+from playground.engine.formats import ledger, producer_log
 from playground.engine.kafka_questions import Questions
 from playground.engine.live import JournalSlices
 from playground.engine.naming import ExperimentNames
@@ -72,15 +71,6 @@ _CODE_NAMES = {_ONCE: PROCESSED_ONCE, _NO_EFFECT: NO_EFFECT, _AGAIN: PROCESSED_A
 # Output-lane codes: seen by the read_uncommitted reader only, or by the read_committed one too.
 _OUT_SEEN, _OUT_COMMITTED = 1, 3
 
-# The lines the producer log's ack_line, the ledger's charge() and the transformer write. One
-# group each, its numbers (session, partition, offset; partition, offset, session, charged) read
-# by _numbers: findall then makes one bytes object per line, never a tuple.
-_ACK = re.compile(rb'"kind":"ack","order_id":"[^"]*","session":(\d+,"partition":\d+,'
-                  rb'"offset":\d+)\}')  # fmt: skip
-_LEDGER = re.compile(rb'"partition":(\d+,"offset":\d+,"session":\d+,"charged":(?:true|false))')
-# Every byte but a digit becomes a space (bytes.translate: a table lookup per byte, in C).
-_DIGITS_ONLY = bytes(c if c in b"0123456789" else ord(" ") for c in range(256))
-
 
 def _grow(array: bytearray, size: int) -> None:
     if len(array) < size:
@@ -90,12 +80,6 @@ def _grow(array: bytearray, size: int) -> None:
 def _bytes(array: bytearray) -> np.ndarray:
     """A numpy view of a strip's bytes, to write through (let go of it before the array grows)."""
     return np.frombuffer(array, np.uint8)
-
-
-def _numbers(found: list[bytes], columns: int) -> np.ndarray:
-    """The unsigned decimal numbers in each of `found`, `columns` of them in each, as rows."""
-    text = b" ".join(found).translate(_DIGITS_ONLY)
-    return np.fromstring(text, np.int64, sep=" ").reshape(-1, columns)
 
 
 def _runs(array: bytearray) -> list[tuple[int, int, int]]:
@@ -373,16 +357,7 @@ class LogStripWatch:
             self._take_acks(data)
 
     def _take_acks(self, data: bytes) -> None:
-        found = _ACK.findall(data)
-        if len(found) == data.count(b'"kind":"ack"'):
-            sessions, partitions, offsets = _numbers(found, 3).T
-        else:  # a line the fast form does not match: decode them all
-            acks = [
-                (event["session"], event["partition"], event["offset"])
-                for event in map(json.loads, data.splitlines())
-                if event.get("kind") == "ack"
-            ]
-            sessions, partitions, offsets = np.array(acks, np.int64).reshape(-1, 3).T
+        sessions, partitions, offsets = producer_log.acks(data)
         # (Offsets and sessions below 0 come only from a decoded line: no place in the strip.)
         kept = (partitions >= 0) & (partitions < len(self.partitions))
         kept &= (offsets >= 0) & (sessions >= 0)
@@ -397,16 +372,7 @@ class LogStripWatch:
             self._take_runs(data)
 
     def _take_runs(self, data: bytes) -> None:
-        found = _LEDGER.findall(data)
-        if len(found) == data.count(b"\n"):
-            text = b" ".join(found).replace(b"true", b"1").replace(b"false", b"0")
-            partitions, offsets, sessions, charged = _numbers([text], 4).T
-        else:
-            runs = [
-                (run["partition"], run["offset"], run["session"], 1 if run["charged"] else 0)
-                for run in map(json.loads, data.splitlines())
-            ]
-            partitions, offsets, sessions, charged = np.array(runs, np.int64).reshape(-1, 4).T
+        partitions, offsets, sessions, charged = ledger.runs(data)
         self._handled(partitions, offsets, sessions, np.ones_like(offsets), charged)
 
     def _handled(self, partitions, offsets, sessions, runs, effects) -> None:

@@ -20,6 +20,15 @@ def order_index(order: str) -> int:
     return int(order.removeprefix("order-"))
 
 
+_WORKLOAD_ID = re.compile(rb"order-([0-9]{7})")
+
+
+def workload_number(order_id: bytes) -> int:
+    """The number of an id in the workload's form (order_id's, exactly), -1 for any other id."""
+    workload = _WORKLOAD_ID.fullmatch(order_id)
+    return -1 if workload is None else int(workload[1])
+
+
 def amount_cents(index: int) -> int:
     """A deterministic amount between 1.00 and 99.99."""
     return 100 + (index * 7919) % 9900

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from playground.engine.formats import ledger, producer_log
 from playground.engine.records import (
     PRODUCER_EVENT_KINDS,
     Effect,
@@ -52,17 +53,6 @@ TABLES = {
     # (when the record was produced, when its effect happened), epoch ms, per counted effect
     "timings": "produced_at_ms BIGINT, effect_at_ms BIGINT",
 }
-
-# The JSON fields of a producer log line and of a ledger line, as the writers lay them out
-# (producer_log.py, sink.py); a field a line leaves out reads as NULL.
-_PRODUCER_LOG_COLUMNS = (
-    "{'kind': 'VARCHAR', 'order_id': 'VARCHAR', 'session': 'INTEGER', 'partition': 'INTEGER', "
-    "'offset': 'BIGINT'}"
-)
-_LEDGER_COLUMNS = (
-    "{'order_id': 'VARCHAR', 'partition': 'INTEGER', 'offset': 'BIGINT', 'session': 'INTEGER', "
-    "'charged': 'BOOLEAN', 'produced_at_ms': 'BIGINT', 'processed_at_ms': 'BIGINT'}"
-)
 
 
 def connect(workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -148,7 +138,7 @@ def load_producer_log(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) 
         return
     db.execute(
         'INSERT INTO producer_events SELECT kind, order_id, session, "partition", "offset" '
-        f"FROM read_json($path, format='newline_delimited', columns={_PRODUCER_LOG_COLUMNS})",
+        f"FROM {producer_log.DUCKDB_ROWS}",
         {"path": str(source)},
     )
 
@@ -160,11 +150,10 @@ def load_ledger(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> Non
     if source is None:
         return
     db.execute(
-        "CREATE TEMP TABLE ledger AS SELECT * FROM "
-        f"read_json($path, format='newline_delimited', columns={_LEDGER_COLUMNS})",
-        {"path": str(source)},
+        f"CREATE TEMP TABLE ledger AS SELECT * FROM {ledger.DUCKDB_ROWS}", {"path": str(source)}
     )
     try:
+        _check_ledger(db)
         db.execute(
             'INSERT INTO effects SELECT order_id, "partition", "offset", true, session '
             "FROM ledger WHERE charged"
@@ -178,9 +167,20 @@ def load_ledger(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> Non
         db.execute("DROP TABLE ledger")
 
 
+def _check_ledger(db: duckdb.DuckDBPyConnection) -> None:
+    """Raise ValueError for a ledger line no writer makes: one that lacks a field (the sink
+    writes every one; a line without an order id is check_order_ids' to name)."""
+    lacking = " OR ".join(f'"{field}" IS NULL' for field in ledger.DUCKDB_FIELDS)
+    (count,) = db.execute(
+        f"SELECT count(*) FROM ledger WHERE order_id IS NOT NULL AND ({lacking})"
+    ).fetchone()
+    if count:
+        raise ValueError(f"ledger: {count} line(s) lacking a field the sink writes in every line")
+
+
 def check_producer_events(db: duckdb.DuckDBPyConnection) -> None:
     """Raise ValueError for a producer log line no writer makes: an unknown kind, an ack that
-    does not say where it was written."""
+    does not say where it was written, a line without a session."""
     kinds = ", ".join(f"'{kind}'" for kind in PRODUCER_EVENT_KINDS)
     unknown = db.execute(
         f"SELECT kind, order_id FROM producer_events WHERE kind IS NULL OR kind NOT IN ({kinds}) "
@@ -194,6 +194,11 @@ def check_producer_events(db: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()
     if blind:
         raise ValueError(f"producer log: the ack for {blind[0]!r} lacks partition or offset")
+    nameless = db.execute(
+        "SELECT kind, order_id FROM producer_events WHERE session IS NULL LIMIT 1"
+    ).fetchone()
+    if nameless:
+        raise ValueError(f"producer log: the {nameless[0]} of {nameless[1]!r} lacks a session")
 
 
 # The tables of the three raw records, and which record each holds (as an error names it).

@@ -1,17 +1,16 @@
-"""The three raw records an experiment leaves behind, and their JSON-lines form.
+"""The three raw records an experiment leaves behind, as the audit's record objects.
 
 The audit trusts nothing else: not a worker's own counters, not the conductor's idea of what
 happened. Each record is written by a different party (the producer, Kafka itself, the sink), so a
 bug or a crash in one of them cannot make the others agree with it.
 
-One record per line, compact JSON, fields named as below; fields that are None are left out.
+Their forms on disk and in Kafka are formats/ (the producer log, the ledger, the output value);
+the audit loads them as tables (record_tables.py), or, in a small run or a test, these objects.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Self
 
 # ProducerEvent kinds.
 ATTEMPT = "attempt"  # written (and flushed) before produce() is called
@@ -23,7 +22,8 @@ PRODUCER_EVENT_KINDS = (ATTEMPT, ACK, SENT, FAIL)
 
 @dataclass(frozen=True, slots=True)
 class ProducerEvent:
-    """One line of the producer log: an attempt, or the delivery report it got.
+    """One line of the producer log (formats/producer_log.py): an attempt, or the delivery
+    report it got.
 
     session numbers the producer process (0, then 1 after a restart, ...); the same order id may
     be attempted in several sessions because a restarted producer re-sends.
@@ -45,25 +45,6 @@ class ProducerEvent:
         if self.kind == ACK and (self.partition is None or self.offset is None):
             raise ValueError(f"ProducerEvent ack for {self.order_id!r} lacks partition or offset")
 
-    def to_json(self) -> str:
-        """This event as one JSON line (without the newline)."""
-        return _dumps(
-            {
-                "kind": self.kind,
-                "order_id": self.order_id,
-                "session": self.session,
-                "at_ms": self.at_ms,
-                "partition": self.partition,
-                "offset": self.offset,
-                "error": self.error,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Self:
-        """The event a to_json() line describes."""
-        return cls(**json.loads(line))
-
 
 @dataclass(frozen=True, slots=True)
 class LogCopy:
@@ -77,22 +58,6 @@ class LogCopy:
     partition: int
     offset: int
     committed: bool
-
-    def to_json(self) -> str:
-        """This copy as one JSON line (without the newline)."""
-        return _dumps(
-            {
-                "order_id": self.order_id,
-                "partition": self.partition,
-                "offset": self.offset,
-                "committed": self.committed,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Self:
-        """The copy a to_json() line describes."""
-        return cls(**json.loads(line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,30 +74,15 @@ class Effect:
     committed: bool = True
     session: int | None = None  # the consumer session that performed it; None: not recorded
 
-    def to_json(self) -> str:
-        """This effect as one JSON line (without the newline)."""
-        return _dumps(
-            {
-                "order_id": self.order_id,
-                "source_partition": self.source_partition,
-                "source_offset": self.source_offset,
-                "committed": self.committed,
-                "session": self.session,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Self:
-        """The effect a to_json() line describes."""
-        return cls(**json.loads(line))
-
 
 @dataclass(frozen=True, slots=True)
 class HandlerRun:
-    """One run of the side-effect consumer's handler, as its line in the ledger records it.
+    """One run of the side-effect consumer's handler, as the audit holds it.
 
-    deduplicated is True when the idempotent consumer recognised the order id and skipped the
-    charge, so a redelivery stays visible even when it caused no duplicate effect.
+    Its ledger line (formats/ledger.py) names the input copy by its partition and offset, here
+    source_partition and source_offset; deduplicated is a line whose charged is false: the
+    idempotent consumer recognised the order id and skipped the charge, so a redelivery stays
+    visible even when it caused no duplicate effect.
     """
 
     order_id: str
@@ -140,24 +90,3 @@ class HandlerRun:
     source_offset: int
     deduplicated: bool
     session: int | None = None  # the consumer session that ran it; None: not recorded
-
-    def to_json(self) -> str:
-        """This run as one JSON line (without the newline)."""
-        return _dumps(
-            {
-                "order_id": self.order_id,
-                "source_partition": self.source_partition,
-                "source_offset": self.source_offset,
-                "deduplicated": self.deduplicated,
-                "session": self.session,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Self:
-        """The run a to_json() line describes."""
-        return cls(**json.loads(line))
-
-
-def _dumps(fields: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))

@@ -13,19 +13,12 @@ consumer process writes the ledger at a time.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from playground.engine.journal import Journal, read_lines
-from playground.engine.records import Effect, HandlerRun
-
-# One handler run, as charge() writes it (see there); the fields in this order, every one present.
-LEDGER_LINE = (
-    b'{"order_id":"%s","amount_cents":%d,"partition":%d,"offset":%d,"session":%d,'
-    b'"charged":%s,"produced_at_ms":%d,"processed_at_ms":%d}\n'
-)
+from playground.engine.formats import ledger
+from playground.engine.formats.ledger import CHARGED, LINE, LedgerLine
+from playground.engine.journal import Journal
 
 
 def now_ms() -> int:
@@ -42,7 +35,7 @@ class Sink:
         self.idempotent = idempotent
         self.journal = Journal(path)
         self.charged = (
-            {run["order_id"] for run in _runs(path) if run["charged"]} if idempotent else set()
+            {run.order_id for run in ledger.read(path) if run.charged} if idempotent else set()
         )
         self._prepared: list[bytes] = []  # lines of charges not yet performed
 
@@ -52,12 +45,10 @@ class Sink:
         """Perform the side effect for one record at once (after any prepared before it, in
         order); return False if it was deduplicated. The general path: any order id."""
         duplicate = self.idempotent and order_id in self.charged
-        self._prepared.append(
-            f'{{"order_id":"{order_id}","amount_cents":{amount_cents},'
-            f'"partition":{partition},"offset":{offset},"session":{self.session},'
-            f'"charged":{"false" if duplicate else "true"},'
-            f'"produced_at_ms":{produced_at_ms},"processed_at_ms":{now_ms()}}}\n'.encode()
-        )
+        self._prepared.append(ledger.line(LedgerLine(
+            order_id, amount_cents, partition, offset, self.session, not duplicate,
+            produced_at_ms, now_ms(),
+        )))  # fmt: skip
         self.perform()
         if self.idempotent:
             self.charged.add(order_id)
@@ -76,9 +67,9 @@ class Sink:
         else:
             duplicate = False
         self._prepared.append(
-            LEDGER_LINE
+            LINE
             % (order_id, amount_cents, partition, offset, self.session,
-               b"false" if duplicate else b"true", produced_at_ms, time.time_ns() // 1_000_000)
+               CHARGED[not duplicate], produced_at_ms, time.time_ns() // 1_000_000)
         )  # fmt: skip
         if self.idempotent:
             self.charged.add(key)
@@ -94,25 +85,3 @@ class Sink:
         """Perform what was prepared, and close the ledger (a graceful end: a crash skips it)."""
         self.perform()
         self.journal.close()
-
-
-def _runs(path: Path) -> Iterator[dict]:
-    for line in read_lines(path):
-        yield json.loads(line)
-
-
-def read_ledger(path: Path) -> tuple[list[Effect], list[HandlerRun], list[tuple[int, int]]]:
-    """The whole ledger in one pass, as record objects: the charges, the handler runs (each with
-    the consumer session that ran it), and for every run its (produced_at_ms, processed_at_ms).
-    For a look at a small ledger (the tests); the audit reads it as a table
-    (record_tables.load_ledger)."""
-    effects, runs, timings = [], [], []
-    for run in _runs(path):
-        order_id, partition, offset, charged, session = (
-            run["order_id"], run["partition"], run["offset"], run["charged"], run.get("session"),
-        )  # fmt: skip
-        if charged:
-            effects.append(Effect(order_id, partition, offset, True, session))
-        runs.append(HandlerRun(order_id, partition, offset, not charged, session))
-        timings.append((run["produced_at_ms"], run["processed_at_ms"]))
-    return effects, runs, timings

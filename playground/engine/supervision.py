@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.engine import timeline
+from playground.engine.formats import arm_file
 from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
 from playground.engine.problems import Problem, log_excerpt
 from playground.engine.spec import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
-from playground.engine.workers.runtime import Crash, Orders, Report, arm_file
+from playground.engine.workers.runtime import Crash, Orders, Report
 from playground.engine.workers.spares import SPARES
 
 MAX_FAILURES = 20  # unmeant failures of one worker in one run before the run is broken
@@ -149,7 +150,7 @@ class Supervisor:
         if event == Report.STARTED:
             worker.started = True
             worker.last_progress = time.monotonic()
-            if arm_file(str(self.names.root), worker.role).exists():
+            if arm_file.path(str(self.names.root), worker.role).exists():
                 # Armed while it was starting: its signal handler is in place only now.
                 worker.process.send_signal(signal.SIGUSR1)
         elif event == Report.PROGRESS:
@@ -264,13 +265,11 @@ class Supervisor:
     def arm(self, role: str, crashes: list[Crash]) -> bool:
         """Have `role` die at its next point of each crash in `crashes` (the armed crashes that
         have not happened: [] disarms); False if none is running (a new session reads them)."""
-        path = arm_file(str(self.names.root), role)
+        path = arm_file.path(str(self.names.root), role)
         if not crashes:
             path.unlink(missing_ok=True)
             return False
-        written = path.with_suffix(".tmp")
-        written.write_text(json.dumps([crash.__dict__ for crash in crashes]))
-        written.replace(path)  # a worker never reads half a file
+        arm_file.write(path, [crash.__dict__ for crash in crashes])
         worker = self.workers.get(role)
         if worker is None:
             return False

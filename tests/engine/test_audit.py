@@ -454,27 +454,7 @@ def test_audit_refuses_to_return_a_result_that_contradicts_itself(monkeypatch):
         audit(*clean_run(["a"]))
 
 
-# The raw records' JSON lines.
-
-
-def test_records_survive_a_json_line_round_trip():
-    records = [
-        ProducerEvent("attempt", "a", 0),
-        ProducerEvent("ack", "a", 1, partition=2, offset=9),
-        ProducerEvent("fail", "b", 0, error="Broker: Not enough in-sync replicas"),
-        LogCopy("a", 2, 9, False),
-        Effect("a", 2, 9, committed=False),
-        HandlerRun("a", 2, 9, True),
-    ]
-    for record in records:
-        assert type(record).from_json(record.to_json()) == record
-
-
-def test_producer_event_line_leaves_out_empty_fields():
-    assert (
-        ProducerEvent("attempt", "a", 0).to_json()
-        == '{"kind":"attempt","order_id":"a","session":0}'
-    )
+# The producer log's record objects.
 
 
 def test_producer_event_kind_must_be_known():

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from playground.engine import orders
 from playground.engine.clients import output_producer
 from playground.engine.conductor import Conductor
-from playground.engine.producer_log import read_producer_log
+from playground.engine.formats import producer_log
 from tests.engine.experiments import build_spec, conductor_for, run_experiment
 
 
@@ -164,7 +164,7 @@ def test_the_workload_rate_is_honoured_within_ten_percent_every_second(healthy_l
         _, conductor = run_experiment(
             healthy_lab, build_spec(workload={"records": records, "rate": rate})
         )
-        per_second = rate_per_second(read_producer_log(conductor.names.producer_log))
+        per_second = rate_per_second(producer_log.read(conductor.names.producer_log))
         assert len(per_second) >= 4
         assert all(abs(count - rate) <= rate * 0.1 for count in per_second), (rate, per_second)
 
@@ -188,7 +188,7 @@ def test_a_transactional_producer_commits_in_transactions_of_transaction_records
             producer={"enable_idempotence": True, "transactional": True, "transaction_records": 7},
         ),
     )
-    log = read_producer_log(conductor.names.producer_log)
+    log = producer_log.read(conductor.names.producer_log)
     acked_at = {orders.order_index(e.order_id): e.offset for e in log if e.kind == "ack"}
     assert acked_at == {index: index + index // 7 for index in range(30)}
     assert partition_end(conductor.direct_bootstrap, conductor.names.input_topic) == 30 + 5

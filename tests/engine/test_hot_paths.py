@@ -16,19 +16,14 @@ import pytest
 from confluent_kafka import Message
 
 from playground.engine import orders
+from playground.engine.formats import arm_file, producer_log
+from playground.engine.formats.producer_log import ATTEMPT_LINE
 from playground.engine.journal import Follower, Journal
-from playground.engine.producer_log import (
-    ATTEMPT_LINE,
-    ack_line,
-    attempt_line,
-    read_producer_log,
-)
-from playground.engine.records import ProducerEvent
-from playground.engine.sink import Sink, read_ledger
-from playground.engine.workers import runtime as runtime_module
+from playground.engine.sink import Sink
 from playground.engine.workers.consumer import next_offsets
 from playground.engine.workers.handlers import ChargeHandler
 from playground.engine.workers.runtime import Crash, Orders, Runtime
+from tests.engine.raw_records import read_ledger
 
 INDEXES = [0, 1, 42, 1234, 9_999_999, 10_000_000, 123_456_789]
 
@@ -131,29 +126,16 @@ def test_an_idempotent_sink_remembers_the_charges_of_earlier_sessions(tmp_path):
     assert [r.deduplicated for r in runs] == [False, True, False]
 
 
-def test_producer_log_lines_read_back_as_events():
-    line = attempt_line("order-0000001", 2, 1700000000123)
-    assert (line + "\n").encode() == ATTEMPT_LINE % (b"order-0000001", 2, 1700000000123)
-    assert ProducerEvent.from_json(line) == ProducerEvent(
-        "attempt", "order-0000001", 2, at_ms=1700000000123
-    )
-    assert ProducerEvent.from_json(ack_line("ordé", 1, 3, 17)) == ProducerEvent(
-        "ack", "ordé", 1, partition=3, offset=17
-    )
-    assert attempt_line("a", 0, 5) == ProducerEvent("attempt", "a", 0, at_ms=5).to_json()
-    assert ack_line("a", 0, 1, 2) == ProducerEvent("ack", "a", 0, partition=1, offset=2).to_json()
-
-
 def test_journal_writes_whole_lines_even_when_a_write_is_short(tmp_path, monkeypatch):
     journal = Journal(tmp_path / "journal")
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:3]))
     journal.write(b"0123456789\n")
-    journal.append(["ab", "cd", "ef"])
+    journal.write(b"ab\ncd\nef\n")
     monkeypatch.undo()
     journal.close()
     follower = Follower(tmp_path / "journal")
-    assert follower.new_lines() == ["0123456789", "ab", "cd", "ef"]
+    assert follower.new_data() == b"0123456789\nab\ncd\nef\n"
     assert follower.new_data() == b""
     assert Follower(tmp_path / "missing").new_data() == b""
 
@@ -174,8 +156,9 @@ def test_may_crash_follows_the_pending_crashes(tmp_path, monkeypatch):
     assert runtime.may_crash
     assert runtime.due("mid-batch") is None
     assert not runtime.may_crash
-    runtime_module.arm_file(str(tmp_path), "consumer").write_text(
-        json.dumps([{"point": "mid-batch", "after_records": None, "fault": 2}])
+    arm_file.write(
+        arm_file.path(str(tmp_path), "consumer"),
+        [{"point": "mid-batch", "after_records": None, "fault": 2}],
     )
     runtime._on_arm()
     assert runtime.may_crash
@@ -189,6 +172,6 @@ def test_read_producer_log_reads_fast_lines(tmp_path):
     journal = Journal(tmp_path / "log")
     journal.write(b"".join(ATTEMPT_LINE % (orders.order_key(i), 0, 7) for i in range(3)))
     journal.close()
-    assert [e.order_id for e in read_producer_log(tmp_path / "log")] == [
+    assert [e.order_id for e in producer_log.read(tmp_path / "log")] == [
         orders.order_id(i) for i in range(3)
     ]

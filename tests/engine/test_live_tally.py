@@ -9,15 +9,18 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from playground.engine.formats import producer_log
+from playground.engine.formats.ledger import LINE
+from playground.engine.formats.producer_log import ACK_LINE, ATTEMPT_LINE
 from playground.engine.journal import Journal
 from playground.engine.live import JournalSlices, LiveTally, TallyInBackground
 from playground.engine.naming import ExperimentNames
 from playground.engine.orders import order_id
-from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, ack_line, attempt_line
 from playground.engine.records import FAIL, SENT, ProducerEvent
 from playground.engine.sink import Sink
 from playground.engine.spec import Spec, default_spec
 from tests.engine.experiments import build_spec, conductor_for
+from tests.engine.raw_records import ack_line, attempt_line
 
 # Ids no workload writes, beside the workload's: each must count as an id of its own.
 ODD_IDS = [
@@ -31,9 +34,9 @@ ODD_IDS = [
 ]
 
 
-def append(journal: Journal, lines: list[str]) -> None:
-    """Append `lines` (each without its newline) in one write, as the writers do."""
-    journal.write("".join(line + "\n" for line in lines).encode())
+def append(journal: Journal, lines: list[bytes]) -> None:
+    """Append `lines` (each with its newline) in one write, as the writers do."""
+    journal.write(b"".join(lines))
 
 
 def tally_for(root: Path, spec: Spec | None = None) -> tuple[LiveTally, ExperimentNames]:
@@ -61,14 +64,14 @@ def recount(producer_events: list[tuple[str, str]], charges: list[tuple[str, boo
     }
 
 
-def producer_line(kind: str, order: str, rng: random.Random) -> str:
-    """A line as the producer writes it: attempt and ack lines by its own formatters."""
+def producer_line(kind: str, order: str, rng: random.Random) -> bytes:
+    """A line as the producer writes it (formats/producer_log.py)."""
     if kind == "attempt":
         return attempt_line(order, rng.randrange(3), 1_733_000_000_000 + rng.randrange(10**6))
     if kind == "ack":
         return ack_line(order, rng.randrange(3), rng.randrange(4), rng.randrange(10**6))
     event = ProducerEvent(kind, order, rng.randrange(3), error="boom" if kind == FAIL else None)
-    return event.to_json()
+    return producer_log.line(event)
 
 
 def test_counts_equal_a_recount_with_sets_whatever_the_ids_and_the_reads(tmp_path):
@@ -108,7 +111,10 @@ def test_an_order_in_the_workloads_form_and_the_same_number_otherwise_are_two_or
     # The same two again, one decoded (a "fail" line sends the whole read down the slow path):
     append(
         Journal(names.producer_log),
-        [attempt_line("order-0000012", 0, 3), ProducerEvent(FAIL, "order-12", 0).to_json()],
+        [
+            attempt_line("order-0000012", 0, 3),
+            producer_log.line(ProducerEvent(FAIL, "order-12", 0)),
+        ],
     )
     counts = tally.read()
     assert counts["attempted"] == 2 and counts["failed"] == 1
@@ -120,14 +126,14 @@ def test_lines_the_writers_would_not_begin_so_are_decoded_not_skipped(tmp_path):
     the slow path, which decodes every line."""
     tally, names = tally_for(tmp_path)
     append(Journal(names.producer_log), [
-        '{"order_id":"order-0000001","kind":"attempt","session":0}',
+        b'{"order_id":"order-0000001","kind":"attempt","session":0}\n',
         ack_line("order-0000002", 0, 0, 1),
-        '{"kind": "attempt", "order_id": "order-0000003", "session": 0}',
+        b'{"kind": "attempt", "order_id": "order-0000003", "session": 0}\n',
     ])  # fmt: skip
     counts = tally.read()
     assert (counts["attempted"], counts["acked"]) == (2, 1)
-    append(Journal(names.producer_log), ['{"kind":"ack","order_id":"o-4","session":0,'
-                                         '"partition":0,"offset":2}'])  # fmt: skip
+    append(Journal(names.producer_log), [b'{"kind":"ack","order_id":"o-4","session":0,'
+                                         b'"partition":0,"offset":2}\n'])  # fmt: skip
     assert tally.read()["acked"] == 2  # an id too short for the workload's form, read as it is
 
 
@@ -142,13 +148,7 @@ def test_a_million_orders_cost_the_tallies_a_byte_or_two_each(tmp_path):
             keys = [b"order-%07d" % index for index in range(start, start + 50_000)]
             producer_log.write(b"".join(ATTEMPT_LINE % (key, 0, 1) for key in keys))
             producer_log.write(b"".join(ACK_LINE % (key, 0, 3, 7) for key in keys))
-            ledger.write(
-                b"".join(
-                    b'{"order_id":"%s","amount_cents":100,"partition":3,"offset":7,"session":0,'
-                    b'"charged":true,"produced_at_ms":1,"processed_at_ms":2}\n' % key
-                    for key in keys
-                )
-            )
+            ledger.write(b"".join(LINE % (key, 100, 3, 7, 0, b"true", 1, 2) for key in keys))
             del keys
             counts = tally.read()
         held, _ = tracemalloc.get_traced_memory()
@@ -204,7 +204,7 @@ def test_a_tally_in_the_background_shows_the_newest_counts_and_ends_complete(tmp
 def test_a_journal_far_ahead_is_taken_a_slice_of_whole_lines_at_a_time(tmp_path):
     path = tmp_path / "journal.jsonl"
     lines = [f'{{"line":{n},"pad":"{"x" * (n % 37)}"}}' for n in range(2000)]
-    append(Journal(path), lines)
+    append(Journal(path), [(line + "\n").encode() for line in lines])
     with path.open("ab") as journal:
         journal.write(b'{"still being written')
     slices = list(JournalSlices(path, limit=1000).slices())

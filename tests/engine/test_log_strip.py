@@ -17,9 +17,9 @@ from playground.engine import log_strip
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
 from playground.engine.orders import order_id
-from playground.engine.producer_log import ack_line, attempt_line
 from playground.engine.sink import Sink
 from playground.engine.spec import Spec, default_spec
+from tests.engine.raw_records import ack_line, attempt_line
 
 PARTITIONS = 3
 
@@ -112,7 +112,7 @@ def test_reading_in_arrays_ends_where_reading_line_by_line_ends(tmp_path: Path, 
             offset = rng.randrange(300)
             lines += [attempt_line(order, session, 1), ack_line(order, session, partition, offset)]
             expected.ack(session, partition, offset)
-        producer_log.write("".join(line + "\n" for line in lines).encode())
+        producer_log.write(b"".join(lines))
         if rng.random() < 0.15:  # the conductor starts a new consumer session
             consumer += 1
             watch.consumer_session(consumer)
@@ -140,7 +140,7 @@ def test_a_strip_holds_four_bytes_an_offset(tmp_path: Path):
     names = ExperimentNames("strip", tmp_path)
     watch = log_strip.LogStripWatch(names, spec_of(12), "")
     Journal(names.producer_log).write(
-        b"".join(ack_line(order_id(i), 0, i % 12, i // 12).encode() + b"\n" for i in range(120_000))
+        b"".join(ack_line(order_id(i), 0, i % 12, i // 12) for i in range(120_000))
     )
     watch._follow_acks()
     sizes = [len(a) for strip in watch.partitions for a in (strip.acked, strip.codes)]

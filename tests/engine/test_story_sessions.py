@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from playground.engine.audit import audit
 from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
-from playground.engine.sink import Sink, read_ledger
+from playground.engine.sink import Sink
+from tests.engine.raw_records import read_ledger
 
 
 def test_each_ack_names_the_producer_session_that_heard_it():

@@ -15,11 +15,11 @@ import time
 
 import psutil
 
-from playground.engine.sink import read_ledger
 from playground.engine.workers.exits import EXIT_CONDUCTOR_GONE
 from playground.engine.workers.spares import COMMAND, Spares
 from playground.lab.launcher import PROJECT_ROOT
 from tests.engine.experiments import build_spec, run_experiment
+from tests.engine.raw_records import read_ledger
 from tests.lab.processes import wait_until_gone
 
 STOCK_AND_WAIT = """

@@ -3,13 +3,14 @@ the running total of payments and produce that total to the output topic (kafka-
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from playground.engine import orders
+from playground.engine.formats import output_value
+from playground.engine.formats.output_value import OutputValue
 from playground.engine.naming import ExperimentNames
 from playground.engine.sink import Sink
 from playground.engine.spec import Pipeline, Spec
@@ -107,21 +108,16 @@ class RunningTotalHandler(Handler):
         partition = message.partition()
         total = self.totals.get(partition, 0) + order["amount_cents"]
         self.totals[partition] = total
-        value = {
-            "order_id": order["order_id"],
-            "amount_cents": order["amount_cents"],
-            "total_cents": total,
-            "source_partition": partition,
-            "source_offset": message.offset(),
-            "source_timestamp_ms": message.timestamp()[1],
-            "session": self.session,
-        }
+        value = output_value.value(OutputValue(
+            order["order_id"], order["amount_cents"], total, partition, message.offset(),
+            message.timestamp()[1], self.session,
+        ))  # fmt: skip
         while True:
             try:
                 self.producer.produce(
                     self.names.output_topic,
                     key=order["order_id"],
-                    value=json.dumps(value).encode(),
+                    value=value,
                     partition=partition,
                     on_delivery=self._on_delivery,
                 )
@@ -194,7 +190,7 @@ def _read_totals(topic: str, bootstrap: str) -> dict[int, int]:
                     if message.error().code() != KafkaError._PARTITION_EOF:
                         raise KafkaException(message.error())
                     break  # end of partition (read_committed: the last stable offset)
-                totals[partition] = json.loads(message.value())["total_cents"]
+                totals[partition] = output_value.decode(message.value()).total_cents
         return totals
     finally:
         reader.close()

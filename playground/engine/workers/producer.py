@@ -26,9 +26,10 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from playground.engine import clients, orders
+from playground.engine.formats import producer_log
+from playground.engine.formats.producer_log import ACK_LINE
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
-from playground.engine.producer_log import ACK_LINE, ATTEMPT_LINE, read_producer_log
 from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
 from playground.engine.spec import Acks, KillPoint, SourcePosition
 from playground.engine.workers.exits import (
@@ -67,7 +68,7 @@ COMMIT_ANSWERED = b"Received EndTxnResponse"
 
 def resume_position(names: ExperimentNames) -> int:
     """How many orders from the start of the workload have an acknowledgement."""
-    acked = {orders.order_index(e.order_id) for e in read_producer_log(names.producer_log)
+    acked = {orders.order_index(e.order_id) for e in producer_log.read(names.producer_log)
              if e.kind in (ACK, SENT)}  # fmt: skip
     position = 0
     while position in acked:
@@ -156,7 +157,7 @@ class SourceProducer:
             event = ProducerEvent(FAIL, order_id, self.session, error=str(error))
         else:
             event = ProducerEvent(SENT, order_id, self.session)
-        self.reports.append((event.to_json() + "\n").encode())
+        self.reports.append(producer_log.line(event))
 
     def serve_reports(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
@@ -168,7 +169,7 @@ class SourceProducer:
         """Log the attempts of orders start..stop-1, before any of them is handed to the client."""
         self._keys, self._values = orders.order_records(start, stop)
         session, at_ms = self.session, time.time_ns() // 1_000_000
-        self.log.write(b"".join([ATTEMPT_LINE % (key, session, at_ms) for key in self._keys]))
+        self.log.write(producer_log.attempt_lines(self._keys, session, at_ms))
 
     def send_when_room(self, key: bytes, value: bytes) -> None:
         """Hand a record to the client once its queue has room (the client refused it: full)."""

@@ -18,10 +18,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
 
+from playground.engine.formats import arm_file
 from playground.engine.spec import KillPoint
 from playground.engine.workers.exits import ends_the_worker
 
@@ -88,7 +88,7 @@ class Runtime:
         self.may_crash = bool(orders.crashes)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_arm)
-        if arm_file(orders.experiment_dir, orders.role).exists():
+        if arm_file.path(orders.experiment_dir, orders.role).exists():
             self._on_arm()  # crashes armed while this session was starting
 
     def _on_stop(self, *_: object) -> None:
@@ -100,12 +100,10 @@ class Runtime:
 
     def _load_armed(self) -> None:
         self._arm_requested = False
-        path = arm_file(self.orders.experiment_dir, self.orders.role)
-        if path.exists():
-            known = {crash.fault for crash in self.orders.crashes}
-            for armed in json.loads(path.read_text()):
-                if armed["fault"] not in known:
-                    self.orders.crashes.append(Crash(**armed))
+        known = {crash.fault for crash in self.orders.crashes}
+        for armed in arm_file.read(arm_file.path(self.orders.experiment_dir, self.orders.role)):
+            if armed["fault"] not in known:
+                self.orders.crashes.append(Crash(**armed))
         self.may_crash = bool(self.orders.crashes) or self._arm_requested
 
     def report(self, event: Report, **fields: object) -> None:
@@ -148,7 +146,3 @@ class Runtime:
         """End the worker if a client reported a fatal error (it can do nothing more)."""
         if self.fatal_error is not None:
             raise KafkaException(self.fatal_error)
-
-
-def arm_file(experiment_dir: str, role: str) -> Path:
-    return Path(experiment_dir) / f"{role}.arm"

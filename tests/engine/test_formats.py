@@ -1,0 +1,298 @@
+"""Every reader of a raw record reads what its one writer writes (formats/): the whole-line
+decode, the live tally's fast count, the log strip's fast reader and the columns the audit loads
+agree, line for line, on records of every shape; and a line no writer writes is refused by each
+reader that reads the field it breaks. Pure logic: no Kafka here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from playground.engine import record_tables
+from playground.engine.formats import arm_file, ledger, output_value, producer_log
+from playground.engine.formats.ledger import LedgerLine
+from playground.engine.formats.output_value import OutputValue
+from playground.engine.journal import Journal
+from playground.engine.orders import order_id
+from playground.engine.records import ACK, ATTEMPT, FAIL, PRODUCER_EVENT_KINDS, SENT, ProducerEvent
+from playground.engine.sink import Sink
+
+# Order ids of every shape: the workload's (the fast forms read them by position), and others
+# that a reader must take whole (too short, too long, not plain ASCII, needing an escape).
+WORKLOAD_IDS = [order_id(0), order_id(7), order_id(1_234_567), order_id(9_999_999)]
+ODD_IDS = ["o-4", "order-12", "order-00000012", "x", "ordé", 'a"b', "a\\b", "order-000001é"]
+BIG = 10**12  # an offset, a time: past 32 bits
+
+
+def producer_events(ids: list[str], kinds: tuple[str, ...]) -> list[ProducerEvent]:
+    """Events of `kinds` for each id, with sessions, partitions and offsets of every size."""
+    events = []
+    for n, order in enumerate(ids):
+        session, partition, offset = n % 3, n % 5, (BIG + n if n % 2 else n)
+        for kind in kinds:
+            if kind == ATTEMPT:
+                events.append(ProducerEvent(ATTEMPT, order, session, at_ms=BIG + n))
+            elif kind == ACK:
+                events.append(ProducerEvent(ACK, order, session, partition=partition,
+                                            offset=offset))  # fmt: skip
+            elif kind == SENT:
+                events.append(ProducerEvent(SENT, order, session))
+            else:
+                events.append(ProducerEvent(FAIL, order, session, error='Broker: "é" \\ down'))
+    return events
+
+
+def write(path: Path, lines: list[bytes]) -> bytes:
+    journal = Journal(path)
+    journal.write(b"".join(lines))
+    journal.close()
+    return path.read_bytes()
+
+
+def audit_table(path: Path, load, table: str, columns: str, workdir: Path) -> list[tuple]:
+    """The rows the audit loads from the journal at `path` into `table`, after its checks."""
+    db = record_tables.connect()
+    try:
+        load(db, path, workdir)
+        record_tables.check_producer_events(db)
+        record_tables.check_order_ids(db)
+        return db.execute(f"SELECT {columns} FROM {table}").fetchall()
+    finally:
+        db.close()
+
+
+def audit_producer_events(path: Path, workdir: Path) -> list[tuple]:
+    columns = "kind, order_id, session, kafka_partition, kafka_offset"
+    return audit_table(path, record_tables.load_producer_log, "producer_events", columns, workdir)
+
+
+def live_count(data: bytes) -> Counter:
+    """(kind, order id) of every line, as the live tally's fast count reads them."""
+    kinds, numbers, others = producer_log.live_events(data)
+    read = Counter(
+        (PRODUCER_EVENT_KINDS[k], order_id(n)) for k, n in zip(kinds, numbers, strict=True)
+    )
+    return read + Counter((event.kind, event.order_id) for event in others)
+
+
+# -- the producer log ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "events",
+    [
+        producer_events(WORKLOAD_IDS, (ATTEMPT, ACK, SENT)),  # every line in the fast forms
+        producer_events(WORKLOAD_IDS + ODD_IDS, (ATTEMPT, ACK)),  # ids the fast forms skip
+        producer_events(WORKLOAD_IDS + ODD_IDS, PRODUCER_EVENT_KINDS),  # lines they do not read
+    ],
+    ids=["fast", "odd-ids", "every-kind"],
+)
+def test_every_reader_of_the_producer_log_reads_what_the_writer_wrote(tmp_path, events):
+    lines = [producer_log.line(event) for event in events]
+    data = write(tmp_path / "producer-log.jsonl", lines)
+    assert [producer_log.decode(line) for line in lines] == events
+    assert list(producer_log.read(tmp_path / "producer-log.jsonl")) == events
+    assert live_count(data) == Counter((event.kind, event.order_id) for event in events)
+    acks = [(e.session, e.partition, e.offset) for e in events if e.kind == ACK]
+    assert list(zip(*map(list, producer_log.acks(data)), strict=True)) == acks
+    audited = audit_producer_events(tmp_path / "producer-log.jsonl", tmp_path / "work")
+    assert sorted(audited, key=repr) == sorted(
+        [(e.kind, e.order_id, e.session, e.partition, e.offset) for e in events], key=repr
+    )
+
+
+def test_the_producers_fast_templates_write_the_writers_lines():
+    keys = [key.encode() for key in WORKLOAD_IDS]
+    assert producer_log.attempt_lines(keys, 2, BIG) == b"".join(
+        producer_log.line(ProducerEvent(ATTEMPT, key.decode(), 2, at_ms=BIG)) for key in keys
+    )
+    ack = ProducerEvent(ACK, WORKLOAD_IDS[1], 1, partition=3, offset=BIG)
+    assert producer_log.ACK_LINE % (WORKLOAD_IDS[1].encode(), 1, 3, BIG) == producer_log.line(ack)
+
+
+def test_a_line_is_laid_out_as_the_layout_says():
+    event = ProducerEvent(SENT, "a", 0)
+    assert producer_log.line(event) == b'{"kind":"sent","order_id":"a","session":0}\n'
+
+
+# Lines no writer writes, each with the readers that refuse it: every reader that reads the
+# field it breaks (the live count reads only a line's kind and id).
+DECODE, READ, LIVE, STRIP, AUDIT = "decode", "read", "live", "strip", "audit"
+BAD_PRODUCER_LINES = [
+    (b'{"kind":"attempt","session":0,"at_ms":1}', {DECODE, READ, LIVE, STRIP, AUDIT}),
+    (b'{"kind":"acked","order_id":"order-0000001","session":0}', {DECODE, READ, LIVE, STRIP,
+                                                                   AUDIT}),
+    (b'{"kind":"ack","order_id":"order-0000001","session":0,"partition":0}',
+     {DECODE, READ, STRIP, AUDIT}),
+    (b'{"kind":"ack","order_id":"order-0000001","partition":0,"offset":1}',
+     {DECODE, READ, STRIP, AUDIT}),
+    (b'["attempt","order-0000001",0]', {DECODE, READ, LIVE, STRIP, AUDIT}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("bad", "refusing"), BAD_PRODUCER_LINES)
+def test_a_producer_log_line_no_writer_writes_is_refused(tmp_path, bad, refusing):
+    good = producer_log.line(ProducerEvent(ATTEMPT, order_id(1), 0, at_ms=1))
+    path = tmp_path / "producer-log.jsonl"
+    data = write(path, [good, bad + b"\n", good])
+    readers = {
+        DECODE: lambda: producer_log.decode(bad),
+        READ: lambda: list(producer_log.read(path)),
+        LIVE: lambda: producer_log.live_events(data),
+        STRIP: lambda: producer_log.acks(data),
+        AUDIT: lambda: audit_producer_events(path, tmp_path / "work"),
+    }
+    refused = set()
+    for name, reader in readers.items():
+        try:
+            reader()
+        except (ValueError, duckdb.Error):  # the audit: a line that is no JSON object, DuckDB's
+            refused.add(name)
+    assert refused == refusing
+
+
+# -- the ledger ---------------------------------------------------------------------------------
+def ledger_lines(ids: list[str]) -> list[LedgerLine]:
+    return [
+        LedgerLine(order, n * 101, n % 5, BIG + n if n % 2 else n, n % 3, n % 3 != 1, BIG - n,
+                   BIG + n)
+        for n, order in enumerate(ids)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("ids", [WORKLOAD_IDS, WORKLOAD_IDS + ODD_IDS], ids=["fast", "odd-ids"])
+def test_every_reader_of_the_ledger_reads_what_the_writer_wrote(tmp_path, ids):
+    runs = ledger_lines(ids)
+    lines = [ledger.line(run) for run in runs]
+    path = tmp_path / "ledger.jsonl"
+    data = write(path, lines)
+    assert [ledger.decode(line) for line in lines] == runs
+    assert list(ledger.read(path)) == runs
+    count, numbers, others = ledger.charges(data)
+    assert count == len(runs)
+    charged = Counter(order_id(n) for n in numbers.tolist()) + Counter(others)
+    assert charged == Counter(run.order_id for run in runs if run.charged)
+    columns = [list(column) for column in ledger.runs(data)]
+    assert list(zip(*columns, strict=True)) == [
+        (r.partition, r.offset, r.session, int(r.charged)) for r in runs
+    ]
+    effects = audit_table(path, record_tables.load_ledger, "effects",
+                          "order_id, source_partition, source_offset, committed, session",
+                          tmp_path / "work")  # fmt: skip
+    assert sorted(effects) == sorted(
+        (r.order_id, r.partition, r.offset, True, r.session) for r in runs if r.charged
+    )
+    handled = audit_table(path, record_tables.load_ledger, "handler_runs",
+                          "order_id, source_partition, source_offset, deduplicated, session",
+                          tmp_path / "work")  # fmt: skip
+    assert sorted(handled) == sorted(
+        (r.order_id, r.partition, r.offset, not r.charged, r.session) for r in runs
+    )
+    timings = audit_table(path, record_tables.load_ledger, "timings", "*", tmp_path / "work")
+    assert sorted(timings) == sorted((r.produced_at_ms, r.processed_at_ms) for r in runs)
+
+
+def test_the_sinks_two_paths_write_the_writers_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.time_ns", lambda: 1_795_000_000_123_456_789)
+    sink = Sink(tmp_path / "ledger.jsonl", session=4, idempotent=True)
+    sink.charge_ascii(b"order-0000003", 250, 1, BIG, 17)
+    sink.charge("ordé", 250, 1, BIG + 1, 17)
+    sink.charge("order-0000003", 250, 2, 5, 17)  # deduplicated
+    sink.close()
+    at = 1_795_000_000_123
+    assert (tmp_path / "ledger.jsonl").read_bytes() == b"".join(
+        ledger.line(run)
+        for run in [
+            LedgerLine("order-0000003", 250, 1, BIG, 4, True, 17, at),
+            LedgerLine("ordé", 250, 1, BIG + 1, 4, True, 17, at),
+            LedgerLine("order-0000003", 250, 2, 5, 4, False, 17, at),
+        ]
+    )
+
+
+BAD_LEDGER_LINES = [
+    b'{"amount_cents":1,"partition":0,"offset":1,"session":0,"charged":true,'
+    b'"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"session":0,'
+    b'"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"charged":true,'
+    b'"produced_at_ms":1,"processed_at_ms":2}',
+]
+
+
+@pytest.mark.parametrize("bad", BAD_LEDGER_LINES, ids=["no-order-id", "no-charged", "no-session"])
+def test_a_ledger_line_no_writer_writes_is_refused_by_every_reader(tmp_path, bad):
+    good = ledger.line(ledger_lines(WORKLOAD_IDS)[0])
+    path = tmp_path / "ledger.jsonl"
+    data = write(path, [good, bad + b"\n", good])
+    for reader in (
+        lambda: ledger.decode(bad),
+        lambda: list(ledger.read(path)),
+        lambda: ledger.charges(data),
+        lambda: ledger.runs(data),
+        lambda: audit_table(path, record_tables.load_ledger, "effects", "*", tmp_path / "work"),
+    ):
+        with pytest.raises(ValueError):
+            reader()
+
+
+# -- the output value ---------------------------------------------------------------------------
+def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
+    totals = [
+        OutputValue(order, 100 + n, 1000 * n, n % 5, BIG + n, BIG - n, n % 3)
+        for n, order in enumerate(WORKLOAD_IDS + ODD_IDS)
+    ]
+    db = record_tables.connect()
+    try:
+        for total in totals:
+            value = output_value.value(total)
+            assert output_value.decode(value) == total
+            assert output_value.source(value) == (
+                total.source_partition,
+                total.source_offset,
+                total.session,
+            )
+            audited = db.execute(
+                f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
+            ).fetchone()
+            assert audited == (total.order_id, total.source_partition, total.source_offset,
+                               total.session, total.source_timestamp_ms)  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_an_output_value_from_before_sessions_were_recorded_reads_without_one():
+    value = output_value.value(OutputValue("order-0000001", 1, 2, 3, 4, 5))
+    assert output_value.decode(value).session is None
+    assert output_value.source(value.replace(b', "session": null', b"")) == (3, 4, -1)
+
+
+def test_an_output_value_no_writer_writes_is_refused_or_skipped():
+    """decode() and the audit refuse it; the strip's reader, in a child whose batch is read once,
+    skips a value that does not say where it came from (see output_value's docstring)."""
+    no_source = b'{"order_id": "order-0000001", "amount_cents": 1, "total_cents": 1}'
+    with pytest.raises(ValueError, match="output topic"):
+        output_value.decode(no_source)
+    assert output_value.source(no_source) is None
+
+
+# -- the arm file -------------------------------------------------------------------------------
+def test_the_arm_file_reads_what_the_supervisor_wrote(tmp_path):
+    path = arm_file.path(str(tmp_path), "consumer")
+    assert arm_file.read(path) == []
+    crashes = [
+        {"point": "mid-batch", "after_records": None, "fault": 2},
+        {"point": "after-processing-before-commit", "after_records": 40, "fault": -1},
+    ]
+    arm_file.write(path, crashes)
+    assert arm_file.read(path) == crashes
+    assert path.name == "consumer.arm" and not path.with_suffix(".tmp").exists()
+
+
+@pytest.mark.parametrize("text", ["[{", '{"point": "mid-batch"}', '[{"point": "mid-batch"}]'])
+def test_an_arm_file_no_writer_writes_is_refused(tmp_path, text):
+    path = arm_file.path(str(tmp_path), "producer")
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"producer\.arm"):
+        arm_file.read(path)
