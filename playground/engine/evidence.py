@@ -11,9 +11,10 @@ import duckdb
 import numpy as np
 
 from playground.engine import kafka_log, record_tables, timing
-from playground.engine.audit import COMMITTED_VIEW, UNCOMMITTED_VIEW, AuditResult, audit_tables
+from playground.engine.audit import AuditResult, audit_tables
 from playground.engine.formats import output_value
 from playground.engine.naming import ExperimentNames
+from playground.engine.outcomes import COMMITTED_VIEW, UNCOMMITTED_VIEW
 from playground.engine.records import ACK
 from playground.engine.semantics import promise
 from playground.engine.spec import Pipeline, Spec

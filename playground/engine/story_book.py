@@ -23,13 +23,17 @@ import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
 
-if TYPE_CHECKING:
-    from playground.engine.audit import OrderStory
+from playground.engine.outcomes import (
+    PROCESSING_ABORTED,
+    PROCESSING_COUNTED,
+    PROCESSING_DEDUPLICATED,
+    OrderStory,
+)
 
 ALL = ""
 ANOMALIES = "anomalies"
@@ -186,7 +190,7 @@ def _filter_file(folder: Path, name: str) -> Path:
     return folder / f"{name}.parquet"
 
 
-class StoryBook(Mapping[str, "OrderStory"]):
+class StoryBook(Mapping[str, OrderStory]):
     """The stories of one audit, by order id, read from their folder as they are asked for."""
 
     def __init__(self, folder: Path, *, temporary: bool = False) -> None:
@@ -302,13 +306,6 @@ class StoryBook(Mapping[str, "OrderStory"]):
 def _story(row: tuple, facts: list[tuple]) -> OrderStory:
     """An order's story from its summary row, and its facts when it has more than one of
     anything."""
-    from playground.engine.audit import (
-        PROCESSING_ABORTED,
-        PROCESSING_COUNTED,
-        PROCESSING_DEDUPLICATED,
-        OrderStory,
-    )
-
     (order_id, attempts, acks, producer_outcome, copies, visible_copies, effects, _sources,
      handler_runs, deduplicated, aborted_reads, outcome, told_by_facts, attempt_session,
      ack_partition, ack_offset, ack_session, copy_partition, copy_offset, copy_committed,

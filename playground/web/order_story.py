@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playground.engine.audit import (
+from playground.engine.naming import CONSUMER, PRODUCER
+from playground.engine.outcomes import (
     PROCESSING_ABORTED,
     PROCESSING_COUNTED,
     PROCESSING_DEDUPLICATED,
@@ -20,7 +21,6 @@ from playground.engine.audit import (
     PRODUCER_SENT,
     PRODUCER_UNKNOWN,
 )
-from playground.engine.naming import CONSUMER, PRODUCER
 from playground.engine.spec import Pipeline
 
 # What a lane stands for; each is a css class too (the workers' lanes are named by their role).

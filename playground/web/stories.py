@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import duckdb
 
 from playground.engine import story_book
-from playground.engine.audit import ANOMALY_ABORTED, ANOMALY_CONDITIONS, ANOMALY_KINDS, OrderStory
+from playground.engine.outcomes import (
+    ANOMALY_ABORTED,
+    ANOMALY_CONDITIONS,
+    ANOMALY_KINDS,
+    OrderStory,
+)
 from playground.engine.story_book import StoryBook
 from playground.web.folders import legacy_stories_file, stories_folder
 from playground.web.models import Experiment

@@ -8,7 +8,7 @@ the setting alone.
 
 from __future__ import annotations
 
-from playground.engine.audit import (
+from playground.engine.outcomes import (
     DUPLICATED,
     LOST_AT_BROKER,
     LOST_AT_CONSUMER,

@@ -19,8 +19,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from playground.engine.audit import COUNT_FIELDS
 from playground.engine.client_defaults import Changed, beyond_defaults
+from playground.engine.outcomes import COUNT_FIELDS
 from playground.engine.presets import preset
 from playground.engine.semantics import Semantic, promise
 from playground.engine.spec import MAX_NAME_LENGTH, FaultKind, KillPoint, Pipeline, Spec

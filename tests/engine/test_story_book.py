@@ -9,7 +9,8 @@ import random
 import pytest
 
 from playground.engine import story_book
-from playground.engine.audit import ANOMALY_CONDITIONS, audit
+from playground.engine.audit import audit
+from playground.engine.outcomes import ANOMALY_CONDITIONS
 from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
 from playground.engine.story_book import ALL, ANOMALIES, StoryBook
 from tests.conftest import random_cases

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from playground.engine import story_book, timeline
-from playground.engine.audit import ANOMALY_KINDS, COUNT_FIELDS
+from playground.engine.outcomes import ANOMALY_KINDS, COUNT_FIELDS
 from playground.engine.problems import Problem
 from playground.web import chart, stories, verdict
 from playground.web.models import Experiment
