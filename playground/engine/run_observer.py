@@ -18,9 +18,10 @@ from typing import Protocol
 from playground.engine import kafka_questions
 from playground.engine.clusters import Target
 from playground.engine.conductor import SNAPSHOT_INTERVAL_SECONDS
-from playground.engine.log_strip import LogStripWatch, StripView, questions_for
+from playground.engine.log_strip import LogStripWatch, questions_for
 from playground.engine.naming import CONSUMER, ExperimentNames
 from playground.engine.spec import Spec
+from playground.engine.strip_state import StripView
 from playground.lab.control import LabError
 from playground.lab.topology import BROKER
 

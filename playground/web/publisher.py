@@ -13,7 +13,7 @@ import time
 
 from django.template.loader import render_to_string
 
-from playground.engine.log_strip import StripView
+from playground.engine.strip_state import StripView
 from playground.web import chart, live, strip
 from playground.web.live import CLUSTER, COUNTERS, STRIP, TIMELINE
 from playground.web.models import Experiment

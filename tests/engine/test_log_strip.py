@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.engine import log_strip
+from playground.engine import log_strip, strip_state
 from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
 from playground.engine.orders import order_id
@@ -132,8 +132,8 @@ def test_reading_in_arrays_ends_where_reading_line_by_line_ends(tmp_path: Path, 
         assert_same(watch, expected)
     view = watch.view(final=True).to_json()
     ranges = [p["ranges"] for p in view["partitions"]]
-    assert any(r.get(log_strip.DUPLICATED) for r in ranges)
-    assert any(r.get(log_strip.PROCESSED_AGAIN) for r in ranges)
+    assert any(r.get(strip_state.DUPLICATED) for r in ranges)
+    assert any(r.get(strip_state.PROCESSED_AGAIN) for r in ranges)
 
 
 def test_a_strip_holds_four_bytes_an_offset(tmp_path: Path):
@@ -179,4 +179,4 @@ def test_runs_are_the_runs_of_equal_bytes():
             (m.group()[0], m.start(), m.end())
             for m in re.finditer(rb"(.)\1*", bytes(array), re.DOTALL)
         ]
-        assert log_strip._runs(array) == runs
+        assert strip_state._runs(array) == runs
