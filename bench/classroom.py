@@ -58,8 +58,8 @@ from bench.live import (
     summary,
 )
 from bench.sessions import BrowserSession, SessionError
-from playground.engine import presets
 from playground.engine.naming import ExperimentNames
+from playground.engine.spec import presets
 from playground.lab.launcher import PROJECT_ROOT
 from tools.appserver import AppServer
 from tools.recount import invariant_violations

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
-from playground.engine.clusters import Target
-from playground.engine.conductor import Conductor
+from playground.engine.run.clusters import Target
+from playground.engine.run.conductor import Conductor
 from playground.engine.spec import Spec
 from playground.engine.workers.spares import SPARES
 from playground.lab.admin import create_topic

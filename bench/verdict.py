@@ -29,7 +29,7 @@ def measure(result: dict) -> dict:
     from django.utils import timezone
 
     from playground.web.models import Experiment
-    from playground.web.stories import PAGE_SIZE
+    from playground.web.stories.audit_table import PAGE_SIZE
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # the pages name hashed files

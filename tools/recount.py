@@ -1,6 +1,6 @@
 """A recount of an experiment's totals straight from its raw records, written apart from the audit.
 
-It shares no code with playground/engine/audit.py or the engine's readers (evidence.py,
+It shares no code with playground/engine/audit/reckoning.py or the engine's readers (evidence.py,
 kafka_log.py, sink.py): the producer log and the ledger are read here with json and plain loops,
 and the topics with a consumer of its own, from offset 0 to the end of every partition. Only the
 names of things (ExperimentNames) and of the workload's order ids (orders.order_id) come from the

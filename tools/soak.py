@@ -48,10 +48,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.engine.audit import observed_semantic
-from playground.engine.clusters import Target
-from playground.engine.conductor import Conductor
-from playground.engine.semantics import Semantic, promise
+from playground.engine.audit.reckoning import observed_semantic
+from playground.engine.run.clusters import Target
+from playground.engine.run.conductor import Conductor
 from playground.engine.spec import (
     COMMIT_KILL_POINTS,
     Producer,
@@ -60,6 +59,7 @@ from playground.engine.spec import (
     SpecError,
     producer_kill_points,
 )
+from playground.engine.spec.semantics import Semantic, promise
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import PROJECT_ROOT, LabProcess, launch
 from tools.recount import (

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from playground.engine.formats import ledger
+from playground.engine.formats.journal import Journal
 from playground.engine.formats.ledger import CHARGED, LINE, LedgerLine
-from playground.engine.journal import Journal
 
 
 def now_ms() -> int:

@@ -4,7 +4,8 @@ A command is one JSON object on one line, e.g. {"op": "kill", "node": 2}; the re
 {"ok": true, "result": ...} or {"ok": false, "error": "..."}.
 
 Importing this module loads no Kafka client: the process that serves the pages talks to the lab
-through it, and a native abort in librdkafka cannot be caught in Python (see web/runner_link.py).
+through it, and a native abort in librdkafka cannot be caught in Python (see
+web/runs/runner_link.py).
 The few methods that ask the cluster's metadata (leadership, kill_leader, wait_healthy) load the
 admin client when they are first called, in the runner's process.
 """

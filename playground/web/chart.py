@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-from playground.engine import timeline
+from playground.engine.run import timeline
 
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 32, 24

@@ -1,6 +1,6 @@
 """The live page's websocket: anyone with the share link may watch; nobody acts through it.
 
-Viewers receive the HTML fragments live.Publisher renders. A viewer that falls behind (a slow
+Viewers receive the HTML fragments publisher.Publisher renders. A viewer that falls behind (a slow
 client, a busy server) skips to the newest fragment of each kind instead of working through a
 backlog of stale counters: fragments wait in `pending`, one per kind, in the order they came, and
 a sender task sends what is there whenever it gets to run.
@@ -21,8 +21,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from playground.web import experiments, live
 from playground.web.models import Experiment
+from playground.web.runs import experiments, fanout
 
 CLOSE_UNKNOWN_EXPERIMENT = 4404
 
@@ -36,16 +36,16 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
         if not exists:
             await self.close(code=CLOSE_UNKNOWN_EXPERIMENT)
             return
-        live.bind_loop(asyncio.get_running_loop())
+        fanout.bind_loop(asyncio.get_running_loop())
         self.pending: dict[str, str] = {}
         self.ready = asyncio.Event()
-        self.group = live.group_name(self.share_id)
+        self.group = fanout.group_name(self.share_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         if await database_sync_to_async(_controls)(self.scope.get("cookies", {}), self.share_id):
-            self.controllers = live.controllers_group(self.share_id)
+            self.controllers = fanout.controllers_group(self.share_id)
             await self.channel_layer.group_add(self.controllers, self.channel_name)
         await self.accept()
-        latest = live.current(self.share_id)
+        latest = fanout.current(self.share_id)
         if latest:
             await self.send(text_data=latest)
         self.sender = asyncio.create_task(self._send_pending())
@@ -78,13 +78,13 @@ class ExperimentConsumer(AsyncWebsocketConsumer):
         # The fan-out handler touches no database: it skips the hop to a thread that channels
         # makes before every handler to close stale connections, a round trip per message and
         # viewer that, ten times a second for a hundred viewers, is most of the server's work.
-        if message["type"] == live.MESSAGE_TYPE:
+        if message["type"] == fanout.MESSAGE_TYPE:
             await self.experiment_html(message)
         else:
             await super().dispatch(message)
 
     async def experiment_html(self, event: dict) -> None:
-        kind = event.get("kind", live.PAGE)
+        kind = event.get("kind", fanout.PAGE)
         self.pending.pop(kind, None)  # an older fragment of the same kind is stale: drop it
         self.pending[kind] = event["html"]
         self.ready.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from playground.web import experiments
+from playground.web.runs import experiments
 
 
 def error_page(request: HttpRequest, message: str, status: int) -> HttpResponse:

@@ -7,23 +7,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.engine import presets, story_book
-from playground.engine.semantics import promise
-from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError
+from playground.engine.audit import story_book
+from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError, presets
+from playground.engine.spec.semantics import promise
 from playground.lab.topology import BROKER_IDS
-from playground.web import (
-    actions,
-    class_predictions,
-    experiments,
-    folders,
-    stories,
-    user_json,
-    verdict,
-    views,
-)
+from playground.web import home_views, user_json, verdict
 from playground.web.error_pages import error_page, refused
+from playground.web.lessons import class_predictions
 from playground.web.models import Experiment
+from playground.web.runs import actions, experiments, folders
 from playground.web.spec_links import spec_url
+from playground.web.stories import audit_table
 
 
 @require_POST
@@ -111,8 +105,8 @@ def orders(request: HttpRequest, share_id: str) -> HttpResponse:
     if found.status != Experiment.DONE:
         raise Http404("this experiment has no audit yet")
     try:
-        page = stories.page(found, request.GET.get("filter", ""), request.GET.get("page", "1"))
-    except stories.BadQuery as error:
+        page = audit_table.page(found, request.GET.get("filter", ""), request.GET.get("page", "1"))
+    except audit_table.BadQuery as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     return render(request, "experiment.html#orders", {"experiment": found, "page": page})
 
@@ -162,7 +156,7 @@ def cancel(request: HttpRequest, share_id: str) -> HttpResponse:
     except actions.ActionError as error:
         return _action_reply(request, str(error), 400)
     if not Experiment.objects.filter(pk=found.pk).exists():
-        request.session[views.NOTICE_SESSION_KEY] = f"{found.name}: {message}."
+        request.session[home_views.NOTICE_SESSION_KEY] = f"{found.name}: {message}."
         return redirect("home")
     return _action_reply(request, message, 202)
 

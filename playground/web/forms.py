@@ -34,7 +34,7 @@ from playground.engine.spec import (
     fault_defaults,
     producer_kill_points,
 )
-from playground.engine.spec_fields import (
+from playground.engine.spec.fields import (
     FAULT_SETTINGS,
     SECTIONS,
     SPEC_SETTINGS,
@@ -44,7 +44,7 @@ from playground.engine.spec_fields import (
     setting,
 )
 from playground.web import user_json
-from playground.web.experiments import duration_error
+from playground.web.runs.experiments import duration_error
 
 FAULT_ROWS = 4  # rows shown for faults; a spec with more faults gets a row for each
 MAX_PASTED_CHARACTERS = 100_000

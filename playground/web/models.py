@@ -9,7 +9,7 @@ import secrets
 from django.db import models
 from django.urls import reverse
 
-from playground.web import scheduling
+from playground.web.runs import scheduling
 
 SHARE_ID_BYTES = 12  # 16 url-safe characters: unguessable, short enough to read aloud
 CONTROL_TOKEN_BYTES = 24

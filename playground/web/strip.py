@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from playground.engine.strip_state import (
+from playground.engine.observe.strip_state import (
     DUPLICATED,
     NEVER_PROCESSED,
     UNACKED,

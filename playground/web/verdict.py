@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from playground.engine.problems import Problem
-from playground.engine.spec_fields import Setting, setting
+from playground.engine.run.problems import Problem
+from playground.engine.spec.fields import Setting, setting
 from playground.web import chart as timeline_chart
 from playground.web.models import Experiment
 

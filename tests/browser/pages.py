@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from playground.web.tradeoffs import MIN_COST_RECORDS
+from playground.web.comparisons.measurements import MIN_COST_RECORDS
 
 # A small Android phone: 360 CSS px wide, touch, the page's viewport meta honoured.
 PHONE_WIDTH = 360

@@ -9,11 +9,11 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from playground.web import lessons
+from playground.web.lessons import course
 from tests.browser.conftest import screenshot
 
 VERDICT_TIMEOUT_MS = 90_000
-REPEATED = lessons.COMMIT_WINDOW_TRANSACTION_RECORDS  # the one transaction sent twice
+REPEATED = course.COMMIT_WINDOW_TRANSACTION_RECORDS  # the one transaction sent twice
 
 
 def predict_and_run(page: Page, number: int, prediction: str) -> None:

@@ -13,7 +13,7 @@ import urllib.request
 from playwright.sync_api import expect
 
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web import tradeoffs
+from playground.web.comparisons import measurements
 from tests.browser.conftest import BROWSER_VAR_DIR, screenshot
 
 FULL_TABLE_TIMEOUT_MS = 480_000  # the target is 3 minutes; a loaded machine may take longer
@@ -30,7 +30,7 @@ def test_one_click_fills_the_course_table_and_its_charts(app_server, new_context
     page.wait_for_url(re.compile(r"/c/[^/]+/$"))
     share_id = page.url.rstrip("/").rsplit("/", 1)[1]
     expect(page.locator("#comparison-progress")).to_contain_text("runs done")
-    runs = 4 * (1 + tradeoffs.ROUNDS)
+    runs = 4 * (1 + measurements.ROUNDS)
     expect(page.locator("#comparison-progress")).to_have_text(
         f"All {runs} runs are done.", timeout=FULL_TABLE_TIMEOUT_MS
     )
@@ -61,7 +61,7 @@ def test_one_click_fills_the_course_table_and_its_charts(app_server, new_context
                 "target_seconds": 180,
                 "specs": {
                     spec["name"]: {
-                        figure: spec["cost"][figure] for figure in tradeoffs.COST_FIGURES
+                        figure: spec["cost"][figure] for figure in measurements.COST_FIGURES
                     }
                     | {"undisturbed_latency": spec["guarantee"]["undisturbed_latency"]}
                     for spec in data["specs"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import uuid
 
-from playground.engine.clusters import Target
-from playground.engine.conductor import Conductor
+from playground.engine.run.clusters import Target
+from playground.engine.run.conductor import Conductor
 from playground.engine.spec import Spec
 from playground.lab.launcher import PROJECT_ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playground.engine.audit.records import ACK, ATTEMPT, Effect, HandlerRun, ProducerEvent
 from playground.engine.formats import ledger, producer_log
-from playground.engine.records import ACK, ATTEMPT, Effect, HandlerRun, ProducerEvent
 
 
 def attempt_line(order_id: str, session: int, at_ms: int) -> bytes:

@@ -14,15 +14,15 @@ import shutil
 import duckdb
 import pytest
 
-from playground.engine import audit as audit_module
-from playground.engine.audit import AuditResult, audit, check_invariants
-from playground.engine.records import (
+from playground.engine.audit import reckoning as audit_module
+from playground.engine.audit.reckoning import AuditResult, audit, check_invariants
+from playground.engine.audit.records import (
     Effect,
     HandlerRun,
     LogCopy,
     ProducerEvent,
 )
-from playground.engine.story_book import StoryBook
+from playground.engine.audit.story_book import StoryBook
 from tests.conftest import random_cases
 
 # Every count the result must have, written out here so that a count missing from the result fails.

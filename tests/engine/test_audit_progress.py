@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playground.engine.conductor import AUDIT_COUNTING, AUDIT_READING, AUDITING, DONE
+from playground.engine.run.conductor import AUDIT_COUNTING, AUDIT_READING, AUDITING, DONE
 from tests.engine.experiments import build_spec, conductor_for
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from playground.engine.client_defaults import beyond_defaults
-from playground.engine.presets import preset
 from playground.engine.spec import Spec
-from playground.engine.spec_fields import CLIENT_DEFAULT_SETTINGS
+from playground.engine.spec.client_defaults import beyond_defaults
+from playground.engine.spec.fields import CLIENT_DEFAULT_SETTINGS
+from playground.engine.spec.presets import preset
 
 
 def _changed(name: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.engine.semantics import Semantic, promise
+from playground.engine.spec.semantics import Semantic, promise
 from tests.engine.experiments import build_spec, run_experiment
 
 TRANSACTION_RECORDS = 10

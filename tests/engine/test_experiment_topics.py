@@ -11,9 +11,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from playground.engine import apart, experiment_topics
-from playground.engine.clusters import Target
 from playground.engine.naming import ExperimentNames
+from playground.engine.run import apart, experiment_topics
+from playground.engine.run.clusters import Target
 from playground.lab.admin import admin_client, create_topic
 from tests.engine.experiments import build_spec, run_experiment
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from playground.engine.faults import Faults
 from playground.engine.naming import ExperimentNames
+from playground.engine.run.faults import Faults
 from playground.engine.spec import Spec
 
 

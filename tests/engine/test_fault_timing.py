@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-from playground.engine.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.naming import OUTPUT_PRODUCER
+from playground.engine.run.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from tests.engine.experiments import build_spec, conductor_for, run_experiment
 
 

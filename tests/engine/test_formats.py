@@ -11,13 +11,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from playground.engine import record_tables
+from playground.engine.audit import record_tables
+from playground.engine.audit.records import (
+    ACK,
+    ATTEMPT,
+    FAIL,
+    PRODUCER_EVENT_KINDS,
+    SENT,
+    ProducerEvent,
+)
 from playground.engine.formats import arm_file, ledger, output_value, producer_log
+from playground.engine.formats.journal import Journal
 from playground.engine.formats.ledger import LedgerLine
 from playground.engine.formats.output_value import OutputValue
-from playground.engine.journal import Journal
 from playground.engine.orders import order_id
-from playground.engine.records import ACK, ATTEMPT, FAIL, PRODUCER_EVENT_KINDS, SENT, ProducerEvent
 from playground.engine.sink import Sink
 
 # Order ids of every shape: the workload's (the fast forms read them by position), and others

@@ -13,9 +13,9 @@ from collections import Counter
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from playground.engine import orders
-from playground.engine.clients import output_producer
-from playground.engine.conductor import Conductor
 from playground.engine.formats import producer_log
+from playground.engine.run.clients import output_producer
+from playground.engine.run.conductor import Conductor
 from tests.engine.experiments import build_spec, conductor_for, run_experiment
 
 

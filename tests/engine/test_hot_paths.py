@@ -17,8 +17,8 @@ from confluent_kafka import Message
 
 from playground.engine import orders
 from playground.engine.formats import arm_file, producer_log
+from playground.engine.formats.journal import Follower, Journal
 from playground.engine.formats.producer_log import ATTEMPT_LINE
-from playground.engine.journal import Follower, Journal
 from playground.engine.sink import Sink
 from playground.engine.workers.consumer import next_offsets
 from playground.engine.workers.handlers import ChargeHandler

@@ -5,7 +5,7 @@ Pure file logic: no Kafka here.
 
 from __future__ import annotations
 
-from playground.engine.journal import CUT_OFF_SEARCH_BYTES, Journal, read_lines
+from playground.engine.formats.journal import CUT_OFF_SEARCH_BYTES, Journal, read_lines
 
 
 def test_a_new_writer_drops_the_line_a_crash_cut_off(tmp_path):

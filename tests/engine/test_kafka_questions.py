@@ -12,11 +12,11 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from playground.engine import kafka_questions
-from playground.engine.log_strip import LogStripWatch
 from playground.engine.naming import ExperimentNames
-from playground.engine.presets import preset
+from playground.engine.observe import kafka_questions
+from playground.engine.observe.log_strip import LogStripWatch
 from playground.engine.spec import Spec
+from playground.engine.spec.presets import preset
 from playground.lab.admin import create_topic
 
 PARTITIONS = 2

@@ -9,14 +9,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from playground.engine.audit.records import FAIL, SENT, ProducerEvent
 from playground.engine.formats import producer_log
+from playground.engine.formats.journal import Journal
 from playground.engine.formats.ledger import LINE
 from playground.engine.formats.producer_log import ACK_LINE, ATTEMPT_LINE
-from playground.engine.journal import Journal
-from playground.engine.live import JournalSlices, LiveTally, TallyInBackground
 from playground.engine.naming import ExperimentNames
+from playground.engine.observe.tally import JournalSlices, LiveTally, TallyInBackground
 from playground.engine.orders import order_id
-from playground.engine.records import FAIL, SENT, ProducerEvent
 from playground.engine.sink import Sink
 from playground.engine.spec import Spec, default_spec
 from tests.engine.experiments import build_spec, conductor_for

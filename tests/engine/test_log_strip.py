@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.engine import log_strip, strip_state
-from playground.engine.journal import Journal
+from playground.engine.formats.journal import Journal
 from playground.engine.naming import ExperimentNames
+from playground.engine.observe import log_strip, strip_state
 from playground.engine.orders import order_id
 from playground.engine.sink import Sink
 from playground.engine.spec import Spec, default_spec

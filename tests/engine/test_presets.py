@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from playground.engine.presets import PRESETS, preset
-from playground.engine.semantics import Semantic, promise
 from playground.engine.spec import Spec, consumer_config
+from playground.engine.spec.presets import PRESETS, preset
+from playground.engine.spec.semantics import Semantic, promise
 
 ALL_PRESETS = list(PRESETS.values())
 NAMES = [item.name for item in ALL_PRESETS]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.engine.semantics import Promise, Semantic, promise
 from playground.engine.spec import Spec
+from playground.engine.spec.semantics import Promise, Semantic, promise
 
 # Settings with no risk at all: a transactional, idempotent producer that commits its position
 # with its records, and a transactional kafka-to-kafka consumer reading committed data. Each test

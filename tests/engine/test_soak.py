@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from playground.engine.semantics import Semantic, promise
 from playground.engine.spec import COMMIT_KILL_POINTS, Producer, Spec, producer_kill_points
+from playground.engine.spec.semantics import Semantic, promise
 from playground.lab.launcher import PROJECT_ROOT
 from tools.recount import RawRecords, compare, count, invariant_violations
 from tools.soak import (

@@ -1,4 +1,4 @@
-"""The registry of spec fields (engine/spec_fields.py) covers the whole spec, and docs/spec.md says
+"""The registry of spec fields (engine/spec/fields.py) covers the whole spec, and docs/spec.md says
 what it says: each setting's label, explanation and allowed values, each choice's explanation.
 
 The allowed values are asked of Spec.from_json itself (its message for a value of the wrong type),
@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from playground.engine.semantics import promise
 from playground.engine.spec import (
     FAULT_FIELDS,
     Acks,
@@ -26,7 +25,7 @@ from playground.engine.spec import (
     SpecError,
     default_spec,
 )
-from playground.engine.spec_fields import (
+from playground.engine.spec.fields import (
     CLIENT_DEFAULT_SETTINGS,
     CONSUMER,
     FAULT_SETTINGS,
@@ -36,6 +35,7 @@ from playground.engine.spec_fields import (
     Setting,
     setting,
 )
+from playground.engine.spec.semantics import promise
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
 # Fields of the document that are its shape, not a setting anyone chooses.

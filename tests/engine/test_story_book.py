@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from playground.engine import story_book
-from playground.engine.audit import audit
-from playground.engine.outcomes import ANOMALY_CONDITIONS
-from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
-from playground.engine.story_book import ALL, ANOMALIES, StoryBook
+from playground.engine.audit import story_book
+from playground.engine.audit.outcomes import ANOMALY_CONDITIONS
+from playground.engine.audit.reckoning import audit
+from playground.engine.audit.records import Effect, HandlerRun, LogCopy, ProducerEvent
+from playground.engine.audit.story_book import ALL, ANOMALIES, StoryBook
 from tests.conftest import random_cases
 from tests.engine.test_audit import random_run
 

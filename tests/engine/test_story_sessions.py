@@ -4,8 +4,8 @@ ledger as the sink writes it."""
 
 from __future__ import annotations
 
-from playground.engine.audit import audit
-from playground.engine.records import Effect, HandlerRun, LogCopy, ProducerEvent
+from playground.engine.audit.reckoning import audit
+from playground.engine.audit.records import Effect, HandlerRun, LogCopy, ProducerEvent
 from playground.engine.sink import Sink
 from tests.engine.raw_records import read_ledger
 

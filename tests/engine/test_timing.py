@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 
-from playground.engine import record_tables, timing
-from playground.engine.evidence import Evidence
+from playground.engine.audit import record_tables, timing
+from playground.engine.audit.evidence import Evidence
 from playground.engine.spec import default_spec
 
 START = 1_000_000

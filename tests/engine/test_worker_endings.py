@@ -9,9 +9,9 @@ import time
 
 from confluent_kafka import Consumer, KafkaException
 
-from playground.engine.clients import consumer as consumer_config
-from playground.engine.conductor import Conductor
 from playground.engine.naming import OUTPUT_PRODUCER
+from playground.engine.run.clients import consumer as consumer_config
+from playground.engine.run.conductor import Conductor
 from playground.engine.workers.exits import EXIT_FATAL, EXIT_FENCED, exit_code_of
 from playground.engine.workers.watchdog import fatal_error_in
 from tests.engine.experiments import build_spec, conductor_for

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web import runner, runner_link
 from playground.web.models import Experiment
+from playground.web.runs import runner, runner_link
 from tests.conftest import TEST_LAB_DIR
 
 WEB_VAR_DIR = Path(os.environ.get("PLAYGROUND_TEST_WEB_VAR_DIR", PROJECT_ROOT / "var" / "test-web"))

@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from playground.engine.presets import PRESETS
 from playground.engine.spec import Spec, default_spec
+from playground.engine.spec.presets import PRESETS
 from playground.web.forms import BuilderForms
 from playground.web.models import Experiment
 from playground.web.spec_links import decode_spec, encode_spec
@@ -99,7 +99,7 @@ def errors_at(page: str, field_id: str) -> list[str]:
 @pytest.fixture
 def no_runner(monkeypatch):
     """Starting an experiment queues it; no runner thread takes it to the cluster."""
-    monkeypatch.setattr("playground.web.runner.wake", lambda: None)
+    monkeypatch.setattr("playground.web.runs.runner.wake", lambda: None)
 
 
 # -- opening a spec -------------------------------------------------------------------------------

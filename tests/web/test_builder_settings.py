@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from playground.engine.spec_fields import FAULT_SETTINGS, SECTIONS, SPEC_SETTINGS
+from playground.engine.spec.fields import FAULT_SETTINGS, SECTIONS, SPEC_SETTINGS
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from playground.asgi import application
 from playground.engine.spec import Spec
-from playground.web import experiments, runner
 from playground.web.models import Experiment, Prediction
+from playground.web.runs import experiments, runner
 from tests.web.conftest import wait_for_status, wait_until_finished
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]

@@ -13,11 +13,11 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from playground.engine.presets import preset
 from playground.engine.spec import Spec
+from playground.engine.spec.presets import preset
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web import runner, scheduling
 from playground.web.models import Action, Comparison, Experiment
+from playground.web.runs import runner, scheduling
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 from tests.web.conftest import WEB_VAR_DIR, wait_until, wait_until_finished
 from tools.recount import invariant_violations

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from playground.engine.presets import preset
-from playground.web.compare import Slot, build_specs
+from playground.engine.spec.presets import preset
+from playground.web.comparisons.form import Slot, build_specs
 from playground.web.models import Comparison, Experiment
 
 

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from playground.engine.presets import PRESETS
-from playground.engine.semantics import promise
 from playground.engine.spec import Spec
-from playground.web.compare import in_own_terms
+from playground.engine.spec.presets import PRESETS
+from playground.engine.spec.semantics import promise
+from playground.web.comparisons.form import in_own_terms
 
 pytestmark = pytest.mark.django_db
 

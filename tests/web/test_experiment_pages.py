@@ -13,8 +13,8 @@ from django.test import Client
 
 from playground.asgi import application
 from playground.engine.spec import Spec
-from playground.web import runner
 from playground.web.models import Experiment
+from playground.web.runs import runner
 from tests.web.conftest import wait_for_delivered, wait_for_status, wait_until_finished
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]

@@ -29,8 +29,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from playground.asgi import application
-from playground.engine.presets import PRESETS
-from playground.web.guide import QUESTIONS
+from playground.engine.spec.presets import PRESETS
+from playground.web.lessons.guide import QUESTIONS
 from playground.web.models import Comparison, Experiment
 from tests.conftest import random_cases
 from tests.web.test_builder import form_values
@@ -211,7 +211,7 @@ class Fuzz:
 def fuzz(client, settings, tmp_path, monkeypatch) -> Fuzz:
     """A client whose requests never start a run (the runner is not woken), on an empty var/
     and no lab, so that nothing here touches a cluster."""
-    monkeypatch.setattr("playground.web.runner.wake", lambda: None)
+    monkeypatch.setattr("playground.web.runs.runner.wake", lambda: None)
     settings.VAR_DIR = tmp_path
     settings.LAB_DIR = tmp_path / "no-lab"
     settings.KAFKA_BOOTSTRAP_SERVERS = ""

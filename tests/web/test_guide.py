@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from playground.engine.presets import PRESETS
-from playground.engine.semantics import Semantic
-from playground.web.guide import QUESTIONS, GuideError, Outcome, walk
+from playground.engine.spec.presets import PRESETS
+from playground.engine.spec.semantics import Semantic
+from playground.web.lessons.guide import QUESTIONS, GuideError, Outcome, walk
 
 PATHS = [
     ({"lose": "yes"}, "metrics"),

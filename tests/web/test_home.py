@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from playground.engine.presets import PRESETS
-from playground.web import runner
+from playground.engine.spec.presets import PRESETS
+from playground.web.runs import runner
 from tests.conftest import TEST_LAB_DIR
 
 

@@ -10,15 +10,14 @@ import re
 import pytest
 from django.test import Client
 
-from playground.engine import spec_fields
-from playground.engine.semantics import promise
-from playground.engine.spec import KillPoint
-from playground.web import lessons, predictions
-from playground.web.lessons import LessonError, Progress
+from playground.engine.spec import KillPoint, fields
+from playground.engine.spec.semantics import promise
+from playground.web.lessons import course, predictions
+from playground.web.lessons.course import LessonError, Progress
 from playground.web.models import Experiment
 from tests.web.conftest import wait_until_finished
 
-CHOOSING = f"/lessons/{lessons.CHOOSING_STEP}/"
+CHOOSING = f"/lessons/{course.CHOOSING_STEP}/"
 ALL_RIGHT = {
     "service-notification-service": "notification-service",
     "service-payment-service": "payment-service",
@@ -28,20 +27,20 @@ ALL_RIGHT = {
 
 
 def session_progress(client: Client) -> Progress:
-    return Progress.from_session(client.session.get(lessons.SESSION_KEY))
+    return Progress.from_session(client.session.get(course.SESSION_KEY))
 
 
 # -- Content ---------------------------------------------------------------------------------------
 
 
 def test_steps_follow_the_module_path_and_only_the_last_step_runs_nothing():
-    assert [step.number for step in lessons.STEPS] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert [step.runs_experiment for step in lessons.STEPS] == [True] * 7 + [False]
-    assert lessons.CHOOSING_STEP == 8
+    assert [step.number for step in course.STEPS] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [step.runs_experiment for step in course.STEPS] == [True] * 7 + [False]
+    assert course.CHOOSING_STEP == 8
 
 
 @pytest.mark.parametrize(
-    "step", [step for step in lessons.STEPS if step.spec], ids=lambda step: f"step-{step.number}"
+    "step", [step for step in course.STEPS if step.spec], ids=lambda step: f"step-{step.number}"
 )
 def test_each_lesson_run_is_short_and_labels_all_four_outcomes(step, settings):
     assert set(step.labels) == set(predictions.CHOICES)
@@ -49,11 +48,11 @@ def test_each_lesson_run_is_short_and_labels_all_four_outcomes(step, settings):
     assert workload.records <= 500
     assert workload.records / workload.rate < settings.PLAYGROUND_MAX_RUN_SECONDS / 10
     assert step.question and step.why and step.settings
-    assert [shown.path for shown in lessons.settings_shown(step)] == list(step.settings)
+    assert [shown.path for shown in course.settings_shown(step)] == list(step.settings)
 
 
 def test_lesson_runs_promise_what_their_steps_teach():
-    promised = [promise(step.spec).semantic.value for step in lessons.STEPS if step.spec]
+    promised = [promise(step.spec).semantic.value for step in course.STEPS if step.spec]
     assert promised == [
         "at-most-once",
         "at-least-once",
@@ -66,7 +65,7 @@ def test_lesson_runs_promise_what_their_steps_teach():
 
 
 def test_the_commit_window_steps_run_the_same_producer_crash_one_setting_apart():
-    in_log, in_transaction = lessons.step(6).spec, lessons.step(7).spec
+    in_log, in_transaction = course.step(6).spec, course.step(7).spec
     assert in_log.producer.position == "log" and in_transaction.producer.position == "transaction"
     first, second = in_log.to_json(), in_transaction.to_json()
     for document in (first, second):
@@ -84,15 +83,15 @@ def test_the_commit_window_steps_run_the_same_producer_crash_one_setting_apart()
 def test_the_commit_window_steps_show_where_the_position_is_kept_in_the_registrys_words():
     for number, value in ((6, "log"), (7, "transaction")):
         (position,) = [
-            s for s in lessons.settings_shown(lessons.step(number)) if s.path == "producer.position"
+            s for s in course.settings_shown(course.step(number)) if s.path == "producer.position"
         ]
         assert position.value == value
-        assert position.explanation == spec_fields.setting("producer.position").choices[value]
+        assert position.explanation == fields.setting("producer.position").choices[value]
 
 
 def test_every_service_of_the_scenario_reaches_its_own_preset_in_the_guide():
-    for service in lessons.SERVICES:
-        outcome, trail = lessons.guide_outcome(service)
+    for service in course.SERVICES:
+        outcome, trail = course.guide_outcome(service)
         assert outcome.preset == service.key
         assert trail
 
@@ -101,23 +100,23 @@ def test_every_service_of_the_scenario_reaches_its_own_preset_in_the_guide():
 
 
 def test_a_missing_or_unknown_prediction_names_the_field_and_the_allowed_values():
-    step = lessons.step(2)
+    step = course.step(2)
     with pytest.raises(LessonError, match=r"^prediction: choose .*allowed: nothing, duplicates"):
-        lessons.parse_prediction(step, None)
+        course.parse_prediction(step, None)
     with pytest.raises(LessonError, match=r"^prediction: 'twice' is not a prediction; allowed"):
-        lessons.parse_prediction(step, "twice")
+        course.parse_prediction(step, "twice")
 
 
 def test_an_unknown_step_names_the_field_and_the_steps():
     with pytest.raises(LessonError, match=r"^step: there is no step 9; steps: 1 to 8"):
-        lessons.step(9)
+        course.step(9)
 
 
 def test_a_checked_prediction_speaks_in_the_steps_own_words():
     progress = Progress()
     progress.predicted(5, "abc", predictions.DUPLICATES)
     result = {"valid": True, "audit": {"lost": 0, "duplicated": 0}}
-    checked = lessons.check_run(progress, "abc", result)
+    checked = course.check_run(progress, "abc", result)
     assert checked.check.right is False
     assert checked.predicted_label == "some charged twice, none missed"
     assert checked.happened_label == "every order charged once"
@@ -128,12 +127,12 @@ def test_an_invalid_run_checks_no_prediction():
     progress = Progress()
     progress.predicted(2, "abc", predictions.DUPLICATES)
     result = {"valid": False, "problems": ["a worker failed"], "audit": {"duplicated": 4}}
-    checked = lessons.check_run(progress, "abc", result)
+    checked = course.check_run(progress, "abc", result)
     assert checked.check.right is None and checked.happened_label == ""
 
 
 def test_no_check_for_a_run_this_session_did_not_predict():
-    assert lessons.check_run(Progress(), "abc", {"audit": {}}) is None
+    assert course.check_run(Progress(), "abc", {"audit": {}}) is None
 
 
 def test_malformed_session_progress_starts_afresh():
@@ -142,15 +141,15 @@ def test_malformed_session_progress_starts_afresh():
 
 
 def test_picks_are_checked_against_the_guide_with_its_reason():
-    checks = lessons.check_picks({**ALL_RIGHT, "service-metrics": "kafka-defaults"})
+    checks = course.check_picks({**ALL_RIGHT, "service-metrics": "kafka-defaults"})
     assert [check.right for check in checks] == [True, True, True, False]
     metrics = checks[-1]
     assert metrics.fitting.name == "metrics" and "at-most-once" in metrics.outcome.reason
 
 
 def test_the_offered_picks_never_name_a_service():
-    for label in lessons.PICKS.values():
-        for service in lessons.SERVICES:
+    for label in course.PICKS.values():
+        for service in course.SERVICES:
             assert service.title.lower() not in label.lower()
 
 
@@ -164,7 +163,7 @@ def test_the_offered_picks_never_name_a_service():
 )
 def test_bad_picks_name_the_field(form, message):
     with pytest.raises(LessonError, match=message):
-        lessons.check_picks(form)
+        course.check_picks(form)
 
 
 # -- Pages -----------------------------------------------------------------------------------------
@@ -175,9 +174,9 @@ def test_the_index_lists_every_step_with_its_own_link():
     page = Client().get("/lessons/")
     assert page.status_code == 200
     html = page.content.decode()
-    for step in lessons.STEPS:
+    for step in course.STEPS:
         assert f'href="/lessons/{step.number}/"' in html
-    assert html.count("not started") == len(lessons.STEPS)
+    assert html.count("not started") == len(course.STEPS)
     assert "delivery semantics in 8 steps" in html
     assert re.search(r'id="lesson-resume" href="/lessons/1/"', html)
 
@@ -204,7 +203,7 @@ def test_each_step_renders_its_question_settings_and_prediction_form(number):
 def test_the_last_step_renders_a_pick_for_every_service():
     html = Client().get(CHOOSING).content.decode()
     assert 'id="picks-form"' in html
-    for service in lessons.SERVICES:
+    for service in course.SERVICES:
         assert f'name="{service.field}"' in html
 
 
@@ -242,14 +241,14 @@ def test_a_learner_over_the_fair_use_limit_is_told_so_and_keeps_no_prediction(se
 def test_the_index_shows_a_finished_runs_prediction_checked_and_remembers_it():
     client = Client()
     finished = Experiment.objects.create(
-        spec=lessons.step(2).spec.to_json(),
+        spec=course.step(2).spec.to_json(),
         status=Experiment.DONE,
         result={"valid": True, "audit": {"lost": 0, "duplicated": 7}},
     )
     session = client.session
     progress = Progress()
     progress.predicted(2, finished.share_id, predictions.DUPLICATES)
-    session[lessons.SESSION_KEY] = progress.to_session()
+    session[course.SESSION_KEY] = progress.to_session()
     session.save()
 
     html = client.get("/lessons/").content.decode()

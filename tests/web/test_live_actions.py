@@ -7,8 +7,8 @@ from django.http import QueryDict
 from django.test import Client
 
 from playground.engine.spec import FAULT_DEFAULTS, Spec
-from playground.web import actions
 from playground.web.models import Action, Experiment
+from playground.web.runs import actions
 from tests.web.conftest import wait_for_status, wait_until, wait_until_finished
 
 

@@ -14,12 +14,13 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from playground.asgi import application
-from playground.engine import log_strip
 from playground.engine.naming import ExperimentNames
-from playground.engine.presets import PRESETS
+from playground.engine.observe import log_strip
 from playground.engine.spec import Spec, default_spec
-from playground.web import runner, strip
+from playground.engine.spec.presets import PRESETS
+from playground.web import strip
 from playground.web.models import Experiment
+from playground.web.runs import runner
 from tests.web.conftest import wait_until_finished
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]

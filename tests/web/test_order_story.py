@@ -8,9 +8,9 @@ import json
 import pytest
 
 from playground.engine.spec import Spec
-from playground.web import order_story, story_picture
 from playground.web.models import Experiment
-from playground.web.story_sentence import sentence
+from playground.web.stories import order_sequence, picture
+from playground.web.stories.sentence import sentence
 
 
 def story(**fields) -> dict:
@@ -188,38 +188,40 @@ def snapshot_with_commits(*commits) -> dict:
 
 
 def test_the_commit_that_covered_a_copy_is_the_first_one_past_its_offset():
-    history = order_story.commit_history(snapshot_with_commits((1.0, 20), (3.4, 120), (5.0, 150)))
-    assert order_story.covering_commit(history, 0, 41) == order_story.Commit(3.4, 120)
-    assert order_story.covering_commit(history, 0, 19) == order_story.Commit(1.0, 20)
-    assert order_story.covering_commit(history, 0, 150) is None
-    assert order_story.covering_commit(history, 1, 0) is None
+    history = order_sequence.commit_history(
+        snapshot_with_commits((1.0, 20), (3.4, 120), (5.0, 150))
+    )
+    assert order_sequence.covering_commit(history, 0, 41) == order_sequence.Commit(3.4, 120)
+    assert order_sequence.covering_commit(history, 0, 19) == order_sequence.Commit(1.0, 20)
+    assert order_sequence.covering_commit(history, 0, 150) is None
+    assert order_sequence.covering_commit(history, 1, 0) is None
 
 
 def test_the_picture_shows_the_covering_commit_or_says_the_history_was_not_recorded():
-    history = order_story.commit_history(snapshot_with_commits((3.4, 120)))
-    seen = order_story.sequence(REDELIVERED, pipeline="side-effect", history=history)
+    history = order_sequence.commit_history(snapshot_with_commits((3.4, 120)))
+    seen = order_sequence.sequence(REDELIVERED, pipeline="side-effect", history=history)
     assert any(s.words == "p0@41 was covered by the commit seen at 3.4 s (group offset 120)."
                for s in seen.steps)  # fmt: skip
     for old in (None, {}, {"partitions": "nonsense"}, {"delivered": 3}):
-        unrecorded = order_story.sequence(
-            REDELIVERED, pipeline="side-effect", history=order_story.commit_history(old)
+        unrecorded = order_sequence.sequence(
+            REDELIVERED, pipeline="side-effect", history=order_sequence.commit_history(old)
         )
         assert unrecorded.steps[-1].words == "The commit history was not recorded for this run."
 
 
 def test_an_odd_commit_history_is_read_as_far_as_it_makes_sense():
     odd = {"partitions": [{"partition": 0, "commits": [[1, "x"], "y", [True, 3], [2.5, 60]]}, 7]}
-    assert order_story.commit_history(odd) == {0: [order_story.Commit(2.5, 60)]}
+    assert order_sequence.commit_history(odd) == {0: [order_sequence.Commit(2.5, 60)]}
 
 
 def test_the_picture_has_a_lane_per_session_and_escapes_every_text():
-    seen = order_story.sequence(
+    seen = order_sequence.sequence(
         REDELIVERED | {"order_id": "<b>"}, pipeline="kafka-to-kafka", history=None
     )
     assert [lane.subtitle for lane in seen.lanes] == [
         "session 0", "partition 0", "session 0", "session 1", "running totals",
     ]  # fmt: skip
-    svg = story_picture.render(seen)
+    svg = picture.render(seen)
     assert svg.startswith("<svg") and "<b>" not in svg and "&lt;b&gt;" in svg
     assert "style=" not in svg  # the CSP allows no inline style
     assert svg.count('class="story-step step-process"') == 2
@@ -228,7 +230,7 @@ def test_the_picture_has_a_lane_per_session_and_escapes_every_text():
 def test_a_story_kept_before_sessions_were_recorded_still_draws():
     old = story(acked_at=[[0, 41]], effects=2, effect_sources=[[0, 41, 2]], outcome="duplicated")
     del old["processings"]
-    seen = order_story.sequence(old, pipeline="side-effect", history=None)
+    seen = order_sequence.sequence(old, pipeline="side-effect", history=None)
     assert "session not recorded" in [lane.subtitle for lane in seen.lanes]
     assert seen.processed == 2
     assert "restarted consumer (a new session)" in sentence(old, spec())

@@ -13,12 +13,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from playground.engine import experiment_topics
 from playground.engine.naming import ExperimentNames
+from playground.engine.run import experiment_topics
 from playground.engine.spec import Spec
 from playground.lab.admin import admin_client, create_topic
-from playground.web import folders, retention
 from playground.web.models import Experiment
+from playground.web.runs import folders, retention
 from tests.web.conftest import wait_until_finished
 
 KEPT = {"stories", folders.PRUNED_MARKER}

@@ -25,10 +25,10 @@ import websockets
 from django.conf import settings
 from django.utils import timezone
 
-from playground.engine.presets import preset
+from playground.engine.spec.presets import preset
 from playground.lab.launcher import PROJECT_ROOT
-from playground.web import live, runner, runner_link
 from playground.web.models import Experiment
+from playground.web.runs import fanout, runner, runner_link
 from tests.conftest import TEST_LAB_DIR, TEST_PORT_BASE
 from tools.appserver import AppServer
 
@@ -44,7 +44,7 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from playground.web import runner_link
+from playground.web.runs import runner_link
 runner_link.wake_with(lambda: None)  # as `serve` does: its runner is another process
 from playground.asgi import application
 from channels.testing import WebsocketCommunicator
@@ -262,33 +262,35 @@ def test_a_run_whose_runner_stopped_beating_is_failed_saying_it_was_lost(setting
 
 def test_the_link_carries_fragments_up_and_wake_ups_down(monkeypatch):
     delivered, woken, gone = [], threading.Event(), threading.Event()
-    monkeypatch.setattr(live, "deliver", lambda group, message: delivered.append((group, message)))
+    monkeypatch.setattr(
+        fanout, "deliver", lambda group, message: delivered.append((group, message))
+    )
     kept = {}
-    monkeypatch.setattr(live, "keep", lambda share_id, kind, html: kept.update({kind: html}))
-    monkeypatch.setattr(live, "drop", lambda share_id: kept.clear())
+    monkeypatch.setattr(fanout, "keep", lambda share_id, kind, html: kept.update({kind: html}))
+    monkeypatch.setattr(fanout, "drop", lambda share_id: kept.clear())
     parent, theirs = runner_link.ParentEnd.pair()
     runner_link.ChildEnd.open(os.dup(theirs.fileno()), on_wake=woken.set, on_parent_gone=gone.set)
     theirs.close()
     try:
         # Both ends live in this process here, so what serve would keep is caught apart.
-        live.send("abc", "<p>42</p>", live.COUNTERS)  # as a Publisher does in the runner
-        live.remember("abc", live.COUNTERS, "<p>42</p>")
+        fanout.send("abc", "<p>42</p>", fanout.COUNTERS)  # as a Publisher does in the runner
+        fanout.remember("abc", fanout.COUNTERS, "<p>42</p>")
         parent.wake()
         assert woken.wait(5)
         _wait("the fragment delivered and kept", lambda: delivered and kept, timeout=5)
         assert delivered == [
             (
-                live.group_name("abc"),
-                {"type": live.MESSAGE_TYPE, "html": "<p>42</p>", "kind": live.COUNTERS},
+                fanout.group_name("abc"),
+                {"type": fanout.MESSAGE_TYPE, "html": "<p>42</p>", "kind": fanout.COUNTERS},
             )
         ]
-        assert kept == {live.COUNTERS: "<p>42</p>"}
-        live.forget("abc")
+        assert kept == {fanout.COUNTERS: "<p>42</p>"}
+        fanout.forget("abc")
         _wait("the fragment forgotten", lambda: not kept, timeout=5)
     finally:
         parent.close()
         assert gone.wait(5)  # serve closed the link: the runner stops, and stops forwarding
-        live.forward_to(None)
+        fanout.forward_to(None)
 
 
 @pytest.mark.django_db
@@ -314,8 +316,8 @@ def _questions_children(runner_pid: int) -> dict[str, int]:
                 words = cmdline.read().decode().split("\0")
         except (OSError, ValueError, IndexError):
             continue
-        if parent == runner_pid and "playground.engine.kafka_questions" in words:
-            group = words[words.index("playground.engine.kafka_questions") + 2]
+        if parent == runner_pid and "playground.engine.observe.kafka_questions" in words:
+            group = words[words.index("playground.engine.observe.kafka_questions") + 2]
             children[group.removeprefix("exp-").removesuffix("-group")] = int(entry)
     return children
 

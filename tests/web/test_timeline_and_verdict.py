@@ -7,11 +7,13 @@ import json
 import pytest
 from django.test import Client
 
-from playground.engine import story_book, timeline
-from playground.engine.outcomes import ANOMALY_KINDS, COUNT_FIELDS
-from playground.engine.problems import Problem
-from playground.web import chart, stories, verdict
+from playground.engine.audit import story_book
+from playground.engine.audit.outcomes import ANOMALY_KINDS, COUNT_FIELDS
+from playground.engine.run import timeline
+from playground.engine.run.problems import Problem
+from playground.web import chart, verdict
 from playground.web.models import Experiment
+from playground.web.stories import audit_table
 
 
 def test_throughput_is_the_rate_between_samples():
@@ -116,23 +118,23 @@ def _with_stories(tmp_path) -> Experiment:
 def test_the_audit_table_pages_and_filters(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     experiment = _with_stories(tmp_path)
-    first = stories.page(experiment, "", "1")
+    first = audit_table.page(experiment, "", "1")
     assert (first.total, first.pages, len(first.rows), first.next) == (120, 3, 50, 2)
     assert first.rows[0]["acked"] == "p0@0" and first.rows[0]["in_log"] == 1
-    last = stories.page(experiment, "", "3")
+    last = audit_table.page(experiment, "", "3")
     assert len(last.rows) == 20 and last.next is None and last.previous == 2
-    dups = stories.page(experiment, "duplicated", "1")
+    dups = audit_table.page(experiment, "duplicated", "1")
     assert dups.total == 12 and all(r["outcome"] == "duplicated" for r in dups.rows)
-    assert stories.page(experiment, "lost", "1").total == 0
-    assert stories.page(experiment, "unexplained", "1").total == 0
+    assert audit_table.page(experiment, "lost", "1").total == 0
+    assert audit_table.page(experiment, "unexplained", "1").total == 0
     for bad_filter, bad_page in (("weird", "1"), ("", "0"), ("", "x"), ("", "4")):
-        with pytest.raises(stories.BadQuery):
-            stories.page(experiment, bad_filter, bad_page)
+        with pytest.raises(audit_table.BadQuery):
+            audit_table.page(experiment, bad_filter, bad_page)
 
 
 def test_the_story_filters_are_all_every_anomaly_and_each_of_the_audits_anomaly_kinds():
-    assert list(stories.FILTERS) == [story_book.ALL, story_book.ANOMALIES, *ANOMALY_KINDS]
-    assert stories.FILTERS["unexplained"] == "unexplained"
+    assert list(audit_table.FILTERS) == [story_book.ALL, story_book.ANOMALIES, *ANOMALY_KINDS]
+    assert audit_table.FILTERS["unexplained"] == "unexplained"
 
 
 @pytest.mark.django_db
@@ -166,7 +168,7 @@ def test_an_unreadable_legacy_stories_file_shows_an_empty_table_not_an_error(set
     folder = tmp_path / "experiments" / "r2"
     folder.mkdir(parents=True)
     (folder / "stories.jsonl").write_text('{"order_id": "order-0000001"}\nnot json\n')
-    assert stories.page(experiment, "", "1").total == 0
+    assert audit_table.page(experiment, "", "1").total == 0
     response = Client().get(f"{experiment.get_absolute_url()}orders?filter=")
     assert response.status_code == 200
 

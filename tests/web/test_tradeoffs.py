@@ -11,17 +11,18 @@ import statistics
 import pytest
 from django.test import Client
 
-from playground.engine.presets import preset
-from playground.web import lessons, tradeoffs
+from playground.engine.spec.presets import preset
+from playground.web.comparisons import measurements
+from playground.web.lessons import course
 from playground.web.models import Comparison, Experiment
 from tests.web.conftest import wait_until_finished
 
-COURSE = tradeoffs.COURSE_PRESETS
+COURSE = measurements.COURSE_PRESETS
 
 
 # -- the plan --------------------------------------------------------------------------------------
 def test_guarantee_runs_queue_first_then_the_cost_rounds_interleaved():
-    runs = tradeoffs.plan(tradeoffs.course_specs(), cost_records=50_000)
+    runs = measurements.plan(measurements.course_specs(), cost_records=50_000)
     assert [(r.role, r.column, r.round) for r in runs[:4]] == [
         ("guarantee", column, 0) for column in range(4)
     ]
@@ -31,19 +32,19 @@ def test_guarantee_runs_queue_first_then_the_cost_rounds_interleaved():
 
 
 def test_a_cost_run_keeps_the_specs_settings_with_no_faults_at_full_speed():
-    aggregation = tradeoffs.course_specs()[2]
-    cost = tradeoffs.cost_spec(aggregation, 50_000, 2)
+    aggregation = measurements.course_specs()[2]
+    cost = measurements.cost_spec(aggregation, 50_000, 2)
     assert (cost.workload.records, cost.workload.rate) == (50_000, 0)
     assert cost.faults == ()
-    assert cost.consumer.batch_size == tradeoffs.COMMIT_RECORDS
-    assert cost.producer.transaction_records == tradeoffs.COMMIT_RECORDS
+    assert cost.consumer.batch_size == measurements.COMMIT_RECORDS
+    assert cost.producer.transaction_records == measurements.COMMIT_RECORDS
     assert cost.producer.transactional and cost.consumer.commit.value == "transactional"
     assert cost.pipeline == aggregation.pipeline
     assert cost.name.endswith("cost, round 2")
 
 
 def test_the_course_comparison_crashes_each_consumer_at_its_own_commit_point():
-    specs = tradeoffs.course_specs()
+    specs = measurements.course_specs()
     assert [s.name for s in specs] == [preset(name).spec.name for name in COURSE]
     for spec in specs:
         (fault,) = spec.faults
@@ -72,7 +73,7 @@ def _comparison(throughputs: list[list[float]], guarantee: dict | None = None) -
             result=guarantee or _result(30),
             comparison=comparison,
             comparison_column=column,
-            comparison_role=tradeoffs.GUARANTEE,
+            comparison_role=measurements.GUARANTEE,
         )
         for number, rps in enumerate(rounds, start=1):
             Experiment.objects.create(
@@ -81,7 +82,7 @@ def _comparison(throughputs: list[list[float]], guarantee: dict | None = None) -
                 result=_result(rps),
                 comparison=comparison,
                 comparison_column=column,
-                comparison_role=tradeoffs.COST,
+                comparison_role=measurements.COST,
                 comparison_round=number,
             )
     return comparison
@@ -153,7 +154,7 @@ def test_a_comparison_stored_before_cost_runs_shows_its_guarantee_runs(client):
     for result in (old, {"something": "else"}):
         Experiment.objects.create(
             spec={}, status=Experiment.DONE, result=result, comparison=comparison,
-            comparison_role=tradeoffs.GUARANTEE,
+            comparison_role=measurements.GUARANTEE,
             comparison_column=Experiment.objects.filter(comparison=comparison).count(),
         )  # fmt: skip
     page = client.get(comparison.get_absolute_url()).content.decode()
@@ -175,7 +176,7 @@ def test_the_comparison_api_refuses_other_methods_and_unknown_ids(client):
 
 @pytest.mark.django_db
 def test_the_one_click_comparison_is_a_post_from_home_guide_and_last_lesson(client):
-    for url in ("/", "/guide?lose=yes", f"/lessons/{lessons.CHOOSING_STEP}/"):
+    for url in ("/", "/guide?lose=yes", f"/lessons/{course.CHOOSING_STEP}/"):
         page = client.get(url).content.decode()
         assert 'action="/compare/course"' in page, url
     assert client.get("/compare/course").status_code == 405
@@ -250,11 +251,11 @@ def test_a_comparison_measures_cost_alone_at_full_speed_and_the_guarantee_under_
 
 @pytest.mark.django_db
 def test_the_owner_stops_a_comparison_and_nobody_else_can(client, monkeypatch):
-    monkeypatch.setattr("playground.web.runner.wake", lambda: None)  # queued, never run
+    monkeypatch.setattr("playground.web.runs.runner.wake", lambda: None)  # queued, never run
     response = client.post("/compare/course")
     assert response.status_code == 302
     comparison = Comparison.objects.get()
-    assert comparison.course and comparison.experiments.count() == 4 * (1 + tradeoffs.ROUNDS)
+    assert comparison.course and comparison.experiments.count() == 4 * (1 + measurements.ROUNDS)
     assert "Stop the comparison" in client.get(comparison.get_absolute_url()).content.decode()
     stranger = Client()
     refused = stranger.post(f"/c/{comparison.share_id}/cancel")

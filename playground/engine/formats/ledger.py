@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from playground.engine.journal import read_lines
+from playground.engine.formats.journal import read_lines
 
 if TYPE_CHECKING:
     import numpy as np

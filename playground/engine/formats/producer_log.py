@@ -21,8 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playground.engine.journal import read_lines
-from playground.engine.records import ACK, ATTEMPT, FAIL, PRODUCER_EVENT_KINDS, SENT, ProducerEvent
+from playground.engine.audit.records import (
+    ACK,
+    ATTEMPT,
+    FAIL,
+    PRODUCER_EVENT_KINDS,
+    SENT,
+    ProducerEvent,
+)
+from playground.engine.formats.journal import read_lines
 
 if TYPE_CHECKING:
     import numpy as np

@@ -29,7 +29,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from playground.engine import clients
+from playground.engine.run import clients
 from playground.engine.spec import Commit, KillPoint
 from playground.engine.workers.exits import (
     EXIT_DONE,

@@ -25,12 +25,13 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from playground.engine import clients, orders
+from playground.engine import orders
+from playground.engine.audit.records import ACK, FAIL, SENT, ProducerEvent
 from playground.engine.formats import producer_log
+from playground.engine.formats.journal import Journal
 from playground.engine.formats.producer_log import ACK_LINE
-from playground.engine.journal import Journal
 from playground.engine.naming import ExperimentNames
-from playground.engine.records import ACK, FAIL, SENT, ProducerEvent
+from playground.engine.run import clients
 from playground.engine.spec import Acks, KillPoint, SourcePosition
 from playground.engine.workers.exits import (
     EXIT_DONE,

@@ -10,10 +10,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from playground.engine.clusters import Target
-from playground.engine.conductor import Conductor, ExperimentError
-from playground.engine.presets import PRESETS, preset
+from playground.engine.run.clusters import Target
+from playground.engine.run.conductor import Conductor, ExperimentError
 from playground.engine.spec import Spec, SpecError
+from playground.engine.spec.presets import PRESETS, preset
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
 

@@ -1,11 +1,11 @@
 """`manage.py prune`: remove old raw records and leftover topics now, instead of waiting for the
-runner's next pass (see playground/web/retention.py for what is kept)."""
+runner's next pass (see playground/web/runs/retention.py for what is kept)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from playground.web import retention
+from playground.web.runs import retention
 
 
 class Command(BaseCommand):

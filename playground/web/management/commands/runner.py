@@ -19,8 +19,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from playground.web import runner, runner_link
-from playground.web.runner_link import ChildEnd
+from playground.web.runs import runner, runner_link
+from playground.web.runs.runner_link import ChildEnd
 
 STOP_WAIT_SECONDS = 120.0  # how long a stopping runner waits for its experiments' audits
 

@@ -24,8 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
-from playground.web import runner_link
-from playground.web.runner_process import RunnerProcess
+from playground.web.runs import runner_link
+from playground.web.runs.runner_process import RunnerProcess
 from playground.web.security import refusal_to_serve
 
 
