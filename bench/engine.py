@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 
 from playground.engine.run.clusters import Target
 from playground.engine.run.conductor import Conductor
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.workers.spares import SPARES
 from playground.lab.admin import create_topic
 from playground.lab.control import LabClient

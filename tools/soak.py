@@ -51,7 +51,7 @@ from pathlib import Path
 from playground.engine.audit.reckoning import observed_semantic
 from playground.engine.run.clusters import Target
 from playground.engine.run.conductor import Conductor
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     COMMIT_KILL_POINTS,
     Producer,
     SourcePosition,

@@ -7,8 +7,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from playground.engine.spec import FieldError, Spec, SpecError
 from playground.engine.spec import presets as builtin
+from playground.engine.spec.model import FieldError, Spec, SpecError
 from playground.web import user_json
 from playground.web.comparisons import measurements
 from playground.web.lessons import class_predictions

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.engine.naming import CONSUMER, OUTPUT_PRODUCER, SOURCE_PRODUCER
 from playground.engine.run import clients
-from playground.engine.spec import MAX_INT32, Acks, Fault, Spec, SpecError, default_spec, presets
+from playground.engine.spec import presets
 from playground.engine.spec.fault_cost import (
     QUEUE_SECONDS,
     Cost,
@@ -21,6 +21,7 @@ from playground.engine.spec.fault_cost import (
     outlasts_retries,
     schedule_cost,
 )
+from playground.engine.spec.model import MAX_INT32, Acks, Fault, Spec, SpecError, default_spec
 from playground.engine.spec.presets import Preset
 from playground.engine.spec.semantics import promise
 from playground.web import user_json

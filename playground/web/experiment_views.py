@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.engine.audit import story_book
-from playground.engine.spec import FAULT_DEFAULTS, Spec, SpecError, presets
+from playground.engine.spec import presets
+from playground.engine.spec.model import FAULT_DEFAULTS, Spec, SpecError
 from playground.engine.spec.semantics import promise
 from playground.lab.topology import BROKER_IDS
 from playground.web import home_views, user_json, verdict

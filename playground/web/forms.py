@@ -19,7 +19,16 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from playground.engine.spec import (
+from playground.engine.spec.fields import (
+    FAULT_SETTINGS,
+    SECTIONS,
+    SPEC_SETTINGS,
+    Kind,
+    Section,
+    Setting,
+    setting,
+)
+from playground.engine.spec.model import (
     FAULT_FIELDS,
     MAX_FAULTS,
     MAX_NAME_LENGTH,
@@ -33,15 +42,6 @@ from playground.engine.spec import (
     default_spec,
     fault_defaults,
     producer_kill_points,
-)
-from playground.engine.spec.fields import (
-    FAULT_SETTINGS,
-    SECTIONS,
-    SPEC_SETTINGS,
-    Kind,
-    Section,
-    Setting,
-    setting,
 )
 from playground.web import user_json
 from playground.web.runs.experiments import duration_error

@@ -7,7 +7,7 @@ import uuid
 
 from playground.engine.run.clusters import Target
 from playground.engine.run.conductor import Conductor
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.lab.launcher import PROJECT_ROOT
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "var" / "test-experiments"

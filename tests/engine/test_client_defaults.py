@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from playground.engine.spec import Spec
 from playground.engine.spec.client_defaults import beyond_defaults
 from playground.engine.spec.fields import CLIENT_DEFAULT_SETTINGS
+from playground.engine.spec.model import Spec
 from playground.engine.spec.presets import preset
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from playground.engine.naming import ExperimentNames
 from playground.engine.run.faults import Faults
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 
 
 class FakeLab:

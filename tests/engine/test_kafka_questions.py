@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from playground.engine.naming import ExperimentNames
 from playground.engine.observe import kafka_questions
 from playground.engine.observe.log_strip import LogStripWatch
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.spec.presets import preset
 from playground.lab.admin import create_topic
 

@@ -18,7 +18,7 @@ from playground.engine.naming import ExperimentNames
 from playground.engine.observe.tally import JournalSlices, LiveTally, TallyInBackground
 from playground.engine.orders import order_id
 from playground.engine.sink import Sink
-from playground.engine.spec import Spec, default_spec
+from playground.engine.spec.model import Spec, default_spec
 from tests.engine.experiments import build_spec, conductor_for
 from tests.engine.raw_records import ack_line, attempt_line
 

@@ -18,7 +18,7 @@ from playground.engine.naming import ExperimentNames
 from playground.engine.observe import log_strip, strip_state
 from playground.engine.orders import order_id
 from playground.engine.sink import Sink
-from playground.engine.spec import Spec, default_spec
+from playground.engine.spec.model import Spec, default_spec
 from tests.engine.raw_records import ack_line, attempt_line
 
 PARTITIONS = 3

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from playground.engine.spec import Spec, consumer_config
+from playground.engine.spec.model import Spec, consumer_config
 from playground.engine.spec.presets import PRESETS, preset
 from playground.engine.spec.semantics import Semantic, promise
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.spec.semantics import Promise, Semantic, promise
 
 # Settings with no risk at all: a transactional, idempotent producer that commits its position

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from playground.engine.spec import COMMIT_KILL_POINTS, Producer, Spec, producer_kill_points
+from playground.engine.spec.model import COMMIT_KILL_POINTS, Producer, Spec, producer_kill_points
 from playground.engine.spec.semantics import Semantic, promise
 from playground.lab.launcher import PROJECT_ROOT
 from tools.recount import RawRecords, compare, count, invariant_violations

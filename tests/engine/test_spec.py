@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     CLUSTER_FAULTS,
     CONSUMER_TRANSACTIONAL_ID,
     DEFAULT_TRANSACTIONAL_ID,

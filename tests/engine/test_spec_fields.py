@@ -15,16 +15,6 @@ from typing import Any
 
 import pytest
 
-from playground.engine.spec import (
-    FAULT_FIELDS,
-    Acks,
-    Commit,
-    FaultKind,
-    IsolationLevel,
-    Spec,
-    SpecError,
-    default_spec,
-)
 from playground.engine.spec.fields import (
     CLIENT_DEFAULT_SETTINGS,
     CONSUMER,
@@ -34,6 +24,16 @@ from playground.engine.spec.fields import (
     Kind,
     Setting,
     setting,
+)
+from playground.engine.spec.model import (
+    FAULT_FIELDS,
+    Acks,
+    Commit,
+    FaultKind,
+    IsolationLevel,
+    Spec,
+    SpecError,
+    default_spec,
 )
 from playground.engine.spec.semantics import promise
 

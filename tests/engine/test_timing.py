@@ -9,7 +9,7 @@ import numpy as np
 
 from playground.engine.audit import record_tables, timing
 from playground.engine.audit.evidence import Evidence
-from playground.engine.spec import default_spec
+from playground.engine.spec.model import default_spec
 
 START = 1_000_000
 

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from playground.engine.spec import Spec, default_spec
+from playground.engine.spec.model import Spec, default_spec
 from playground.engine.spec.presets import PRESETS
 from playground.web.forms import BuilderForms
 from playground.web.models import Experiment

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from playground.asgi import application
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.web.models import Experiment, Prediction
 from playground.web.runs import experiments, runner
 from tests.web.conftest import wait_for_status, wait_until_finished

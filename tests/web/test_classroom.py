@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.spec.presets import preset
 from playground.lab.launcher import PROJECT_ROOT
 from playground.web.models import Action, Comparison, Experiment

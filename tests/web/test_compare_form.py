@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.spec.presets import PRESETS
 from playground.engine.spec.semantics import promise
 from playground.web.comparisons.form import in_own_terms

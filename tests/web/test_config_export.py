@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.web.spec_links import encode_spec
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from playground.asgi import application
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.web.models import Experiment
 from playground.web.runs import runner
 from tests.web.conftest import wait_for_delivered, wait_for_status, wait_until_finished

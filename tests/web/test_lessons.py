@@ -10,7 +10,8 @@ import re
 import pytest
 from django.test import Client
 
-from playground.engine.spec import KillPoint, fields
+from playground.engine.spec import fields
+from playground.engine.spec.model import KillPoint
 from playground.engine.spec.semantics import promise
 from playground.web.lessons import course, predictions
 from playground.web.lessons.course import LessonError, Progress

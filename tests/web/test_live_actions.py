@@ -6,7 +6,7 @@ import pytest
 from django.http import QueryDict
 from django.test import Client
 
-from playground.engine.spec import FAULT_DEFAULTS, Spec
+from playground.engine.spec.model import FAULT_DEFAULTS, Spec
 from playground.web.models import Action, Experiment
 from playground.web.runs import actions
 from tests.web.conftest import wait_for_status, wait_until, wait_until_finished

@@ -16,7 +16,7 @@ from django.test import Client
 from playground.asgi import application
 from playground.engine.naming import ExperimentNames
 from playground.engine.observe import log_strip
-from playground.engine.spec import Spec, default_spec
+from playground.engine.spec.model import Spec, default_spec
 from playground.engine.spec.presets import PRESETS
 from playground.web import strip
 from playground.web.models import Experiment

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.web.models import Experiment
 from playground.web.stories import order_sequence, picture
 from playground.web.stories.sentence import sentence

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.web.models import Experiment
 from tests.web.conftest import wait_until_finished
 

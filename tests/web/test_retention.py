@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from playground.engine.naming import ExperimentNames
 from playground.engine.run import experiment_topics
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.lab.admin import admin_client, create_topic
 from playground.web.models import Experiment
 from playground.web.runs import folders, retention

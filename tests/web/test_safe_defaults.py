@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.lab.launcher import PROJECT_ROOT
 from playground.secret_key import KEY_FILE_NAME, is_strong
 from playground.web import chart

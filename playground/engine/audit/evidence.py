@@ -16,7 +16,7 @@ from playground.engine.audit.reckoning import AuditResult, audit_tables
 from playground.engine.audit.records import ACK
 from playground.engine.formats import output_value
 from playground.engine.naming import ExperimentNames
-from playground.engine.spec import Pipeline, Spec
+from playground.engine.spec.model import Pipeline, Spec
 from playground.engine.spec.semantics import promise
 
 

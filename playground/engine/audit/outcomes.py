@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from playground.engine.spec import IsolationLevel
+from playground.engine.spec.model import IsolationLevel
 
 # Which input copies the consumer could see: the consumer's isolation.level.
 CONSUMER_ISOLATIONS = tuple(level.value for level in IsolationLevel)

@@ -55,7 +55,7 @@ from playground.engine.audit.records import (
     ProducerEvent,
 )
 from playground.engine.audit.story_book import StoryBook
-from playground.engine.spec import IsolationLevel
+from playground.engine.spec.model import IsolationLevel
 from playground.engine.spec.semantics import Semantic
 
 # Rows per pass of a grouping by order id, so that a pass's groups stay within the database's

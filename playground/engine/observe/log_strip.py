@@ -43,7 +43,7 @@ from playground.engine.observe.strip_state import (
     _last_of_each,
 )
 from playground.engine.observe.tally import JournalSlices
-from playground.engine.spec import IsolationLevel, Pipeline, Spec
+from playground.engine.spec.model import IsolationLevel, Pipeline, Spec
 
 # Kafka is asked for the markers at most this often (a request per partition each time, for every
 # running experiment), while the raw records are followed at every read.

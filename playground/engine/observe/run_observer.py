@@ -21,7 +21,7 @@ from playground.engine.observe.log_strip import LogStripWatch, questions_for
 from playground.engine.observe.strip_state import StripView
 from playground.engine.run.clusters import Target
 from playground.engine.run.conductor import SNAPSHOT_INTERVAL_SECONDS
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.lab.control import LabError
 from playground.lab.topology import BROKER
 

@@ -26,7 +26,7 @@ from playground.engine.audit.records import ACK, ATTEMPT, FAIL, PRODUCER_EVENT_K
 from playground.engine.formats import ledger, producer_log
 from playground.engine.formats.journal import Follower
 from playground.engine.naming import ExperimentNames
-from playground.engine.spec import Pipeline, Spec
+from playground.engine.spec.model import Pipeline, Spec
 
 log = logging.getLogger(__name__)
 

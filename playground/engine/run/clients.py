@@ -17,7 +17,7 @@ from playground.engine.naming import (
     SOURCE_PRODUCER,
     ExperimentNames,
 )
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     KillPoint,
     Spec,
     consumer_config,

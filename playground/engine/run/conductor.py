@@ -26,7 +26,7 @@ from playground.engine.run import experiment_topics, timeline
 from playground.engine.run.faults import Faults
 from playground.engine.run.problems import Problem
 from playground.engine.run.supervision import Ending, Supervisor, Worker
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     Fault,
     FaultKind,
     Spec,

@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, KafkaException
 from playground.engine.naming import ExperimentNames
 from playground.engine.run import apart
 from playground.engine.run.apart import ApartError, ask_apart
-from playground.engine.spec import Pipeline, SourcePosition, Spec
+from playground.engine.spec.model import Pipeline, SourcePosition, Spec
 from playground.lab.admin import admin_client, create_topic
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,8 @@ from playground.engine.run import timeline
 from playground.engine.run.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.run.problems import Problem
 from playground.engine.run.supervision import Supervisor
-from playground.engine.spec import (
+from playground.engine.spec.fault_words import describe_fault
+from playground.engine.spec.model import (
     ALL_BROKERS,
     LEADER,
     DropTarget,
@@ -49,7 +50,6 @@ from playground.engine.spec import (
     Spec,
     commit_point,
 )
-from playground.engine.spec.fault_words import describe_fault
 from playground.engine.workers.runtime import Crash
 from playground.lab.control import LabClient, LabError
 from playground.lab.node import DOWN, PAUSED

@@ -24,7 +24,7 @@ from playground.engine.formats import arm_file
 from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
 from playground.engine.run import timeline
 from playground.engine.run.problems import Problem, log_excerpt
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
 from playground.engine.workers.runtime import Crash, Orders, Report
 from playground.engine.workers.spares import SPARES

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playground.engine.spec import Spec
 from playground.engine.spec.fields import CLIENT_DEFAULT_SETTINGS, Setting
+from playground.engine.spec.model import Spec
 
 
 @dataclass(frozen=True)

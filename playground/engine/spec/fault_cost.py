@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from playground.engine.spec import DropTarget, Fault, FaultKind, Spec
+from playground.engine.spec.model import DropTarget, Fault, FaultKind, Spec
 
 # The lab's leader failover, from a leader's death to a new leader taking writes: the controller
 # notices after broker.session.timeout.ms (3 s), elects a new leader, and clients find it after a

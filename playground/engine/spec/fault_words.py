@@ -6,7 +6,7 @@ can name a fault without loading a Kafka client.
 
 from __future__ import annotations
 
-from playground.engine.spec import Fault
+from playground.engine.spec.model import Fault
 
 
 def describe_fault(fault: Fault) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     ALL_BROKERS,
     DEFAULT_TRANSACTIONAL_ID,
     LEADER,

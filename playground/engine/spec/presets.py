@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.spec.semantics import Semantic
 
 

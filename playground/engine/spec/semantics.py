@@ -54,7 +54,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from playground.engine.spec import (
+from playground.engine.spec import fields
+from playground.engine.spec.fault_cost import (
+    outlasts_message_timeout,
+    outlasts_retries,
+    schedule_cost,
+)
+from playground.engine.spec.model import (
     MAX_INT32,
     Acks,
     Commit,
@@ -62,12 +68,6 @@ from playground.engine.spec import (
     Pipeline,
     SourcePosition,
     Spec,
-    fields,
-)
-from playground.engine.spec.fault_cost import (
-    outlasts_message_timeout,
-    outlasts_retries,
-    schedule_cost,
 )
 
 

@@ -30,7 +30,7 @@ from confluent_kafka import (
 )
 
 from playground.engine.run import clients
-from playground.engine.spec import Commit, KillPoint
+from playground.engine.spec.model import Commit, KillPoint
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,

@@ -13,7 +13,7 @@ from playground.engine.formats import output_value
 from playground.engine.formats.output_value import OutputValue
 from playground.engine.naming import ExperimentNames
 from playground.engine.sink import Sink
-from playground.engine.spec import Pipeline, Spec
+from playground.engine.spec.model import Pipeline, Spec
 from playground.engine.workers.exits import EXIT_GAVE_UP, WorkerExit
 from playground.engine.workers.runtime import Runtime
 

@@ -32,7 +32,7 @@ from playground.engine.formats.journal import Journal
 from playground.engine.formats.producer_log import ACK_LINE
 from playground.engine.naming import ExperimentNames
 from playground.engine.run import clients
-from playground.engine.spec import Acks, KillPoint, SourcePosition
+from playground.engine.spec.model import Acks, KillPoint, SourcePosition
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,

@@ -22,7 +22,7 @@ from enum import StrEnum
 from confluent_kafka import KafkaError, KafkaException
 
 from playground.engine.formats import arm_file
-from playground.engine.spec import KillPoint
+from playground.engine.spec.model import KillPoint
 from playground.engine.workers.exits import ends_the_worker
 
 

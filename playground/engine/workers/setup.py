@@ -9,7 +9,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 
 from playground.engine.naming import ExperimentNames
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.workers.runtime import Orders
 
 

@@ -9,17 +9,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from playground.engine.spec import (
+from playground.engine.spec import presets
+from playground.engine.spec.fault_words import describe_fault
+from playground.engine.spec.model import (
     COMMIT_KILL_POINTS,
     FaultKind,
     KillPoint,
     Spec,
     SpecError,
     kill_points,
-    presets,
     producer_kill_points,
 )
-from playground.engine.spec.fault_words import describe_fault
 from playground.engine.spec.semantics import Promise, promise
 from playground.web import user_json
 from playground.web.comparisons import measurements

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from playground.engine.audit.outcomes import COUNT_FIELDS
-from playground.engine.spec import MAX_NAME_LENGTH, FaultKind, KillPoint, Pipeline, Spec
 from playground.engine.spec.client_defaults import Changed, beyond_defaults
+from playground.engine.spec.model import MAX_NAME_LENGTH, FaultKind, KillPoint, Pipeline, Spec
 from playground.engine.spec.presets import preset
 from playground.engine.spec.semantics import Semantic, promise
 from playground.web import verdict

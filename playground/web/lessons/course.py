@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.engine.spec import FaultKind, KillPoint, Spec, fields, presets
+from playground.engine.spec import fields, presets
+from playground.engine.spec.model import FaultKind, KillPoint, Spec
 from playground.engine.spec.presets import Preset
 from playground.web.lessons import predictions
 from playground.web.lessons.guide import Answer, Outcome, Question, walk

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 def fill_in(apps, schema_editor):
     """The queue's lock row, and what the scheduling and the limits need of older experiments."""
-    from playground.engine.spec import Spec, SpecError
+    from playground.engine.spec.model import Spec, SpecError
     from playground.web.runs.scheduling import needs_cluster_alone
 
     apps.get_model("web", "QueueLock").objects.get_or_create(pk=1)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import QueryDict
 
-from playground.engine.spec import (
+from playground.engine.spec.model import (
     CLUSTER_FAULTS,
     FaultKind,
     KillPoint,

@@ -25,7 +25,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from playground.engine.spec import FieldError, Spec
+from playground.engine.spec.model import FieldError, Spec
 from playground.web.comparisons import measurements
 from playground.web.models import Comparison, Experiment, QueueLock
 from playground.web.runs import actions, fanout, runner_link, scheduling

@@ -36,7 +36,7 @@ from playground.engine.observe.run_observer import RunObserver
 from playground.engine.run import experiment_topics
 from playground.engine.run.clusters import Target, external_status
 from playground.engine.run.conductor import Conductor, ExperimentError
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 from playground.engine.workers.spares import SPARES
 from playground.lab.control import LabClient, LabError, Phase
 from playground.lab.node import UP

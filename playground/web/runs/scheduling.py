@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from playground.engine.spec import Spec
+from playground.engine.spec.model import Spec
 
 
 class Scheduled(Protocol):

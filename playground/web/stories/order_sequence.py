@@ -21,7 +21,7 @@ from playground.engine.audit.outcomes import (
     PRODUCER_UNKNOWN,
 )
 from playground.engine.naming import CONSUMER, PRODUCER
-from playground.engine.spec import Pipeline
+from playground.engine.spec.model import Pipeline
 
 # What a lane stands for; each is a css class too (the workers' lanes are named by their role).
 LOG = "log"

@@ -19,8 +19,8 @@ from playground.engine.audit.outcomes import (
     PRODUCER_SENT,
     UNEXPLAINED,
 )
-from playground.engine.spec import Acks, Commit, Pipeline, Spec
 from playground.engine.spec.fields import Kind, setting
+from playground.engine.spec.model import Acks, Commit, Pipeline, Spec
 from playground.web.stories.order_sequence import copy_name
 
 

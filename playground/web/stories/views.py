@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from playground.engine.spec import Spec, SpecError
+from playground.engine.spec.model import Spec, SpecError
 from playground.web.models import Experiment
 from playground.web.stories import audit_table, order_sequence, picture, sentence
 

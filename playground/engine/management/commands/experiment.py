@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from playground.engine.run.clusters import Target
 from playground.engine.run.conductor import Conductor, ExperimentError
-from playground.engine.spec import Spec, SpecError
+from playground.engine.spec.model import Spec, SpecError
 from playground.engine.spec.presets import PRESETS, preset
 from playground.lab.control import LabClient, LabError
 from playground.lab.launcher import LabProcess, launch
