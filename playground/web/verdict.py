@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playground.engine.run import timeline
 from playground.engine.run.problems import Problem
 from playground.engine.spec.fields import Setting, setting
 from playground.web import chart as timeline_chart
@@ -140,9 +141,7 @@ class Outcome:
     @property
     def stopped_label(self) -> str:
         """How the run was stopped early, in words, or ""."""
-        return {"time limit": "stopped at the time limit", "hand": "stopped by hand"}.get(
-            self.stopped or "", ""
-        )
+        return timeline.STOP_REASONS.get(self.stopped or "", "")
 
     @property
     def first_problem(self) -> str:

@@ -46,7 +46,6 @@ SETTLE_LONG_SECONDS = 3.0  # how long it must stand still when acked records are
 DRAIN_MAX_SECONDS = 900.0  # draining gives up after this long
 # Past its time limit a run's consumer gets this long to finish the log before it is stopped.
 TIME_LIMIT_DRAIN_SECONDS = 60.0
-BY_HAND, TIME_LIMIT = "hand", "time limit"  # why a run was stopped (the result's "stopped")
 END_CHECK_INTERVAL_SECONDS = 0.25  # how often the consumer is compared with the log's end
 
 # Phases of an experiment, as snapshots report them.
@@ -128,7 +127,7 @@ class Conductor:
         self.problems: list[Problem] = []
         self.producer_done = False
         self.stopped = False  # a person asked to stop
-        self.stopped_by: str | None = None  # "hand" or "time limit"
+        self.stopped_by: str | None = None  # timeline.STOP_REASONS
         self.stuck = False  # ended because nothing moved
         self.drain_started: float | None = None
         self.drained = False
@@ -316,11 +315,11 @@ class Conductor:
         over = now - self._started - self.time_limit
         if over < 0:
             return
-        if self.stopped_by != TIME_LIMIT:
+        if self.stopped_by != timeline.STOPPED_AT_TIME_LIMIT:
             self._event(
                 timeline.ACTION, f"the time limit of {self.time_limit:.0f} s: stopping the run"
             )
-            self.stopped_by = TIME_LIMIT
+            self.stopped_by = timeline.STOPPED_AT_TIME_LIMIT
             if not self.stopped:
                 self.stopped = True
                 self.supervisor.stop(PRODUCER)
@@ -388,7 +387,7 @@ class Conductor:
         wherever it is (the run is then cut short: invalid)."""
         if not self.stopped:
             self._event(timeline.ACTION, "stop: the producer stops; the consumer finishes the log")
-            self.stopped, self.stopped_by = True, BY_HAND
+            self.stopped, self.stopped_by = True, timeline.STOPPED_BY_HAND
             self.supervisor.stop(PRODUCER)
             self._producer_complete()
             return
@@ -453,7 +452,7 @@ class Conductor:
             self.problems.append(Problem(f"the cluster could not be restored: {error}"))
 
     def _never_sent_reason(self) -> str:
-        if self.stopped_by == TIME_LIMIT:
+        if self.stopped_by == timeline.STOPPED_AT_TIME_LIMIT:
             return f"the run was stopped at the time limit ({self.time_limit:.0f} s)"
         if self.stopped:
             return "the run was stopped before the producer finished"

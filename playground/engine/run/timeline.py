@@ -21,3 +21,10 @@ EVENT_KINDS = (PHASE, FAULT, CRASH, RESTART, EXIT, STOP, BROKER, ACTION, ERROR)
 # Kinds that disturb a run's flow whether or not a scheduled fault caused them (timing: the
 # undisturbed latency leaves them out).
 DISTURBING_KINDS = frozenset({FAULT, CRASH, EXIT, BROKER, ACTION, ERROR})
+
+# Why a run was stopped early (the result's "stopped"), and how the verdict says it.
+STOPPED_BY_HAND, STOPPED_AT_TIME_LIMIT = "hand", "time limit"
+STOP_REASONS = {
+    STOPPED_BY_HAND: "stopped by hand",
+    STOPPED_AT_TIME_LIMIT: "stopped at the time limit",
+}
