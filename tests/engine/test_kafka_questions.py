@@ -103,3 +103,21 @@ def test_a_child_that_aborts_is_replaced_and_the_output_is_read_on_not_again(lab
         assert [bytes(p.effects) for p in watch.partitions] == [b"\x01" * 3, b"\x01" * 2]
     finally:
         watch.close()
+
+
+def test_a_child_that_stops_answering_is_replaced_not_waited_on(lab, topic_name):
+    servers = lab.direct_bootstrap_servers()
+    names = ExperimentNames(topic_name, Path("/nonexistent"))
+    create_topic(servers, names.input_topic, partitions=PARTITIONS)
+    questions = kafka_questions.Questions(servers, names.group_id, names.input_topic, "", 2)
+    try:
+        ask_until(questions, {"ask": kafka_questions.MARKERS})
+        hung = questions.pid
+        os.kill(hung, signal.SIGSTOP)  # as a client hung inside librdkafka would
+        assert questions.ask({"ask": kafka_questions.MARKERS}, 1.0) is None
+        assert "no answer in 1 s" in questions.failure
+        markers = ask_until(questions, {"ask": kafka_questions.MARKERS})
+        assert questions.pid not in (None, hung)  # a new child answered
+        assert dict(markers["log_ends"]) == {0: 0, 1: 0}
+    finally:
+        questions.close()

@@ -60,6 +60,7 @@ class Questions:
         self._waiting: dict[int, list] = {}  # id -> [Event, answer]
         self._lock = threading.Lock()  # the process, its stdin, and the waiting table
         self._closed = False
+        self._stopped: subprocess.Popen | None = None  # a child killed for not answering
 
     @property
     def pid(self) -> int | None:
@@ -68,23 +69,34 @@ class Questions:
 
     def ask(self, question: dict, timeout: float) -> dict | None:
         """The child's answer to `question` (a dict with "ask": one of KINDS), or None when it
-        did not come within `timeout` seconds (a child that died, or a Kafka that is slow)."""
+        did not come within `timeout` seconds. `timeout` is the most an answer can take, every
+        Kafka request in it bounded: a child that has not answered by then is stuck (a client
+        hung in librdkafka), and is killed, so that questions never pile up behind it and the
+        next one is asked of a new child."""
         done = threading.Event()
         slot: list = [done, None]
         with self._lock:
             if not self._running():
                 return None
-            number = next(self._ids)
+            process, number = self._process, next(self._ids)
             self._waiting[number] = slot
             try:
-                self._process.stdin.write(json.dumps(question | {"id": number}) + "\n")
-                self._process.stdin.flush()
+                process.stdin.write(json.dumps(question | {"id": number}) + "\n")
+                process.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 self._waiting.pop(number, None)
                 return None
-        done.wait(timeout)
+        answered = done.wait(timeout)
         with self._lock:
             self._waiting.pop(number, None)
+            if not answered and process is self._process and process.poll() is None:
+                self.failure = (
+                    f"the Kafka client process gave no answer in {timeout:.0f} s and was "
+                    "stopped; a new one answers next"
+                )
+                log.warning("%s (%s)", self.failure, " ".join(self.command[3:]))
+                self._stopped = process
+                process.kill()
         return slot[1]
 
     def _running(self) -> bool:
@@ -118,10 +130,12 @@ class Questions:
         code = process.returncode
         if code is None or self._closed:
             return
+        self._process = None
+        if process is self._stopped:  # stopped here, and self.failure says why
+            return
         how = signal.Signals(-code).name if code < 0 else f"exit status {code}"
         self.failure = f"the Kafka client process ended on {how}; a new one answers next"
         log.warning("%s (%s)", self.failure, " ".join(self.command[3:]))
-        self._process = None
 
     def _answers(self, process: subprocess.Popen) -> None:
         for line in process.stdout:
