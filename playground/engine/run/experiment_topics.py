@@ -115,11 +115,10 @@ def delete_names(
     deadline = time.monotonic() + timeout
     deletion = Deletion()
     try:
-        client = admin_client(servers)
         if topics:
-            _delete_topics(client, topics, deadline, deletion)
+            _delete_topics(servers, topics, deadline, deletion)
         if groups:
-            _delete_groups(client, groups, deadline, wait_for_empty_groups, deletion)
+            _delete_groups(servers, groups, deadline, wait_for_empty_groups, deletion)
     except (KafkaException, ValueError, TypeError, RuntimeError) as error:
         deletion.problems.append(f"the cluster at {servers} refused the deletion: {error}")
     except Exception as error:  # the runner calls this after storing a result: never raise there
@@ -128,10 +127,14 @@ def delete_names(
     return deletion
 
 
-def _delete_topics(client, topics: list[str], deadline: float, deletion: Deletion) -> None:
+def _delete_topics(servers: str, topics: list[str], deadline: float, deletion: Deletion) -> None:
     pending = list(topics)
     while pending:
         seconds = _attempt_seconds(deadline)
+        # A client of its own for each attempt: after a broker kill, a client may keep waiting for
+        # the controller its metadata named, the broker that is gone ("Timed out waiting for
+        # controller" for a whole minute); a new client asks the cluster afresh.
+        client = admin_client(servers)
         futures = client.delete_topics(pending, operation_timeout=seconds, request_timeout=seconds)
         again = {}
         for topic, error in _answers(client, futures, seconds).items():
@@ -160,11 +163,12 @@ def _delete_topics(client, topics: list[str], deadline: float, deletion: Deletio
 
 
 def _delete_groups(
-    client, groups: list[str], deadline: float, wait_for_empty: bool, deletion: Deletion
+    servers: str, groups: list[str], deadline: float, wait_for_empty: bool, deletion: Deletion
 ) -> None:
     pending = list(groups)
     while pending:
         seconds = _attempt_seconds(deadline)
+        client = admin_client(servers)  # a client of its own for each attempt (_delete_topics)
         futures = client.delete_consumer_groups(pending, request_timeout=seconds)
         again, still_members = {}, []
         for group, error in _answers(client, futures, seconds).items():
