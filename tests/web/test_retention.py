@@ -16,24 +16,13 @@ from django.utils import timezone
 from playground.engine.naming import ExperimentNames
 from playground.engine.run import experiment_topics
 from playground.engine.spec.model import Spec
-from playground.lab.admin import admin_client, create_topic
+from playground.lab.admin import create_topic
 from playground.web.models import Experiment
 from playground.web.runs import folders, retention
+from tests.engine.test_experiment_topics import cluster_names, owned_by
 from tests.web.conftest import wait_until_finished
 
 KEPT = {"stories", folders.PRUNED_MARKER}
-
-
-def cluster_names(servers: str) -> set[str]:
-    """Every topic and consumer group the cluster lists now."""
-    client = admin_client(servers)
-    topics = set(client.list_topics(timeout=10).topics)
-    groups = client.list_consumer_groups(request_timeout=10).result(timeout=10).valid
-    return topics | {group.group_id for group in groups}
-
-
-def owned_by(run_id: str, names: set[str]) -> set[str]:
-    return {name for name in names if name.startswith(f"exp-{run_id}-")}
 
 
 @pytest.mark.django_db

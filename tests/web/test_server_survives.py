@@ -125,12 +125,13 @@ def _wait(what: str, condition, timeout: float):
     raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
-def _runner_of(server: AppServer, share_id: str) -> str:
-    """Experiment.runner ("host:pid") as the app's database holds it ("" until claimed)."""
+def _column_of(server: AppServer, share_id: str, column: str = "runner") -> str:
+    """An experiment's column as the app's database holds it: `runner` ("host:pid", "" until
+    claimed) or `run_id`."""
     database = sqlite3.connect(f"file:{server.var_dir / 'db.sqlite3'}?mode=ro", uri=True)
     try:
         row = database.execute(
-            "SELECT runner FROM web_experiment WHERE share_id = ?", (share_id,)
+            f"SELECT {column} FROM web_experiment WHERE share_id = ?", (share_id,)
         ).fetchone()
     finally:
         database.close()
@@ -196,7 +197,7 @@ def test_an_aborted_runner_costs_its_run_but_never_the_pages_and_the_queue_moves
             lambda: (_api(server, f"/{long['id']}")["snapshot"] or {}).get("delivered", 0) >= 30,
             timeout=120,
         )
-        runner_pid = int(_runner_of(server, long["id"]).rsplit(":", 1)[1])
+        runner_pid = int(_column_of(server, long["id"]).rsplit(":", 1)[1])
         viewer_url = f"ws://127.0.0.1:{server.port}/ws/e/{long['id']}/"
 
         with PagesWatch(server.url) as pages, ThreadPoolExecutor(1) as pool:
@@ -232,7 +233,7 @@ def test_an_aborted_runner_costs_its_run_but_never_the_pages_and_the_queue_moves
         assert finished["status"] == "done", finished["error"]
         assert finished["result"]["valid"], finished["result"]["problems"]
         assert 'id="verdict"' in verdict and 'id="verdict-observed"' in verdict
-        new_runner = _runner_of(server, queued["id"])
+        new_runner = _column_of(server, queued["id"])
         assert new_runner and not new_runner.endswith(f":{runner_pid}")
         assert server.process.poll() is None and server.process.pid == serve_pid
         assert _kafka_client_mapped(serve_pid) == []  # after a run: no librdkafka in the pages
@@ -322,17 +323,6 @@ def _questions_children(runner_pid: int) -> dict[str, int]:
     return children
 
 
-def _run_id_of(server: AppServer, share_id: str) -> str:
-    database = sqlite3.connect(f"file:{server.var_dir / 'db.sqlite3'}?mode=ro", uri=True)
-    try:
-        row = database.execute(
-            "SELECT run_id FROM web_experiment WHERE share_id = ?", (share_id,)
-        ).fetchone()
-    finally:
-        database.close()
-    return row[0] if row else ""
-
-
 def test_an_abort_in_a_live_pages_kafka_client_costs_no_experiment(lab):
     """The strip's markers and output reads and the cluster panel ask Kafka from a child process
     of each experiment: aborting one costs its picture a beat, and no experiment, no runner."""
@@ -361,8 +351,8 @@ def test_an_abort_in_a_live_pages_kafka_client_costs_no_experiment(lab):
             ),
             timeout=120,
         )
-        runner_pid = int(_runner_of(server, runs[0]["id"]).rsplit(":", 1)[1])
-        victim = _run_id_of(server, runs[0]["id"])
+        runner_pid = int(_column_of(server, runs[0]["id"]).rsplit(":", 1)[1])
+        victim = _column_of(server, runs[0]["id"], "run_id")
         children = _wait(
             "both runs' Kafka client children",
             lambda: (found := _questions_children(runner_pid)) and len(found) == 2 and found,
@@ -392,5 +382,5 @@ def test_an_abort_in_a_live_pages_kafka_client_costs_no_experiment(lab):
         for partition in strip["partitions"]:  # no output record was read twice
             # (invisible: the transactions' markers, the last one's included)
             assert partition["ranges"].keys() == {"processed_once", "invisible"}, partition
-        assert _runner_of(server, queued["id"]).endswith(f":{runner_pid}")  # the same runner
+        assert _column_of(server, queued["id"]).endswith(f":{runner_pid}")  # the same runner
         _wait("no Kafka client child left", lambda: not _questions_children(runner_pid), 30)
