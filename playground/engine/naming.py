@@ -10,12 +10,30 @@ from pathlib import Path
 PRODUCER = "producer"
 CONSUMER = "consumer"
 WORKER_ROLES = (PRODUCER, CONSUMER)
+MAX_MEMBERS = 8  # consumer.members (at most 4) plus the members add-consumer may add
 # The clients of an experiment, as their client ids name them (the fault proxy aims at these):
 # the producer's, the consumer's, and the consumer's own producer.
 SOURCE_PRODUCER = "source-producer"
 OUTPUT_PRODUCER = "output-producer"
 CLIENT_ROLES = (SOURCE_PRODUCER, CONSUMER, OUTPUT_PRODUCER)
 STORIES_FILE_NAME = "stories"  # a folder: story_book.py
+
+
+def member_name(member: int) -> str:
+    """The worker name of consumer group member `member`: "consumer" for member 0 (the one
+    consumer of a one-member experiment keeps the name it always had), "consumer-1" and on for
+    the others. A worker's log, its arm file and its timeline entries carry this name."""
+    return CONSUMER if member == 0 else f"{CONSUMER}-{member}"
+
+
+def member_of(name: str) -> int | None:
+    """The member a worker name (member_name) stands for; None for the producer's."""
+    if name == CONSUMER:
+        return 0
+    prefix = f"{CONSUMER}-"
+    if name.startswith(prefix) and name[len(prefix) :].isdigit():
+        return int(name[len(prefix) :])
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,11 +66,10 @@ class ExperimentNames:
     def group_id(self) -> str:
         return f"exp-{self.experiment_id}-group"
 
-    @property
-    def consumer_instance_id(self) -> str:
-        # Static membership: a restarted consumer takes its partitions back at once instead of
-        # waiting for the dead one's session to time out.
-        return f"exp-{self.experiment_id}-consumer"
+    def consumer_instance_id(self, member: int) -> str:
+        """Static membership (consumer.static_membership): a restarted member takes its
+        partitions back at once instead of waiting for the dead one's session to time out."""
+        return f"exp-{self.experiment_id}-{member_name(member)}"
 
     def transactional_id(self, chosen: str) -> str:
         """The transactional id a client of this experiment uses for the spec's id `chosen`:
@@ -81,6 +98,11 @@ class ExperimentNames:
     @property
     def sink(self) -> Path:
         return self.root / "ledger.jsonl"
+
+    @property
+    def group_log(self) -> Path:
+        """What the consumer group's members were given and lost, and when (formats/group_log)."""
+        return self.root / "group-log.jsonl"
 
     @property
     def timeline(self) -> Path:

@@ -89,7 +89,7 @@ def consumer(spec: Spec, names: ExperimentNames, *, session: int, servers: str) 
         | _run_config(names, CONSUMER, session, servers)
         | {
             "group.id": names.group_id,
-            "group.instance.id": names.consumer_instance_id,
+            "group.instance.id": names.consumer_instance_id(0),
             "session.timeout.ms": CONSUMER_SESSION_TIMEOUT_MS,
             "socket.timeout.ms": CONSUMER_SOCKET_TIMEOUT_MS,
             # Tells the conductor when the consumer has caught up with the log.
