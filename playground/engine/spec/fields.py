@@ -25,9 +25,12 @@ from playground.engine.spec.model import (
     DEFAULT_TRANSACTIONAL_ID,
     LEADER,
     Acks,
+    Assignor,
     Commit,
+    Coordinator,
     DropTarget,
     FaultKind,
+    GroupProtocol,
     IsolationLevel,
     KillPoint,
     Pipeline,
@@ -65,13 +68,18 @@ PRODUCER = Section(
 CONSUMER = Section(
     "Consumer", "When the consumer commits, how much it handles per commit, and what it reads."
 )
+GROUP = Section(
+    "Consumer group",
+    "How many consumers share the partitions, how they agree who owns which, and when a member "
+    "counts as gone: where rebalances and zombies come from.",
+)
 FAULTS = Section(
     "Faults",
     "Faults test the promise. Only one that can cost a record more than the producer's "
     "bounded retries allow changes it (a loss). Leave a row's kind blank for no fault.",
 )
 RESTARTS = Section("Restarts", "Whether a killed worker is started again, and after how long.")
-SECTIONS = (WORKLOAD, PRODUCER, CONSUMER, FAULTS, RESTARTS)
+SECTIONS = (WORKLOAD, PRODUCER, CONSUMER, GROUP, FAULTS, RESTARTS)
 
 
 @dataclass(frozen=True)
@@ -407,6 +415,86 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         client_default=False,  # the plain consumer keeps no record of what it handled
     ),
     _setting(
+        "consumer.members",
+        "Members",
+        Kind.INTEGER,
+        GROUP,
+        "Consumers in the group, each its own process; the partitions are shared among them. "
+        "With more than one, a member that stalls, pauses, leaves or dies hands its partitions "
+        "to the others, and what it processed without committing is processed again.",
+    ),
+    _setting(
+        "consumer.group_protocol",
+        "Rebalance protocol",
+        Kind.CHOICE,
+        GROUP,
+        "How the members agree on who owns which partition when one joins or leaves.",
+        values=_values(
+            GroupProtocol,
+            {
+                GroupProtocol.CLASSIC: "join and sync rounds led by one member; with an eager "
+                "assignor every member stops all its partitions at each rebalance.",
+                GroupProtocol.CONSUMER: "KIP-848: the broker assigns, member by member through "
+                "heartbeats; only partitions that move stop.",
+            },
+        ),
+    ),
+    _setting(
+        "consumer.assignor",
+        "Assignor",
+        Kind.CHOICE,
+        GROUP,
+        "Who gets which partition: the client's assignor with the classic protocol, the "
+        "broker's with the consumer protocol. Decides how long partitions pause in a rebalance, "
+        "not whether records repeat.",
+        values=_values(
+            Assignor,
+            {
+                Assignor.RANGE: "contiguous ranges of partitions per member (classic: eager, every "
+                "partition is revoked at each rebalance; consumer: server-side).",
+                Assignor.ROUNDROBIN: "classic only: partitions dealt out one by one (eager).",
+                Assignor.COOPERATIVE_STICKY: "classic only: incremental; members keep what they "
+                "have and only the partitions that move are revoked.",
+                Assignor.UNIFORM: "consumer protocol only: the broker spreads partitions evenly "
+                "and keeps them where they are.",
+            },
+        ),
+    ),
+    _setting(
+        "consumer.max_poll_interval_ms",
+        "Max poll interval (ms)",
+        Kind.INTEGER,
+        GROUP,
+        "How long a member may spend on one batch before the group takes its partitions away. "
+        "A member that stalls longer finishes its batch as a zombie: its effects repeat what the "
+        "new owner does.",
+    ),
+    _setting(
+        "consumer.session_timeout_ms",
+        "Session timeout (ms)",
+        Kind.INTEGER,
+        GROUP,
+        "How long a silent member (dead, or frozen) keeps its partitions before the group moves "
+        "them. Classic: the client's setting; consumer protocol: set on the group at the broker.",
+    ),
+    _setting(
+        "consumer.static_membership",
+        "Static membership",
+        Kind.FLAG,
+        GROUP,
+        "Each member has a fixed instance id: a restarted member takes its partitions back "
+        "without a rebalance, and one that leaves keeps them until its session times out.",
+    ),
+    _setting(
+        "consumer.commit_on_revoke",
+        "Commit on revoke",
+        Kind.FLAG,
+        GROUP,
+        "Commit what was processed when partitions are taken away, so the new owner does not "
+        "process it again. Matters for auto-commit; with after-processing every batch is "
+        "already committed when a rebalance can take its partitions.",
+    ),
+    _setting(
         "restarts.consumer.enabled",
         "Restart a killed consumer",
         Kind.FLAG,
@@ -457,7 +545,16 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
         values=_values(
             FaultKind,
             {
-                FaultKind.KILL_CONSUMER: "the consumer kills itself (SIGKILL) at the chosen point.",
+                FaultKind.KILL_CONSUMER: "a consumer (the chosen member) kills itself (SIGKILL) "
+                "at the chosen point.",
+                FaultKind.ADD_CONSUMER: "a new member joins the group: a rebalance.",
+                FaultKind.REMOVE_CONSUMER: "a member leaves cleanly (it is stopped): a rebalance, "
+                "after its session times out if it is a static member.",
+                FaultKind.STALL_CONSUMER: "a member's handler stalls in the middle of a batch, "
+                "after some effects and before the commit; longer than the max poll interval, "
+                "the group moves its partitions and the member wakes up as a zombie.",
+                FaultKind.PAUSE_CONSUMER: "a member's process is frozen (SIGSTOP), then carries on "
+                "(SIGCONT); longer than the session timeout, its partitions move meanwhile.",
                 FaultKind.KILL_PRODUCER: "the producer dies (SIGKILL) at the chosen point; "
                 "what it sent without recording an acknowledgement is re-sent only if it "
                 "restarts.",
@@ -475,6 +572,8 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
                 "resume-broker: alive to the cluster's eyes, answering nobody.",
                 FaultKind.RESUME_BROKER: "a paused broker (or every one) carries on where it "
                 "stopped.",
+                FaultKind.KILL_COORDINATOR: "the broker coordinating the group (or the "
+                "transactions) is killed; another takes over and the clients find it.",
             },
         ),
     ),
@@ -570,6 +669,31 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
             Value(LEADER, "leader", ""),
             *(Value(str(broker), f"broker {broker}", "") for broker in BROKER_IDS),
             Value(ALL_BROKERS, "all", ""),
+        ),
+    ),
+    _setting(
+        "faults.member",
+        "Member",
+        Kind.INTEGER,
+        FAULTS,
+        "Which consumer group member a consumer fault acts on: 0 is the first; members that "
+        "add-consumer adds come after those of consumer.members.",
+    ),
+    _setting(
+        "faults.coordinator",
+        "Coordinator",
+        Kind.CHOICE,
+        FAULTS,
+        "Whose coordinator kill-coordinator kills, found by asking Kafka when it fires.",
+        values=_values(
+            Coordinator,
+            {
+                Coordinator.GROUP: "the broker coordinating the consumer group: its members "
+                "find the new coordinator and go on; commits in flight are retried.",
+                Coordinator.TRANSACTION: "the broker coordinating the transactional producers: "
+                "open transactions are resolved by the new coordinator. Needs a transactional "
+                "producer or transactional commits.",
+            },
         ),
     ),
 )

@@ -28,7 +28,7 @@ MAX_NAME_LENGTH = 120
 MAX_RECORDS = 10_000_000  # a run of ten million records completes and is audited in bounded memory
 MAX_RATE = 1_000_000
 MAX_PARTITIONS = 12
-MAX_FAULTS = 10
+MAX_FAULTS = 20
 MAX_FAULT_SECONDS = 600
 MAX_INT32 = 2_147_483_647
 # librdkafka refuses an idempotent producer with more requests in flight than this.
@@ -37,6 +37,11 @@ DEFAULT_TRANSACTIONAL_ID = "txn-producer"
 # The consumer's own producer (see consumer_producer_config) gets a fixed id of its own, so it
 # never fences the source producer.
 CONSUMER_TRANSACTIONAL_ID = "txn-consumer"
+MAX_MEMBERS = naming.MAX_MEMBERS  # a group's members, counting those add-consumer adds
+MAX_SPEC_MEMBERS = 4  # consumer.members
+MIN_SESSION_TIMEOUT_MS = 1000  # the lab's brokers accept session timeouts from here (lab/config)
+MAX_SESSION_TIMEOUT_MS = 60_000
+MIN_HEARTBEAT_INTERVAL_MS = 100
 MAX_TRANSACTIONAL_ID_LENGTH = 200
 LEADER = "leader"  # a broker fault's "broker": the leader of partition 0 when the fault fires
 ALL_BROKERS = "all"  # resume-broker's "broker": every paused broker
@@ -65,6 +70,29 @@ class Commit(StrEnum):
     TRANSACTIONAL = "transactional"  # offsets committed inside a producer transaction
 
 
+class GroupProtocol(StrEnum):
+    """How the group's members agree on who owns which partition."""
+
+    CLASSIC = "classic"  # join and sync rounds led by one member (the client-side assignor)
+    CONSUMER = "consumer"  # KIP-848: the broker assigns, member by member, with heartbeats
+
+
+class Assignor(StrEnum):
+    """Who gets which partition: the client's assignor (classic) or the broker's (consumer)."""
+
+    RANGE = "range"  # classic (eager) and consumer (server-side)
+    ROUNDROBIN = "roundrobin"  # classic, eager
+    COOPERATIVE_STICKY = "cooperative-sticky"  # classic, incremental: only moved partitions stop
+    UNIFORM = "uniform"  # consumer (server-side)
+
+
+# The assignors each protocol offers, its default first.
+ASSIGNORS: dict[GroupProtocol, tuple[Assignor, ...]] = {
+    GroupProtocol.CLASSIC: (Assignor.RANGE, Assignor.ROUNDROBIN, Assignor.COOPERATIVE_STICKY),
+    GroupProtocol.CONSUMER: (Assignor.UNIFORM, Assignor.RANGE),
+}
+
+
 class IsolationLevel(StrEnum):
     READ_COMMITTED = "read_committed"
     READ_UNCOMMITTED = "read_uncommitted"
@@ -72,6 +100,10 @@ class IsolationLevel(StrEnum):
 
 class FaultKind(StrEnum):
     KILL_CONSUMER = "kill-consumer"
+    ADD_CONSUMER = "add-consumer"
+    REMOVE_CONSUMER = "remove-consumer"
+    STALL_CONSUMER = "stall-consumer"
+    PAUSE_CONSUMER = "pause-consumer"
     KILL_PRODUCER = "kill-producer"
     KILL_LEADER = "kill-leader"
     PAUSE_FOLLOWERS_KILL_LEADER = "pause-followers-kill-leader"
@@ -79,6 +111,7 @@ class FaultKind(StrEnum):
     BLACKHOLE_BROKER = "blackhole-broker"
     PAUSE_BROKER = "pause-broker"
     RESUME_BROKER = "resume-broker"
+    KILL_COORDINATOR = "kill-coordinator"
 
 
 class KillPoint(StrEnum):
@@ -117,6 +150,14 @@ class SourcePosition(StrEnum):
     TRANSACTION = "transaction"  # in a topic, in the same transaction as the records it covers
 
 
+class Coordinator(StrEnum):
+    """Which coordinator kill-coordinator kills: the broker that coordinates the experiment's
+    consumer group, or the one that coordinates its transactional producers."""
+
+    GROUP = "group"
+    TRANSACTION = "transaction"
+
+
 class DropTarget(StrEnum):
     """Whose Produce responses drop-acks drops; never another experiment's clients."""
 
@@ -129,7 +170,11 @@ class DropTarget(StrEnum):
 
 # The fields each fault kind takes besides "kind" and "at".
 FAULT_FIELDS: dict[FaultKind, tuple[str, ...]] = {
-    FaultKind.KILL_CONSUMER: ("point",),
+    FaultKind.KILL_CONSUMER: ("point", "member"),
+    FaultKind.ADD_CONSUMER: (),
+    FaultKind.REMOVE_CONSUMER: ("member",),
+    FaultKind.STALL_CONSUMER: ("member", "seconds"),
+    FaultKind.PAUSE_CONSUMER: ("member", "seconds"),
     FaultKind.KILL_PRODUCER: ("point",),
     FaultKind.KILL_LEADER: ("partition",),
     FaultKind.PAUSE_FOLLOWERS_KILL_LEADER: ("partition",),
@@ -137,6 +182,7 @@ FAULT_FIELDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.BLACKHOLE_BROKER: ("seconds", "broker"),
     FaultKind.PAUSE_BROKER: ("broker", "seconds"),
     FaultKind.RESUME_BROKER: ("broker",),
+    FaultKind.KILL_COORDINATOR: ("coordinator",),
 }
 
 # The one default of each kind-specific fault field (Fault itself leaves them None). A field
@@ -149,6 +195,9 @@ FAULT_DEFAULTS: dict[str | tuple[FaultKind, str], Any] = {
     "target": DropTarget.SOURCE_PRODUCER,
     "seconds": 5.0,
     "broker": LEADER,
+    "member": 0,
+    "coordinator": Coordinator.GROUP,
+    (FaultKind.STALL_CONSUMER, "seconds"): 10.0,
     (FaultKind.RESUME_BROKER, "broker"): ALL_BROKERS,
     # A producer kill at a record count strikes right after that record is sent; one at a time
     # ("at": {"seconds": t} or a live "now") kills from outside unless a point is named
@@ -164,6 +213,17 @@ CLUSTER_FAULTS: frozenset[FaultKind] = frozenset(
         FaultKind.BLACKHOLE_BROKER,
         FaultKind.PAUSE_BROKER,
         FaultKind.RESUME_BROKER,
+        FaultKind.KILL_COORDINATOR,
+    }
+)
+
+# The faults that act on one member of the consumer group (its "member" field).
+MEMBER_FAULTS: frozenset[FaultKind] = frozenset(
+    {
+        FaultKind.KILL_CONSUMER,
+        FaultKind.REMOVE_CONSUMER,
+        FaultKind.STALL_CONSUMER,
+        FaultKind.PAUSE_CONSUMER,
     }
 )
 
@@ -254,6 +314,15 @@ class Consumer:
     batch_size: int = 1
     isolation_level: IsolationLevel = IsolationLevel.READ_COMMITTED
     idempotent: bool = False  # dedup keyed on order id, atomic with the side effect
+    # The consumer group: how many members, how they share the partitions, and when a member
+    # counts as gone.
+    members: int = 1
+    group_protocol: GroupProtocol = GroupProtocol.CLASSIC
+    assignor: Assignor = Assignor.RANGE
+    max_poll_interval_ms: int = 300_000  # librdkafka's default
+    session_timeout_ms: int = 6000
+    static_membership: bool = True  # group.instance.id: a restarted member gets its partitions back
+    commit_on_revoke: bool = False  # commit what was processed when partitions are taken away
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -262,6 +331,13 @@ class Consumer:
             "batch_size": self.batch_size,
             "isolation_level": self.isolation_level.value,
             "idempotent": self.idempotent,
+            "members": self.members,
+            "group_protocol": self.group_protocol.value,
+            "assignor": self.assignor.value,
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "session_timeout_ms": self.session_timeout_ms,
+            "static_membership": self.static_membership,
+            "commit_on_revoke": self.commit_on_revoke,
         }
 
 
@@ -287,11 +363,13 @@ class Fault:
     kind: FaultKind
     at: At
     point: KillPoint | None = None  # kill-consumer, kill-producer
+    member: int | None = None  # the consumer group member a member fault acts on (MEMBER_FAULTS)
+    coordinator: Coordinator | None = None  # kill-coordinator
     partition: int | None = None  # kill-leader, pause-followers-kill-leader
     count: int | None = None  # drop-acks
     target: DropTarget | None = None  # drop-acks
-    # blackhole-broker, pause-broker: how long; None (pause-broker only) until a resume-broker
-    # or the end of the run.
+    # blackhole-broker, pause-broker, stall-consumer, pause-consumer: how long; None
+    # (pause-broker only) until a resume-broker or the end of the run.
     seconds: float | None = None
     # blackhole-broker, pause-broker: "leader" or a broker id; resume-broker: an id or "all".
     broker: str | int | None = None
@@ -466,6 +544,23 @@ def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
         "enable.auto.offset.store": auto,
         "isolation.level": consumer.isolation_level.value,
         "auto.offset.reset": "earliest",
+        "max.poll.interval.ms": consumer.max_poll_interval_ms,
+        **group_protocol_config(consumer),
+    }
+
+
+def group_protocol_config(consumer: Consumer) -> dict[str, str | int | bool]:
+    """The group protocol's properties. With the classic protocol the client chooses the
+    assignor and its session timeout (heartbeats a third of it, as librdkafka's defaults are);
+    with the consumer protocol (KIP-848) the broker does both: the assignor is named to it, and
+    the session timeout is the group's own config, set before the run (experiment_topics)."""
+    if consumer.group_protocol == GroupProtocol.CONSUMER:
+        return {"group.protocol": "consumer", "group.remote.assignor": consumer.assignor.value}
+    return {
+        "group.protocol": "classic",
+        "partition.assignment.strategy": consumer.assignor.value,
+        "session.timeout.ms": consumer.session_timeout_ms,
+        "heartbeat.interval.ms": max(MIN_HEARTBEAT_INTERVAL_MS, consumer.session_timeout_ms // 3),
     }
 
 
@@ -527,6 +622,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
+        self.added_members = 0  # the members the spec's add-consumer faults add (_read_faults)
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -773,11 +869,63 @@ def _read_consumer(r: _Reader, value: Any, pipeline: Pipeline) -> Consumer:
         batch_size=fields.integer("batch_size", 1, 10_000),
         isolation_level=fields.choice("isolation_level", IsolationLevel),
         idempotent=fields.boolean("idempotent"),
+        members=fields.integer("members", 1, MAX_SPEC_MEMBERS),
+        group_protocol=fields.choice("group_protocol", GroupProtocol),
+        assignor=fields.choice("assignor", Assignor),
+        max_poll_interval_ms=fields.integer("max_poll_interval_ms", 1000, 300_000),
+        session_timeout_ms=fields.integer(
+            "session_timeout_ms", MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS
+        ),
+        static_membership=fields.boolean("static_membership"),
+        commit_on_revoke=fields.boolean("commit_on_revoke"),
     )
     # In kafka-to-kafka the output is a Kafka topic: transactions are the dedup mechanism there.
     if consumer.idempotent and pipeline == Pipeline.KAFKA_TO_KAFKA:
         r.fail("consumer.idempotent", 'requires pipeline "side-effect", got "kafka-to-kafka"')
+    _check_group(r, consumer)
     return consumer
+
+
+def _check_group(r: _Reader, consumer: Consumer) -> None:
+    """The rules between the group's settings, reported before a client refuses them."""
+    protocol_failed = r.failed("consumer.group_protocol")
+    offered = ASSIGNORS[consumer.group_protocol]
+    if (
+        not protocol_failed
+        and not r.failed("consumer.assignor")
+        and consumer.assignor not in offered
+    ):
+        r.fail(
+            "consumer.assignor",
+            f"expected one of {_quoted(offered)} with consumer.group_protocol "
+            f'"{consumer.group_protocol}", got "{consumer.assignor}"',
+        )
+    timeouts = ("consumer.max_poll_interval_ms", "consumer.session_timeout_ms")
+    if (
+        consumer.group_protocol == GroupProtocol.CLASSIC
+        and not protocol_failed
+        and not r.failed(*timeouts)
+        and consumer.max_poll_interval_ms < consumer.session_timeout_ms
+    ):
+        # librdkafka refuses a poll interval shorter than the session timeout.
+        r.fail(
+            "consumer.max_poll_interval_ms",
+            f"must be at least consumer.session_timeout_ms ({consumer.session_timeout_ms}) "
+            f'with consumer.group_protocol "{GroupProtocol.CLASSIC}", '
+            f"got {consumer.max_poll_interval_ms}",
+        )
+    if (
+        consumer.commit_on_revoke
+        and consumer.commit in (Commit.BEFORE_PROCESSING, Commit.TRANSACTIONAL)
+        and not r.failed("consumer.commit", "consumer.commit_on_revoke")
+    ):
+        # Before-processing commits before it handles anything, and a transaction commits its
+        # offsets with its output or not at all: there is nothing processed left to commit.
+        r.fail(
+            "consumer.commit_on_revoke",
+            f'requires consumer.commit "{Commit.AFTER_PROCESSING}" or "{Commit.AUTO}", '
+            f'got "{consumer.commit}": nothing processed is left uncommitted to commit',
+        )
 
 
 def _read_restarts(r: _Reader, value: Any) -> Restarts:
@@ -804,6 +952,9 @@ def _read_faults(r: _Reader, value: Any, settings: Spec) -> tuple[Fault, ...]:
         return ()
     if len(value) > MAX_FAULTS:
         r.fail("faults", f"expected at most {MAX_FAULTS} faults, got {len(value)}")
+    r.added_members = sum(
+        1 for item in value if isinstance(item, dict) and item.get("kind") == FaultKind.ADD_CONSUMER
+    )
     faults = []
     for index, item in enumerate(value):
         fault = _read_fault(r, item, f"faults[{index}]", settings, live=False)
@@ -830,7 +981,19 @@ def _read_fault(r: _Reader, value: Any, path: str, settings: Spec, *, live: bool
     fields = _Object(r, value, path, ("kind", "at", *FAULT_FIELDS[kind]), fault_defaults(kind))
     at = _read_at(r, value, f"{path}.at", workload, live=live)
     if kind == FaultKind.KILL_CONSUMER:
-        return Fault(kind, at, point=_read_kill_point(fields, settings.consumer))
+        point = _read_kill_point(fields, settings.consumer)
+        return Fault(kind, at, point=point, member=_read_member(fields, settings, live=live))
+    if kind == FaultKind.ADD_CONSUMER:
+        return Fault(kind, at)
+    if kind == FaultKind.REMOVE_CONSUMER:
+        return Fault(kind, at, member=_read_member(fields, settings, live=live))
+    if kind in (FaultKind.STALL_CONSUMER, FaultKind.PAUSE_CONSUMER):
+        member = _read_member(fields, settings, live=live)
+        return Fault(
+            kind, at, member=member, seconds=fields.number("seconds", 0.1, MAX_FAULT_SECONDS)
+        )
+    if kind == FaultKind.KILL_COORDINATOR:
+        return Fault(kind, at, coordinator=_read_coordinator(fields, settings))
     if kind == FaultKind.KILL_PRODUCER:
         return Fault(kind, at, point=_read_producer_kill_point(fields, at, settings.producer))
     if kind in (FaultKind.KILL_LEADER, FaultKind.PAUSE_FOLLOWERS_KILL_LEADER):
@@ -952,6 +1115,40 @@ def _read_drop_target(fault: _Object, settings: Spec) -> DropTarget:
             "kind", f'requires producer.acks "1" or "all" with target "{target}"{when}, got "0"'
         )
     return target
+
+
+def _read_member(fault: _Object, settings: Spec, *, live: bool) -> int:
+    """The member a member fault acts on: one the group can have. A spec's fault may name the
+    members of consumer.members and those its add-consumer faults add; a live one any member
+    the group may have grown to (the run says if none such is running)."""
+    if live:
+        return fault.integer("member", 0, MAX_MEMBERS - 1)
+    members = min(settings.consumer.members + fault.reader.added_members, MAX_MEMBERS)
+    if fault.reader.failed("consumer.members"):
+        return fault.integer("member", 0, MAX_MEMBERS - 1)
+    return fault.integer("member", 0, members - 1)
+
+
+def _read_coordinator(fault: _Object, settings: Spec) -> Coordinator:
+    """Which coordinator kill-coordinator kills; a transaction coordinator only when a client
+    of the experiment is transactional."""
+    coordinator = fault.choice("coordinator", Coordinator)
+    transactional = (
+        settings.producer.transactional or settings.consumer.commit == Commit.TRANSACTIONAL
+    )
+    if (
+        coordinator == Coordinator.TRANSACTION
+        and not transactional
+        and not fault.reader.failed(
+            fault.path_of("coordinator"), "producer.transactional", "consumer.commit"
+        )
+    ):
+        fault.fail(
+            "coordinator",
+            f'"{Coordinator.TRANSACTION}" requires producer.transactional true or consumer.commit '
+            f'"{Commit.TRANSACTIONAL}"; expected "{Coordinator.GROUP}"',
+        )
+    return coordinator
 
 
 def _read_broker(fault: _Object, word: str) -> str | int:
