@@ -1,7 +1,8 @@
 """The arm file's format: the crashes a running worker is to commit at its next crash points.
 
-The conductor's supervisor writes ROLE.arm in the experiment folder (a JSON list, one object per
-crash: its point, after_records and fault, as workers.runtime.Crash holds them) and signals the
+The conductor's supervisor writes WORKER.arm in the experiment folder (a JSON list, one object per
+crash: its point, after_records, fault and seconds, as workers.runtime.Crash holds them; seconds
+only for a stall) and signals the
 worker; the worker reads it when the signal's flag is next looked at. The file is replaced whole
 (written beside it, then renamed), so a worker never reads half of it.
 """
@@ -12,12 +13,13 @@ import json
 from pathlib import Path
 
 SUFFIX = ".arm"
-_FIELDS = frozenset(("point", "after_records", "fault"))
+_FIELDS = frozenset(("point", "after_records", "fault", "seconds"))
 
 
-def path(experiment_dir: str, role: str) -> Path:
-    """Where the crashes armed for `role` are written."""
-    return Path(experiment_dir) / f"{role}{SUFFIX}"
+def path(experiment_dir: str, worker: str) -> Path:
+    """Where the crashes armed for `worker` (its name: naming.member_name, or the producer's)
+    are written."""
+    return Path(experiment_dir) / f"{worker}{SUFFIX}"
 
 
 def write(armed: Path, crashes: list[dict]) -> None:

@@ -355,5 +355,13 @@ class LogEnds:
         ends = self._read_ends()
         return ends is not None and any(positions.get(p, 0) < end for p, end in enumerate(ends))
 
+    def behind_on_owned(self, positions: dict[int, int]) -> bool:
+        """Whether the log holds records beyond `positions` in a partition they name (a group
+        member's: it reports only the partitions it owns)."""
+        ends = self._read_ends()
+        return ends is not None and any(
+            offset < ends[p] for p, offset in positions.items() if p < len(ends)
+        )
+
     def close(self) -> None:
         self._client.close()

@@ -31,9 +31,6 @@ Config = dict[str, str | int | bool]
 EXPERIMENT_PLACEHOLDER = "<experiment>"
 SERVERS_PLACEHOLDER = "<cluster>"
 
-# Static membership: a restarted consumer takes its partitions back at once; the session timeout
-# is how long a dead one keeps them before the group moves on.
-CONSUMER_SESSION_TIMEOUT_MS = 6000
 # A fetch sent to a broker that then froze (paused) gets no answer; the consumer gives up on it
 # and asks the new leader after this long (librdkafka's default is 60 s).
 CONSUMER_SOCKET_TIMEOUT_MS = 10_000
@@ -82,26 +79,33 @@ def position_reader(names: ExperimentNames, *, session: int, servers: str) -> Co
     }
 
 
-def consumer(spec: Spec, names: ExperimentNames, *, session: int, servers: str) -> Config:
-    """The consumer: the spec's consumer settings in the experiment's own group."""
-    return (
+def consumer(
+    spec: Spec, names: ExperimentNames, *, session: int, servers: str, member: int = 0
+) -> Config:
+    """Member `member` of the consumer group: the spec's consumer settings in the experiment's
+    own group, with a static instance id of its own when membership is static."""
+    config = (
         consumer_config(spec)
         | _run_config(names, CONSUMER, session, servers)
         | {
             "group.id": names.group_id,
-            "group.instance.id": names.consumer_instance_id(0),
-            "session.timeout.ms": CONSUMER_SESSION_TIMEOUT_MS,
             "socket.timeout.ms": CONSUMER_SOCKET_TIMEOUT_MS,
             # Tells the conductor when the consumer has caught up with the log.
             "enable.partition.eof": True,
         }
     )
+    if spec.consumer.static_membership:
+        config["group.instance.id"] = names.consumer_instance_id(member)
+    return config
 
 
 def output_producer(
-    spec: Spec, names: ExperimentNames, *, session: int, servers: str
+    spec: Spec, names: ExperimentNames, *, session: int, servers: str, member: int = 0
 ) -> Config | None:
-    """The consumer's own producer (kafka-to-kafka output, transactional commits), or None."""
+    """The consumer's own producer (kafka-to-kafka output, transactional commits), or None.
+    Each member has a transactional id of its own (the spec's id, then the member): a restarted
+    member fences its own predecessor, never another member; a member that lost its partitions
+    is fenced by the group instead (its group metadata goes with its offsets, KIP-447)."""
     settings = consumer_producer_config(spec)
     if settings is None:
         return None
@@ -114,7 +118,10 @@ def output_producer(
         }
     )
     if "transactional.id" in config:
-        config["transactional.id"] = names.transactional_id(str(config["transactional.id"]))
+        chosen = str(config["transactional.id"])
+        if member:
+            chosen = f"{chosen}-{member}"
+        config["transactional.id"] = names.transactional_id(chosen)
     return config
 
 

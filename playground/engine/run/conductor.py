@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground.engine.audit.evidence import Evidence, gather_evidence, promise_json
-from playground.engine.naming import CONSUMER, PRODUCER, ExperimentNames
+from playground.engine.naming import PRODUCER, ExperimentNames
 from playground.engine.observe.tally import LiveTally, LogEnds, TallyInBackground
 from playground.engine.run import experiment_topics, timeline
 from playground.engine.run.faults import Faults
@@ -177,7 +177,7 @@ class Conductor:
             self._started = time.monotonic()
             self._started_at_ms = int(time.time() * 1000)
             self._set_phase(RUNNING)
-            self.supervisor.start(CONSUMER)
+            self.supervisor.start_group()
             self.supervisor.start(PRODUCER)
             self.faults.schedule(self._started)
             while not self._finished():
@@ -238,7 +238,7 @@ class Conductor:
             self._snapshot()
 
     def _finished(self) -> bool:
-        return self.producer_done and (self.drained or CONSUMER in self.supervisor.dead)
+        return self.producer_done and (self.drained or self.supervisor.group_ended())
 
     # -- reports and endings --------------------------------------------------------------------
     def _on_report(self, worker: Worker, message: dict) -> None:
@@ -246,7 +246,7 @@ class Conductor:
         if event == Report.PROGRESS:
             self.faults.on_consumer_count(self.supervisor.consumer_count)
         elif event == Report.STARTED:
-            self.faults.on_started(worker.role)
+            self.faults.on_started(worker.name)
             if worker.role == PRODUCER:
                 self.faults.on_producer_resumed(message.get("position", 0))
         elif event == Report.CRASH:
@@ -254,15 +254,23 @@ class Conductor:
             answered = message.get("answered")  # during-commit: whether the answer came first
             self.faults.on_crash(
                 fault,
-                f"{worker.role} killed itself (SIGKILL) at {message['point']} after record "
+                f"{worker.name} killed itself (SIGKILL) at {message['point']} after record "
                 f"{message['count']}"
                 + ("" if answered is None else COMMIT_ANSWER_WORDS[bool(answered)]),
+            )
+        elif event == Report.STALL:
+            self.faults.on_stall(worker.name, message)
+        elif event == Report.WOKE:
+            self._event(
+                timeline.FAULT,
+                f"{worker.name} woke from its stall and finishes its batch",
+                message.get("fault") if message.get("fault", -1) >= 0 else None,
             )
         elif event == Report.REACHED:
             self.faults.on_producer_reached(message["count"])
 
     def _on_ending(self, ending: Ending) -> None:
-        if ending.role == PRODUCER and ending.for_good:
+        if ending.name == PRODUCER and ending.for_good:
             self._producer_complete()
 
     def _producer_complete(self) -> None:
@@ -272,16 +280,18 @@ class Conductor:
             self._set_phase(DRAINING)
 
     def _watch_consumer(self, now: float) -> None:
-        """Drain: stop the consumer once it has caught up with every partition (as Kafka reports
-        it). All along: a consumer that is behind the log and makes no progress is hung, and is
-        treated as failed (killed; the supervisor restarts it as the spec allows)."""
-        consumer = self.supervisor.workers.get(CONSUMER)
-        if consumer is None or now - self._last_end_check < END_CHECK_INTERVAL_SECONDS:
+        """Drain: stop the group once it has caught up with every partition (as Kafka reports
+        it). All along: a member that is behind the log and makes no progress is hung, and is
+        treated as failed (killed; the supervisor restarts it as the spec allows). Behind means
+        behind on a partition it owns; a member alone in its group is also behind before it owns
+        anything."""
+        members = self.supervisor.running_members()
+        if not members or now - self._last_end_check < END_CHECK_INTERVAL_SECONDS:
             return
         self._last_end_check = now
         if self.producer_done:
-            if self.ends.caught_up(consumer.positions):
-                self.supervisor.stop(CONSUMER)
+            if self.ends.caught_up(self.supervisor.group_positions()):
+                self.supervisor.stop_group()
                 self.drained = True
                 return
             if now - self.drain_started > DRAIN_MAX_SECONDS:
@@ -292,19 +302,28 @@ class Conductor:
                     )
                 )
                 self._event(timeline.ERROR, "draining gave up; stopping the consumer where it is")
-                self.supervisor.stop(CONSUMER)
+                self.supervisor.stop_group()
                 self.drained = True
                 return
-        quiet = now - consumer.last_progress
-        if quiet <= self.hung_seconds:
-            return
-        since = max(consumer.last_progress, self.faults.quiet_until())  # a fault playing out
-        if now - since > self.hung_seconds and self.ends.behind(consumer.positions):
-            self.supervisor.kill(
-                CONSUMER,
-                f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",
-                meant=False,
+        alone = len(members) == 1
+        for member in members:
+            quiet = now - member.last_progress
+            if quiet <= self.hung_seconds or member.paused:
+                continue
+            since = max(member.last_progress, self.faults.quiet_until())  # a fault playing out
+            if now - since <= self.hung_seconds:
+                continue
+            behind = (
+                self.ends.behind(member.positions)
+                if alone
+                else self.ends.behind_on_owned(member.positions)
             )
+            if behind:
+                self.supervisor.kill(
+                    member.name,
+                    f"was hung (no progress for {quiet:.0f} s while behind the log) and was killed",
+                    meant=False,
+                )
 
     def _watch_time_limit(self, now: float) -> None:
         """At the time limit the producer stops, as on a person's first stop, and the consumer
@@ -333,17 +352,16 @@ class Conductor:
                 )
             )
             self._event(timeline.ERROR, "still draining past the time limit: the consumer stops")
-            self.supervisor.stop(CONSUMER)
+            self.supervisor.stop_group()
             self.drained = True
 
     def _watch_run(self, now: float) -> None:
         """End a run in which nothing has moved for `stall_seconds`: it would never end."""
         log = self.names.producer_log
-        consumer = self.supervisor.workers.get(CONSUMER)
         movement = (
             log.stat().st_size if log.exists() else 0,
             self.supervisor.consumer_count,
-            tuple(sorted(consumer.positions.items())) if consumer else (),
+            tuple(sorted(self.supervisor.group_positions().items())),
         )
         if movement != self._movement:
             self._movement, self._moved_at = movement, now
@@ -364,7 +382,7 @@ class Conductor:
         self._event(timeline.ERROR, f"no progress for {self.stall_seconds:.0f} s: ending the run")
         self.stuck = True
         self.supervisor.stop(PRODUCER)
-        self.supervisor.stop(CONSUMER)
+        self.supervisor.stop_group()
         self._producer_complete()
         self.drained = True
 
@@ -395,7 +413,7 @@ class Conductor:
         self.problems.append(
             Problem("the run was stopped by hand before the consumer had handled the whole log")
         )
-        self.supervisor.stop(CONSUMER)
+        self.supervisor.stop_group()
         self.drained = True
 
     # -- bookkeeping ----------------------------------------------------------------------------
@@ -431,8 +449,8 @@ class Conductor:
                 "elapsed": round(time.monotonic() - self._started, 3),
                 "records": self.spec.workload.records,
                 "workers": {
-                    role: {"session": w.session, "pid": w.process.pid}
-                    for role, w in self.supervisor.workers.items()
+                    name: {"session": w.session, "pid": w.process.pid}
+                    for name, w in self.supervisor.workers.items()
                 },
                 **tally,
                 "timeline": [e.to_json() for e in self.timeline],

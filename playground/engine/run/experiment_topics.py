@@ -26,11 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from playground.engine.naming import ExperimentNames
 from playground.engine.run import apart
 from playground.engine.run.apart import ApartError, ask_apart
-from playground.engine.spec.model import Pipeline, SourcePosition, Spec
+from playground.engine.spec.model import GroupProtocol, Pipeline, SourcePosition, Spec
 from playground.lab.admin import admin_client, create_topic
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,27 @@ def create_for(servers: str, names: ExperimentNames, spec: Spec) -> None:
         create_topic(servers, names.output_topic, partitions=partitions)
     if spec.producer.position == SourcePosition.TRANSACTION:
         create_topic(servers, names.position_topic, partitions=1)
+    if spec.consumer.group_protocol == GroupProtocol.CONSUMER:
+        configure_group(servers, names.group_id, spec.consumer.session_timeout_ms)
+
+
+GROUP_CONFIG_SECONDS = 10.0
+
+
+def configure_group(servers: str, group_id: str, session_timeout_ms: int) -> None:
+    """Set the session timeout of a consumer-protocol group (KIP-848) on the broker, where that
+    protocol keeps it (a member's own session.timeout.ms means nothing to it), before any member
+    joins. Raises KafkaException if the cluster refuses it."""
+    entry = ConfigEntry(
+        "consumer.session.timeout.ms",
+        str(session_timeout_ms),
+        incremental_operation=AlterConfigOpType.SET,
+    )
+    resource = ConfigResource(ResourceType.GROUP, group_id, incremental_configs=[entry])
+    client = admin_client(servers)
+    futures = client.incremental_alter_configs([resource], request_timeout=GROUP_CONFIG_SECONDS)
+    for future in futures.values():
+        future.result(timeout=GROUP_CONFIG_SECONDS + ANSWER_GRACE_SECONDS)
 
 
 # -- deleting --------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ A fault scheduled in the spec and a button pressed on the live page are the same
   has not started (or is between sessions) waits for it and strikes once it has started; a kill
   due after its worker ended for good never strikes, and the run says so;
 - `at.records` of a consumer kill: the consumer kills itself at its point once it has handled that
-  many records ("anywhere": the conductor kills it once its reports show that many);
+  many records ("anywhere": the conductor kills it once its reports show that many). With several
+  members in the group, the count is the group's: the member is armed once the group has handled
+  that many, and strikes at its next point; so are the other member faults (stall, pause, remove)
+  at a record count;
 - `at.records` of a producer kill: the producer kills itself at its point once it has sent that
   many records (right after sending that record, or at the next commit's points); "anywhere": the
   conductor kills it once it reports reaching that record;
@@ -15,6 +18,9 @@ A fault scheduled in the spec and a button pressed on the live page are the same
 - `at.records` of any other fault: the producer reports the record as it sends it and keeps
   sending at its pace, as it would in production, so that records in flight meet the fault; the
   timeline says at which record count the fault actually struck.
+A member fault acts on one member of the consumer group (naming.member_name): a kill, a stall (the
+member's handler sleeps mid-batch, Crash at STALL_POINT), a pause (SIGSTOP, then SIGCONT), a clean
+leave (remove-consumer); add-consumer starts a new member.
 A proxy fault hits only this experiment's clients (their client ids), never another experiment's.
 A spec fault that has not struck by the end of the run makes the run invalid (`unfired`).
 """
@@ -29,20 +35,23 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 
 from playground.engine.naming import (
-    CONSUMER,
     OUTPUT_PRODUCER,
     PRODUCER,
     SOURCE_PRODUCER,
     ExperimentNames,
+    member_name,
 )
-from playground.engine.run import timeline
+from playground.engine.run import coordinators, timeline
 from playground.engine.run.clients import OUTPUT_PRODUCER_SOCKET_TIMEOUT_MS
 from playground.engine.run.problems import Problem
 from playground.engine.run.supervision import Supervisor
 from playground.engine.spec.fault_words import describe_fault
 from playground.engine.spec.model import (
     ALL_BROKERS,
+    CONSUMER_TRANSACTIONAL_ID,
     LEADER,
+    MEMBER_FAULTS,
+    Coordinator,
     DropTarget,
     Fault,
     FaultKind,
@@ -50,7 +59,7 @@ from playground.engine.spec.model import (
     Spec,
     commit_point,
 )
-from playground.engine.workers.runtime import Crash
+from playground.engine.workers.runtime import STALL_POINT, Crash
 from playground.lab.control import LabClient, LabError
 from playground.lab.node import DOWN, PAUSED
 
@@ -66,19 +75,25 @@ CLUSTER_RETRY_INTERVAL_SECONDS = 0.5
 DROPS_ASKED_EVERY_SECONDS = 1.0
 
 KILLS = frozenset({FaultKind.KILL_CONSUMER, FaultKind.KILL_PRODUCER})
+# How long past a consumer fault's own end the group may stand still: the members notice a frozen
+# or stalled member only after its session or poll interval, then rebalance.
+GROUP_RECOVERY_SECONDS = 20.0
 
 
 def struck_at_producer_count(fault: Fault) -> bool:
     """Whether the conductor strikes `fault` when the producer reports reaching its record (a
-    kill at a point is carried out by its worker instead)."""
-    if fault.at.records is None or fault.kind == FaultKind.KILL_CONSUMER:
+    kill at a point is carried out by its worker instead; a member fault counts the group's
+    records)."""
+    if fault.at.records is None or fault.kind in MEMBER_FAULTS:
         return False
     return fault.kind != FaultKind.KILL_PRODUCER or fault.point == KillPoint.ANYWHERE
 
 
 def role_of(fault: Fault) -> str:
-    """The worker a kill acts on."""
-    return PRODUCER if fault.kind == FaultKind.KILL_PRODUCER else CONSUMER
+    """The worker a kill or a member fault acts on, by name."""
+    if fault.kind == FaultKind.KILL_PRODUCER:
+        return PRODUCER
+    return member_name(fault.member or 0)
 
 
 class Faults:
@@ -123,17 +138,33 @@ class Faults:
         self._started = time.monotonic()  # the run's start (schedule() sets it)
         self._live_ids = itertools.count(-1, -1)  # live faults: negative indexes
         self._running = True
+        # Whether a consumer kill at a record count is carried out by the member itself (it
+        # counts its own records): only when the spec's group has one member; otherwise the
+        # count is the group's, and the conductor arms the member when the group reaches it.
+        self._one_member = spec.consumer.members == 1 and not any(
+            fault.kind == FaultKind.ADD_CONSUMER for fault in spec.faults
+        )
 
     # -- what the workers get when they start ----------------------------------------------
-    def crashes_for(self, role: str) -> list[Crash]:
-        """The crashes a new session of `role` carries out by itself."""
+    def crashes_for(self, name: str) -> list[Crash]:
+        """The crashes a new session of worker `name` carries out by itself."""
         crashes = []
         for index, fault in enumerate(self.spec.faults):
-            if index in self.fired or fault.at.records is None or fault.kind not in KILLS:
+            if (
+                index in self.fired
+                or fault.at.records is None
+                or not self._counted_by_worker(fault)
+            ):
                 continue
-            if role_of(fault) == role and fault.point != KillPoint.ANYWHERE:
+            if role_of(fault) == name and fault.point != KillPoint.ANYWHERE:
                 crashes.append(Crash(self._point(fault), fault.at.records, fault=index))
-        return crashes + self._armed_for(role)
+        return crashes + self._armed_for(name)
+
+    def _counted_by_worker(self, fault: Fault) -> bool:
+        """Whether a kill at a record count is carried out by its worker at that count."""
+        if fault.kind == FaultKind.KILL_PRODUCER:
+            return True
+        return fault.kind == FaultKind.KILL_CONSUMER and self._one_member
 
     def _armed_for(self, role: str) -> list[Crash]:
         return [
@@ -153,6 +184,10 @@ class Faults:
         )
 
     def _point(self, fault: Fault) -> str:
+        if fault.kind == FaultKind.STALL_CONSUMER:
+            return STALL_POINT
+        if fault.kind in (FaultKind.REMOVE_CONSUMER, FaultKind.PAUSE_CONSUMER):
+            return "running"
         if fault.point == KillPoint.NEXT_COMMIT_POINT:
             return commit_point(self.spec.consumer).value
         return fault.point.value
@@ -167,10 +202,11 @@ class Faults:
                 delay = max(0.0, started + fault.at.seconds - time.monotonic())
                 self.after(delay, lambda i=index, f=fault: self._due(i, f))
 
-    def on_started(self, role: str) -> None:
-        """A session of `role` has started its clients: the kills waiting for it strike now."""
+    def on_started(self, name: str) -> None:
+        """A session of worker `name` has started its clients: the faults waiting for it strike
+        now."""
         for index, (fault, _) in list(self._waiting.items()):
-            if role_of(fault) == role:
+            if role_of(fault) == name:
                 self._due(index, fault)
 
     def on_producer_reached(self, count: int) -> None:
@@ -192,15 +228,40 @@ class Faults:
                 self._due(index, fault)
 
     def on_consumer_count(self, count: int) -> None:
-        """Consumer kills "anywhere" at a record count: struck from outside."""
+        """The group has handled `count` records: member faults at a record count that its
+        members do not carry out themselves (a kill "anywhere", any member fault of a group of
+        several) strike now."""
         for index, fault in enumerate(self.spec.faults):
             if (
-                fault.kind == FaultKind.KILL_CONSUMER
-                and fault.point == KillPoint.ANYWHERE
+                fault.kind in MEMBER_FAULTS
                 and fault.at.records is not None
                 and count >= fault.at.records
+                and index not in self.armed
+                and not (self._counted_by_worker(fault) and fault.point != KillPoint.ANYWHERE)
             ):
                 self._due(index, fault)
+
+    def on_stall(self, name: str, report: dict) -> None:
+        """Member `name` reports its handler stalls now (an armed stall-consumer)."""
+        index = report.get("fault", -1)
+        if index >= 0:
+            self.fired.add(index)
+        if self.armed.pop(index, None) is not None:
+            self.armed_roles.pop(index)
+            self.supervisor.arm(name, self._armed_for(name))  # the rest stay armed
+        seconds = report.get("seconds") or 0
+        self._quiet_for(seconds + self._group_notices() + GROUP_RECOVERY_SECONDS)
+        self.record(
+            timeline.FAULT,
+            f"{name} stalls {seconds:g} s in the middle of its batch, after record "
+            f"{report.get('count')}, its commit not made",
+            index if index >= 0 else None,
+        )
+
+    def _group_notices(self) -> float:
+        """How long the group takes at most to notice a member gone quiet, in seconds."""
+        consumer = self.spec.consumer
+        return max(consumer.session_timeout_ms, consumer.max_poll_interval_ms) / 1000
 
     def on_crash(self, fault_index: int, detail: str) -> None:
         """A worker reports it is killing itself for fault `fault_index`."""
@@ -251,6 +312,7 @@ class Faults:
         if struck is None:  # its worker has not started, or is between sessions: wait for it
             if live:
                 self.record(timeline.ERROR, f"{label}: no {role_of(fault)} is running right now")
+                return
             else:
                 self._waiting.setdefault(index, (fault, time.monotonic()))
             return
@@ -262,7 +324,10 @@ class Faults:
 
     @staticmethod
     def _armed_for_later(fault: Fault) -> bool:
-        """A kill at a point of its worker's loop: applying it arms it; it strikes later."""
+        """A kill at a point of its worker's loop, or a stall: applying it arms it; it strikes
+        later."""
+        if fault.kind == FaultKind.STALL_CONSUMER:
+            return True
         return fault.kind in KILLS and fault.point != KillPoint.ANYWHERE
 
     def _strike(self, fault: Fault, index: int) -> str | None:
@@ -282,9 +347,48 @@ class Faults:
             self.armed[index], self.armed_roles[index] = crash, role
             self.supervisor.arm(role, self._armed_for(role))
             return f"{role} armed to crash at its next {crash.point}"
+        if kind in (
+            FaultKind.ADD_CONSUMER,
+            FaultKind.REMOVE_CONSUMER,
+            FaultKind.STALL_CONSUMER,
+            FaultKind.PAUSE_CONSUMER,
+        ):
+            return self._group_fault(fault, index)
         if kind == FaultKind.DROP_ACKS:
             return self._drop_acks(fault)
         return self._cluster_fault(fault)
+
+    def _group_fault(self, fault: Fault, index: int) -> str | None:
+        """A member joins, leaves, stalls or freezes; None when the member is not running."""
+        supervisor, kind = self.supervisor, fault.kind
+        if kind == FaultKind.ADD_CONSUMER:
+            name = supervisor.add_member()
+            if name is None:
+                raise ValueError(f"the group has {len(supervisor.members)} members, the most")
+            self._quiet_for(GROUP_RECOVERY_SECONDS)
+            return f"{name} joins the group"
+        name = role_of(fault)
+        worker = supervisor.workers.get(name)
+        if name in supervisor.dead or worker is None or not worker.started:
+            return None  # not running (yet, or between sessions): it waits, and says why
+        if kind == FaultKind.REMOVE_CONSUMER:
+            supervisor.retire(name)
+            self._quiet_for(self._group_notices() + GROUP_RECOVERY_SECONDS)
+            return f"{name} leaves the group (stopped cleanly, SIGTERM)"
+        if kind == FaultKind.STALL_CONSUMER:
+            crash = Crash(STALL_POINT, None, fault=index, seconds=fault.seconds)
+            self.armed[index], self.armed_roles[index] = crash, name
+            supervisor.arm(name, self._armed_for(name))
+            return f"{name} armed to stall {fault.seconds:g} s after its next record"
+        if not supervisor.freeze(name):
+            raise ValueError(f"{name} is paused already")
+        self._quiet_for(fault.seconds + self._group_notices() + GROUP_RECOVERY_SECONDS)
+        self.after(fault.seconds, lambda: self._thaw(name))
+        return f"{name} paused (SIGSTOP) for {fault.seconds:g} s"
+
+    def _thaw(self, name: str) -> None:
+        if self.supervisor.thaw(name):
+            self.record(timeline.FAULT, f"{name} carries on (SIGCONT)")
 
     def _kill(self, role: str) -> bool:
         """SIGKILL `role` if it runs and has started its clients (a kill before that would find
@@ -355,6 +459,12 @@ class Faults:
             self._quiet_for(fault.seconds + BROKER_RECOVERY_SECONDS)
             self.after(fault.seconds, lambda: self._release(broker))
             return f"broker {broker} paused (SIGSTOP) for {fault.seconds:g} s"
+        if fault.kind == FaultKind.KILL_COORDINATOR:
+            broker, whose = self._coordinator(fault.coordinator)
+            self._quiet_for(recovery)
+            lab.kill(broker)
+            self.after(BROKER_RESTART_DELAY_SECONDS, lambda: self._restart_broker(broker))
+            return f"killed broker {broker}, coordinator of {whose}"
         if fault.kind == FaultKind.RESUME_BROKER:
             if fault.broker == ALL_BROKERS:
                 paused = [n["id"] for n in lab.status()["nodes"] if n["state"] == PAUSED]
@@ -365,6 +475,22 @@ class Faults:
                 lab.resume(broker)
             return f"resumed broker(s) {paused}" if paused else "no broker was paused"
         raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+    def _coordinator(self, coordinator: Coordinator) -> tuple[int, str]:
+        """The broker coordinating the experiment's group, or its transactions (the source
+        producer's when it is transactional, else the consumer's own producer's), asked of
+        Kafka; with the words for whose coordinator it is."""
+        servers = self._lab().direct_bootstrap_servers()
+        if coordinator == Coordinator.GROUP:
+            group = self.names.group_id
+            return coordinators.group_coordinator(servers, group), f"group {group}"
+        if self.spec.producer.transactional:
+            chosen = self.spec.producer.transactional_id
+        else:
+            chosen = CONSUMER_TRANSACTIONAL_ID
+        transactional_id = self.names.transactional_id(chosen)
+        broker = coordinators.transaction_coordinator(servers, transactional_id)
+        return broker, f"transactional id {transactional_id}"
 
     def _lab(self) -> LabClient:
         if self.lab is None:
@@ -468,11 +594,11 @@ class Faults:
         for index, fault in enumerate(self.spec.faults):
             if index in self.fired:
                 continue
-            if fault.at.seconds is not None and index not in self.armed:
+            if (fault.at.seconds is not None and index not in self.armed) or index in self._waiting:
                 why = self._why_not_due(fault, index, elapsed)
-            elif fault.kind == FaultKind.KILL_CONSUMER:
+            elif fault.kind in MEMBER_FAULTS:
                 why = (
-                    f"the consumer never reached its {self._point(fault)} point"
+                    f"{role_of(fault)} never reached its {self._point(fault)} point"
                     if fault.at.records is None or consumer_count >= fault.at.records
                     else f"the consumer handled only {consumer_count} records"
                 )

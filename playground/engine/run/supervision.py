@@ -7,6 +7,10 @@ of that worker; any other end is restarted as the spec's `restarts` allow, whate
 the timeline says why. A failure nobody meant (not a scheduled or requested kill) counts against
 MAX_FAILURES; past it, or when the worker could not start at all, or when restarts are off for a
 failure nobody meant, the run is no longer a faithful run of its spec: that is a Problem.
+
+The consumer is a group of members (consumer.members, and those add-consumer adds), each a worker
+of its own, named by naming.member_name ("consumer", "consumer-1", ...): started, restarted,
+stopped, frozen and killed by that name. Consumer sessions are counted over the whole group.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.engine.formats import arm_file
-from playground.engine.naming import CONSUMER, PRODUCER, WORKER_ROLES, ExperimentNames
+from playground.engine.naming import (
+    CONSUMER,
+    MAX_MEMBERS,
+    PRODUCER,
+    WORKER_ROLES,
+    ExperimentNames,
+    member_name,
+    member_of,
+)
 from playground.engine.run import timeline
 from playground.engine.run.problems import Problem, log_excerpt
 from playground.engine.spec.model import Spec
@@ -34,14 +46,19 @@ START_SECONDS = 60.0  # a worker that has not started its clients by then is stu
 STOP_GRACE_SECONDS = 15.0
 
 
+def role_of_worker(name: str) -> str:
+    """The role of the worker called `name`: CONSUMER for a member of the group, else PRODUCER."""
+    return PRODUCER if member_of(name) is None else CONSUMER
+
+
 @dataclass
 class Worker:
     """One running worker session."""
 
-    role: str
+    name: str  # the worker's: PRODUCER, or a member's (naming.member_name)
     session: int
     process: subprocess.Popen
-    count: int = 0  # consumer: records handled, over all sessions
+    count: int = 0  # consumer: records this member handled, over all its sessions
     positions: dict[int, int] = field(default_factory=dict)  # partition -> offset reached
     started: bool = False  # it reported that its clients are up
     finished: bool = False  # producer: it reported the end of its workload
@@ -52,14 +69,24 @@ class Worker:
     kill_meant: bool = False  # whether that kill was a fault (or a request), not a rescue
     crashed_at: str | None = None  # the crash point it reported before killing itself
     reader: threading.Thread | None = None
+    paused: bool = False  # frozen by pause-consumer (SIGSTOP) until SIGCONT
+    leaving: bool = False  # remove-consumer: asked to stop; it ends for good, as meant
+
+    @property
+    def role(self) -> str:
+        return role_of_worker(self.name)
 
 
 @dataclass(frozen=True)
 class Ending:
     """A worker session that ended (why is in the timeline)."""
 
-    role: str
+    name: str
     for_good: bool  # no restart is coming
+
+    @property
+    def role(self) -> str:
+        return role_of_worker(self.name)
 
 
 class Supervisor:
@@ -81,13 +108,15 @@ class Supervisor:
         self.record = record  # record(kind, detail, fault=None): a timeline event
         self.after = after
         self.problems = problems
-        self.workers: dict[str, Worker] = {}
-        self.sessions = dict.fromkeys(WORKER_ROLES, 0)
-        self.failures = dict.fromkeys(WORKER_ROLES, 0)
-        self.dead: set[str] = set()  # roles ended for good
-        # How and when each role ended for good: (time.monotonic(), e.g. "had finished").
+        self.workers: dict[str, Worker] = {}  # by worker name
+        self.sessions = dict.fromkeys(WORKER_ROLES, 0)  # the next session of each role
+        self.failures: dict[str, int] = {}  # by worker name
+        self.dead: set[str] = set()  # workers ended for good, by name
+        # How and when each worker ended for good: (time.monotonic(), e.g. "had finished").
         self.ended: dict[str, tuple[float, str]] = {}
-        self.consumer_count = 0  # records the consumer has handled, over all sessions
+        self.members: list[str] = []  # the group's members, by name, in the order they joined
+        self.member_counts: dict[str, int] = {}  # records each member handled, over its sessions
+        self.consumer_count = 0  # records the group has handled, over all members and sessions
         self._messages: queue.Queue = queue.Queue()
         # Set by the conductor: the crashes and strikes a new session gets, and what it does
         # with each report (after the supervisor has noted it).
@@ -97,30 +126,51 @@ class Supervisor:
         SPARES.stock()  # the first run of a process: spares start while its topics are made
 
     # -- starting ---------------------------------------------------------------------------
-    def start(self, role: str, why: str = "") -> None:
-        """Start a new session of `role` (its crashes and strikes from the fault schedule)."""
+    def start_group(self) -> None:
+        """Start the consumer group's members, as many as consumer.members."""
+        for member in range(self.spec.consumer.members):
+            self.members.append(member_name(member))
+            self.start(member_name(member))
+
+    def add_member(self) -> str | None:
+        """A new member joins the group (add-consumer): its name, or None when the group has
+        MAX_MEMBERS already."""
+        if len(self.members) >= MAX_MEMBERS:
+            return None
+        name = member_name(len(self.members))
+        self.members.append(name)
+        self.start(name)
+        return name
+
+    def start(self, name: str, why: str = "") -> None:
+        """Start a new session of worker `name` (its crashes and strikes from the fault
+        schedule)."""
+        role = role_of_worker(name)
         session = self.sessions[role]
         self.sessions[role] += 1
+        member = member_of(name)
         orders = Orders(
             role=role,
             experiment_dir=str(self.names.root),
             experiment_id=self.names.experiment_id,
             bootstrap_servers=self.servers,
             session=session,
-            crashes=self.crashes_for(role),
+            member=member or 0,
+            crashes=self.crashes_for(name),
             strikes=self.strikes() if role == PRODUCER else [],
-            counted_before=self.consumer_count if role == CONSUMER else 0,
+            counted_before=self.member_counts.get(name, 0),
         )
         # The worker opens its log itself (a spare is started before anyone knows its
         # experiment); the file exists from here on, for the timeline to name.
-        self.names.worker_log(role).touch()
+        self.names.worker_log(name).touch()
         process = SPARES.hand(orders.to_json())
-        worker = Worker(role, session, process, count=orders.counted_before)
+        worker = Worker(name, session, process, count=orders.counted_before)
         worker.reader = threading.Thread(target=self._read_reports, args=(worker,), daemon=True)
         worker.reader.start()
-        self.workers[role] = worker
-        if session:
-            self.record(timeline.RESTART, f"{role} restarted (session {session}){why}")
+        self.workers[name] = worker
+        if name in self.failures:  # it ran before: a restart
+            self.record(timeline.RESTART, f"{name} restarted (session {session}){why}")
+        self.failures.setdefault(name, 0)
 
     def _read_reports(self, worker: Worker) -> None:
         for line in worker.process.stdout:
@@ -150,7 +200,7 @@ class Supervisor:
         if event == Report.STARTED:
             worker.started = True
             worker.last_progress = time.monotonic()
-            if arm_file.path(str(self.names.root), worker.role).exists():
+            if arm_file.path(str(self.names.root), worker.name).exists():
                 # Armed while it was starting: its signal handler is in place only now.
                 worker.process.send_signal(signal.SIGUSR1)
         elif event == Report.PROGRESS:
@@ -158,52 +208,78 @@ class Supervisor:
             if message["count"] != worker.count or positions != worker.positions:
                 worker.last_progress = time.monotonic()
             worker.count, worker.positions = message["count"], positions
-            self.consumer_count = max(self.consumer_count, worker.count)
+            self._counted(worker)
         elif event == Report.CRASH:
             worker.crashed_at = message["point"]
             if worker.role == CONSUMER:
-                self.consumer_count = worker.count = message["count"]
+                worker.count = message["count"]
+                self._counted(worker)
         elif event == Report.FINISHED:
             worker.finished = True
             worker.stopped_early = bool(message.get("stopped"))
+
+    def _counted(self, member: Worker) -> None:
+        self.member_counts[member.name] = member.count
+        self.consumer_count = sum(self.member_counts.values())
+
+    def running_members(self) -> list[Worker]:
+        """The group's members that have a running session."""
+        return [self.workers[name] for name in self.members if name in self.workers]
+
+    def group_positions(self) -> dict[int, int]:
+        """How far the group has got in each partition: the furthest any running member
+        reports (each reports only the partitions it owns)."""
+        positions: dict[int, int] = {}
+        for member in self.running_members():
+            for partition, offset in member.positions.items():
+                positions[partition] = max(positions.get(partition, 0), offset)
+        return positions
+
+    def group_ended(self) -> bool:
+        """Whether every member of the group has ended for good."""
+        return all(name in self.dead for name in self.members)
 
     # -- endings ----------------------------------------------------------------------------
     def endings(self, *, restarting: bool) -> list[Ending]:
         """The workers that ended since the last call; each one is restarted when the spec and
         the run's phase (`restarting`) allow it."""
         ended = []
-        for role, worker in list(self.workers.items()):
+        for name, worker in list(self.workers.items()):
             code = worker.process.poll()
             if code is None:
                 continue
             worker.reader.join(timeout=5)  # every report it wrote before dying comes first
             self.pump()
-            del self.workers[role]
+            del self.workers[name]
             ended.append(self._end(worker, code, restarting))
         return ended
 
     def _end(self, worker: Worker, code: int, restarting: bool) -> Ending:
-        role = worker.role
+        name, role = worker.name, worker.role
         # A consumer only ends cleanly when asked to (stop() collects it): one that ended on its
         # own did not finish anything.
         if code == EXIT_DONE and role == PRODUCER and worker.finished:
-            self.record(timeline.STOP, f"{role} finished")
-            self._ended(role, "had finished")
-            return Ending(role, for_good=True)
+            self.record(timeline.STOP, f"{name} finished")
+            self._ended(name, "had finished")
+            return Ending(name, for_good=True)
+        if worker.leaving and code in (EXIT_DONE, -signal.SIGKILL):
+            self.record(timeline.STOP, f"{name} left the group")
+            self._ended(name, "had left the group")
+            return Ending(name, for_good=True)
         meant = worker.crashed_at is not None or worker.kill_meant
         reason = self._reason(worker, code)
-        log_name = self.names.worker_log(role).name
-        self.record(timeline.EXIT, f"{role} {reason}; see {log_name}")
-        excerpt = log_excerpt(self.names.worker_log(role))
+        log_name = self.names.worker_log(name).name
+        self.record(timeline.EXIT, f"{name} {reason}; see {log_name}")
+        excerpt = log_excerpt(self.names.worker_log(name))
         if code == EXIT_START_FAILED:
-            self.problems.append(Problem(f"the {role} {reason}", excerpt))
+            self.problems.append(Problem(f"the {name} {reason}", excerpt))
             return self._for_good(worker)
         if not meant:
-            self.failures[role] += 1
-            if self.failures[role] > MAX_FAILURES:
+            self.failures[name] = self.failures.get(name, 0) + 1
+            if self.failures[name] > MAX_FAILURES:
                 self.problems.append(
                     Problem(
-                        f"the {role} failed {self.failures[role]} times; last: {reason}", excerpt
+                        f"the {name} failed {self.failures[name]} times; last: {reason}", excerpt
                     )
                 )
                 return self._for_good(worker)
@@ -211,24 +287,24 @@ class Supervisor:
         if not restart.enabled or not restarting:
             if not meant and restarting:
                 self.problems.append(
-                    Problem(f"the {role} {reason}, and restarts.{role} is off", excerpt)
+                    Problem(f"the {name} {reason}, and restarts.{role} is off", excerpt)
                 )
             return self._for_good(worker)
         why = f" after it {reason}"
-        self.after(restart.delay_ms / 1000, lambda: self._restart(role, why))
-        return Ending(role, for_good=False)
+        self.after(restart.delay_ms / 1000, lambda: self._restart(name, why))
+        return Ending(name, for_good=False)
 
-    def _restart(self, role: str, why: str) -> None:
-        if role not in self.dead and role not in self.workers:
-            self.start(role, why)
+    def _restart(self, name: str, why: str) -> None:
+        if name not in self.dead and name not in self.workers:
+            self.start(name, why)
 
     def _for_good(self, worker: Worker) -> Ending:
-        self._ended(worker.role, "had ended for good")
-        return Ending(worker.role, for_good=True)
+        self._ended(worker.name, "had ended for good")
+        return Ending(worker.name, for_good=True)
 
-    def _ended(self, role: str, how: str) -> None:
-        self.dead.add(role)
-        self.ended.setdefault(role, (time.monotonic(), how))
+    def _ended(self, name: str, how: str) -> None:
+        self.dead.add(name)
+        self.ended.setdefault(name, (time.monotonic(), how))
 
     @staticmethod
     def _reason(worker: Worker, code: int) -> str:
@@ -247,30 +323,70 @@ class Supervisor:
     def kill_stuck_starters(self, now: float) -> None:
         """A worker that has not started its clients within START_SECONDS is stuck (a client
         call that never returns): it is treated as failed, and restarted as the spec allows."""
-        for role, worker in list(self.workers.items()):
+        for name, worker in list(self.workers.items()):
             if not worker.started and now - worker.created > START_SECONDS:
-                self.kill(role, f"did not start within {START_SECONDS:.0f} s and was killed",
+                self.kill(name, f"did not start within {START_SECONDS:.0f} s and was killed",
                           meant=False)  # fmt: skip
 
     # -- acting on workers ------------------------------------------------------------------
-    def kill(self, role: str, reason: str, *, meant: bool) -> bool:
-        """SIGKILL the running `role` now; False if none is running."""
-        worker = self.workers.get(role)
+    def kill(self, name: str, reason: str, *, meant: bool) -> bool:
+        """SIGKILL the running worker `name` now; False if none is running."""
+        worker = self.workers.get(name)
         if worker is None or worker.process.poll() is not None:
             return False
         worker.kill_reason, worker.kill_meant = reason, meant
         worker.process.kill()
         return True
 
-    def arm(self, role: str, crashes: list[Crash]) -> bool:
-        """Have `role` die at its next point of each crash in `crashes` (the armed crashes that
-        have not happened: [] disarms); False if none is running (a new session reads them)."""
-        path = arm_file.path(str(self.names.root), role)
+    def freeze(self, name: str) -> bool:
+        """Freeze the running worker `name` (SIGSTOP; pause-consumer); False if none is
+        running or it is frozen already."""
+        worker = self.workers.get(name)
+        if worker is None or worker.paused or worker.process.poll() is not None:
+            return False
+        worker.process.send_signal(signal.SIGSTOP)
+        worker.paused = True
+        return True
+
+    def thaw(self, name: str) -> bool:
+        """Let a frozen worker carry on (SIGCONT); False if it is not frozen (or gone)."""
+        worker = self.workers.get(name)
+        if worker is None or not worker.paused:
+            return False
+        worker.paused = False
+        worker.last_progress = time.monotonic()  # its watch starts again from here
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGCONT)
+        return True
+
+    def retire(self, name: str) -> bool:
+        """Ask a member to leave the group cleanly (remove-consumer): SIGTERM, no restart, and a
+        SIGKILL if it has not ended STOP_GRACE_SECONDS later. Returns at once (the conductor
+        goes on); False if it is not running."""
+        worker = self.workers.get(name)
+        if worker is None or worker.leaving or worker.process.poll() is not None:
+            return False
+        worker.leaving = True
+        self.thaw(name)
+        worker.process.send_signal(signal.SIGTERM)
+        self.after(STOP_GRACE_SECONDS, lambda: self._kill_if_still(worker))
+        return True
+
+    @staticmethod
+    def _kill_if_still(worker: Worker) -> None:
+        if worker.process.poll() is None:
+            worker.process.kill()
+
+    def arm(self, name: str, crashes: list[Crash]) -> bool:
+        """Have worker `name` die at its next point of each crash in `crashes` (the armed
+        crashes that have not happened: [] disarms); False if it is not running (a new session
+        reads them)."""
+        path = arm_file.path(str(self.names.root), name)
         if not crashes:
             path.unlink(missing_ok=True)
             return False
         arm_file.write(path, [crash.__dict__ for crash in crashes])
-        worker = self.workers.get(role)
+        worker = self.workers.get(name)
         if worker is None:
             return False
         # A worker still starting has no handler for the signal yet (it would die of it); it
@@ -280,12 +396,13 @@ class Supervisor:
             worker.process.send_signal(signal.SIGUSR1)
         return True
 
-    def stop(self, role: str) -> None:
+    def stop(self, name: str) -> None:
         """Stop a worker cleanly (SIGTERM, then SIGKILL after a grace period); no restart."""
-        worker = self.workers.get(role)
-        self._ended(role, "had been stopped")
+        worker = self.workers.get(name)
+        self._ended(name, "had been stopped")
         if worker is None:
             return
+        self.thaw(name)  # a frozen process would only act on SIGTERM once it carries on
         worker.process.send_signal(signal.SIGTERM)
         try:
             worker.process.wait(timeout=STOP_GRACE_SECONDS)
@@ -294,9 +411,18 @@ class Supervisor:
             worker.process.wait()
         worker.reader.join(timeout=5)
         self.pump()
-        self.workers.pop(role, None)
-        self.record(timeline.STOP, f"{role} stopped")
+        self.workers.pop(name, None)
+        self.record(timeline.STOP, f"{name} stopped")
+
+    def stop_group(self) -> None:
+        """Stop every member of the group: SIGTERM to all at once, then each collected (so the
+        group's members leave together, not one rebalance after another)."""
+        for member in self.running_members():
+            self.thaw(member.name)
+            member.process.send_signal(signal.SIGTERM)
+        for name in list(self.members):
+            self.stop(name)
 
     def stop_all(self) -> None:
-        for role in list(self.workers):
-            self.stop(role)
+        for name in list(self.workers):
+            self.stop(name)

@@ -18,7 +18,9 @@ A record can be LOST when:
   was not processed yet, and a crash in between skips it;
 - restarts.producer.enabled is false: a killed producer never re-sends the records whose
   acknowledgements it did not see;
-- restarts.consumer.enabled is false: a killed consumer never processes the rest of the log.
+- restarts.consumer.enabled is false: a killed consumer never processes the rest of the log;
+- the spec's remove-consumer faults can remove every member of the group: nobody processes the
+  rest of the log.
 These last two are about recovery rather than client settings, but the audit counts what they
 cost, so a promise that left them out would be broken by its own experiment.
 
@@ -33,8 +35,14 @@ A record's effect can be DUPLICATED when:
   transaction; "transaction" puts it inside);
 - consumer.commit is "after-processing" or "auto" and the consumer restarts: a crash between
   processing and commit makes the restarted consumer process those records again;
-- consumer.commit is "transactional" in the side-effect pipeline and the consumer restarts: the
-  transaction covers the offsets, never the external charge;
+- consumer.commit is "after-processing" or "auto" and the group's partitions can move (several
+  members, or a fault that adds, removes, stalls or pauses one): a member that processed records
+  and had not committed them when its partitions moved leaves them to the new owner, which
+  processes them again; a stalled or frozen member that wakes up after its partitions moved
+  finishes its batch as a zombie, repeating what the new owner does;
+- consumer.commit is "transactional" in the side-effect pipeline and the consumer restarts or the
+  group's partitions can move: the transaction covers the offsets, never the external charge (a
+  zombie's transaction is fenced, its charges are not);
 - consumer.isolation_level is "read_uncommitted" with a transactional producer: the consumer
   processes records of aborted transactions, which the producer then sends again.
 An idempotent consumer (side-effect only) cancels every duplicate risk: it records each order id
@@ -64,6 +72,7 @@ from playground.engine.spec.model import (
     MAX_INT32,
     Acks,
     Commit,
+    FaultKind,
     IsolationLevel,
     Pipeline,
     SourcePosition,
@@ -189,7 +198,23 @@ def _loss_risks(spec: Spec) -> list[Risk]:
                 "are never processed.",
             )
         )
+    if _every_member_removed(spec):
+        risks.append(
+            Risk(
+                "consumer.members",
+                "The faults here remove every member of the group, so the rest of the log is "
+                "never processed.",
+            )
+        )
     return risks
+
+
+def _every_member_removed(spec: Spec) -> bool:
+    """Whether the spec's remove-consumer faults name every member the group can have."""
+    kinds = [fault.kind for fault in spec.faults]
+    members = spec.consumer.members + kinds.count(FaultKind.ADD_CONSUMER)
+    removed = {f.member for f in spec.faults if f.kind == FaultKind.REMOVE_CONSUMER}
+    return len(removed) >= members
 
 
 def _give_up_risks(spec: Spec) -> list[Risk]:
@@ -258,6 +283,7 @@ def _duplicate_risks(spec: Spec) -> list[Risk]:
                 "resumes from the log and sends records that committed once more.",
             )
         )
+    moving = partitions_can_move(spec)
     if restarts.consumer.enabled and consumer.commit in (Commit.AFTER_PROCESSING, Commit.AUTO):
         risks.append(
             Risk(
@@ -266,8 +292,18 @@ def _duplicate_risks(spec: Spec) -> list[Risk]:
                 "consumer process the same records again.",
             )
         )
+    if moving and consumer.commit in (Commit.AFTER_PROCESSING, Commit.AUTO):
+        risks.append(
+            Risk(
+                "consumer.members",
+                "When the group's partitions move (a member added, removed, stalled or paused), "
+                "what a member processed and had not committed is processed again by the new "
+                "owner, and a member that wakes up after its partitions moved finishes its batch "
+                "as a zombie.",
+            )
+        )
     if (
-        restarts.consumer.enabled
+        (restarts.consumer.enabled or moving)
         and consumer.commit == Commit.TRANSACTIONAL
         and spec.pipeline == Pipeline.SIDE_EFFECT
     ):
@@ -287,6 +323,25 @@ def _duplicate_risks(spec: Spec) -> list[Risk]:
             )
         )
     return risks
+
+
+# The faults that move the group's partitions from one member to another.
+GROUP_FAULTS = frozenset(
+    {
+        FaultKind.ADD_CONSUMER,
+        FaultKind.REMOVE_CONSUMER,
+        FaultKind.STALL_CONSUMER,
+        FaultKind.PAUSE_CONSUMER,
+    }
+)
+
+
+def partitions_can_move(spec: Spec) -> bool:
+    """Whether the group's partitions can move from one member to another in a run of `spec`:
+    it has several members, or a fault that adds, removes, stalls or pauses one. (A stall or a
+    pause shorter than the poll interval or the session timeout moves nothing; the promise names
+    the risk anyway: the run shows whether it struck.)"""
+    return spec.consumer.members > 1 or any(fault.kind in GROUP_FAULTS for fault in spec.faults)
 
 
 def _settings(risks: tuple[Risk, ...]) -> str:

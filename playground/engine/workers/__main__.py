@@ -31,7 +31,7 @@ WORKER_MAINS = {PRODUCER: producer.main, CONSUMER: consumer.main}
 
 def log_to(orders: Orders) -> None:
     """Make the session's log file this process's stderr (Python's and librdkafka's)."""
-    path = names_of(orders).worker_log(orders.role)
+    path = names_of(orders).worker_log(orders.worker)
     log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, sys.stderr.fileno())
     os.close(log)
@@ -44,7 +44,7 @@ def run() -> int:
     orders = Orders.from_json(line)
     log_to(orders)
     runtime = Runtime(orders)
-    Watchdog(runtime, names_of(orders).worker_log(orders.role)).start()
+    Watchdog(runtime, names_of(orders).worker_log(orders.worker)).start()
     try:
         return WORKER_MAINS[orders.role](runtime)
     except Exception as failure:  # noqa: BLE001 - every failure becomes a named exit code

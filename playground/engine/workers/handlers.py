@@ -28,6 +28,10 @@ RESTORE_SECONDS = 40.0  # how long a starting transformer keeps trying to read i
 class Handler:
     """The per-record work of a consumer; hooks let the loop keep it consistent with commits."""
 
+    # The generation (or member epoch) the member holds: what each record it handles names. The
+    # consumer loop sets it before each batch.
+    generation: int = -1
+
     def process(self, message) -> None:
         raise NotImplementedError
 
@@ -37,6 +41,10 @@ class Handler:
 
     def before_commit(self) -> None:
         """Make the batch's effects durable before its offsets are committed."""
+
+    def assigned(self, partitions: list[int]) -> None:
+        """The group gave the member these partitions: pick up their state where the last
+        owner left it."""
 
     def checkpoint(self) -> None:
         """Remember the state to go back to if the coming transaction aborts."""
@@ -56,6 +64,14 @@ class ChargeHandler(Handler):
         self.sink = sink
         self._match = orders.ORDER_VALUE.fullmatch
         self._charge_ascii = sink.charge_ascii
+
+    @property
+    def generation(self) -> int:
+        return self.sink.generation
+
+    @generation.setter
+    def generation(self, generation: int) -> None:
+        self.sink.generation = generation
 
     def process(self, message) -> None:
         value = message.value()
@@ -89,12 +105,21 @@ class RunningTotalHandler(Handler):
     it, so the audit can tell which session processed a copy (an order's story shows it)."""
 
     def __init__(
-        self, names: ExperimentNames, producer: Producer, bootstrap: str, *, session: int
+        self,
+        names: ExperimentNames,
+        producer: Producer,
+        bootstrap: str,
+        *,
+        session: int,
+        member: int,
     ) -> None:
         self.names = names
         self.producer = producer
+        self.bootstrap = bootstrap
         self.session = session
-        self.totals = restore_totals(names.output_topic, bootstrap)
+        self.member = member
+        # Per partition it owns, the running total; each is restored as the group assigns it.
+        self.totals: dict[int, int] = {}
         self._saved = dict(self.totals)
         self._failed: list[str] = []  # delivery errors of output records not yet acted on
         self._on_delivery = self.on_delivery
@@ -110,7 +135,7 @@ class RunningTotalHandler(Handler):
         self.totals[partition] = total
         value = output_value.value(OutputValue(
             order["order_id"], order["amount_cents"], total, partition, message.offset(),
-            message.timestamp()[1], self.session,
+            message.timestamp()[1], self.session, self.member, self.generation,
         ))  # fmt: skip
         while True:
             try:
@@ -136,6 +161,16 @@ class RunningTotalHandler(Handler):
         if self._failed:
             raise WorkerExit(EXIT_GAVE_UP, f"output records failed: {self._failed[0]}")
 
+    def assigned(self, partitions: list[int]) -> None:
+        """A partition that comes from another member carries on from the last total that
+        member committed (read_committed), not from what this member saw of it before."""
+        restored = restore_totals(self.names.output_topic, self.bootstrap, partitions)
+        for partition in partitions:
+            self.totals.pop(partition, None)
+            self._saved.pop(partition, None)
+            if partition in restored:
+                self.totals[partition] = self._saved[partition] = restored[partition]
+
     def checkpoint(self) -> None:
         self._saved = dict(self.totals)
 
@@ -147,14 +182,17 @@ class RunningTotalHandler(Handler):
         self.producer.flush(OUTPUT_FLUSH_TIMEOUT_SECONDS)
 
 
-def restore_totals(topic: str, bootstrap: str) -> dict[int, int]:
-    """The last committed running total of each output partition (a restarted transformer
-    continues from there, as a stream processor restores its state). A broker failing over while
-    it reads is met as a stream processor meets it: the whole read is tried again."""
+def restore_totals(
+    topic: str, bootstrap: str, partitions: list[int] | None = None
+) -> dict[int, int]:
+    """The last committed running total of each output partition (of `partitions`, or all): a
+    restarted transformer, or a member given a partition, continues from there, as a stream
+    processor restores its state. A broker failing over while it reads is met as a stream
+    processor meets it: the whole read is tried again."""
     deadline = time.monotonic() + RESTORE_SECONDS
     while True:
         try:
-            return _read_totals(topic, bootstrap)
+            return _read_totals(topic, bootstrap, partitions)
         except KafkaException as failure:
             if failure.args[0].fatal() or time.monotonic() > deadline:
                 raise
@@ -162,7 +200,7 @@ def restore_totals(topic: str, bootstrap: str) -> dict[int, int]:
             time.sleep(0.5)
 
 
-def _read_totals(topic: str, bootstrap: str) -> dict[int, int]:
+def _read_totals(topic: str, bootstrap: str, only: list[int] | None) -> dict[int, int]:
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -177,6 +215,8 @@ def _read_totals(topic: str, bootstrap: str) -> dict[int, int]:
         partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
         totals: dict[int, int] = {}
         for partition in partitions:
+            if only is not None and partition not in only:
+                continue
             low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high == 0:
                 continue
@@ -201,8 +241,9 @@ def handler_for(
 ) -> Handler:
     if spec.pipeline == Pipeline.KAFKA_TO_KAFKA:
         assert producer is not None
+        orders = runtime.orders
         return RunningTotalHandler(
-            names, producer, runtime.orders.bootstrap_servers, session=runtime.orders.session
+            names, producer, orders.bootstrap_servers, session=orders.session, member=orders.member
         )
     idempotent = spec.consumer.idempotent
     return ChargeHandler(Sink(names.sink, session=runtime.orders.session, idempotent=idempotent))

@@ -22,6 +22,7 @@ from enum import StrEnum
 from confluent_kafka import KafkaError, KafkaException
 
 from playground.engine.formats import arm_file
+from playground.engine.naming import CONSUMER, member_name
 from playground.engine.spec.model import KillPoint
 from playground.engine.workers.exits import ends_the_worker
 
@@ -33,19 +34,27 @@ class Report(StrEnum):
     PROGRESS = "progress"  # consumer: records handled, and the offset reached per partition
     REACHED = "reached"  # producer: a record the conductor strikes at
     CRASH = "crash"  # it is about to kill itself at a crash point
+    STALL = "stall"  # consumer: its handler stalls now, in the middle of a batch (stall-consumer)
+    WOKE = "woke"  # consumer: the stall is over; it finishes the batch
     FINISHED = "finished"  # producer: its workload is sent (or it was asked to stop)
+
+
+# A consumer's "crash" that does not kill: its handler stalls `seconds` right after a record,
+# with the effects of the batch so far performed and its commit not made (stall-consumer).
+STALL_POINT = "stall"
 
 
 @dataclass
 class Crash:
     """Die at `point` (a KillPoint of the worker's loop) once `after_records` records are counted
-    (None: as soon as it is armed).
+    (None: as soon as it is armed); or, at STALL_POINT, stall `seconds` there and go on.
 
     `fault` is the index of the spec's fault this crash carries out (negative for a live one)."""
 
     point: str
     after_records: int | None = None
     fault: int = -1
+    seconds: float | None = None
 
 
 @dataclass
@@ -56,10 +65,16 @@ class Orders:
     experiment_dir: str
     experiment_id: str
     bootstrap_servers: str
-    session: int
+    session: int  # counted over the role: a consumer's over every member of the group
+    member: int = 0  # a consumer's place in the group (naming.member_name)
     crashes: list[Crash] = field(default_factory=list)
     strikes: list[int] = field(default_factory=list)  # producer: report reaching record k
-    counted_before: int = 0  # records counted by earlier sessions of this role
+    counted_before: int = 0  # records counted by earlier sessions of this worker
+
+    @property
+    def worker(self) -> str:
+        """The worker's name: its log's, its arm file's, the timeline's."""
+        return member_name(self.member) if self.role == CONSUMER else self.role
 
     def to_json(self) -> str:
         return json.dumps(self, default=lambda o: o.__dict__)
@@ -86,9 +101,10 @@ class Runtime:
         # Whether any crash is pending at all: one in the orders, or one being armed (the hot
         # loops skip their crash points if not). A plain attribute, read once per record.
         self.may_crash = bool(orders.crashes)
+        self._stalled: set[int] = set()  # the faults whose stall is done: never armed again
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_arm)
-        if arm_file.path(orders.experiment_dir, orders.role).exists():
+        if arm_file.path(orders.experiment_dir, orders.worker).exists():
             self._on_arm()  # crashes armed while this session was starting
 
     def _on_stop(self, *_: object) -> None:
@@ -100,8 +116,8 @@ class Runtime:
 
     def _load_armed(self) -> None:
         self._arm_requested = False
-        known = {crash.fault for crash in self.orders.crashes}
-        for armed in arm_file.read(arm_file.path(self.orders.experiment_dir, self.orders.role)):
+        known = {crash.fault for crash in self.orders.crashes} | self._stalled
+        for armed in arm_file.read(arm_file.path(self.orders.experiment_dir, self.orders.worker)):
             if armed["fault"] not in known:
                 self.orders.crashes.append(Crash(**armed))
         self.may_crash = bool(self.orders.crashes) or self._arm_requested
@@ -127,6 +143,18 @@ class Runtime:
         crash = self.due(point)
         if crash is not None:
             self.crash(crash)
+
+    def stall(self, crash: Crash) -> None:
+        """Stall here for the crash's seconds (stall-consumer), saying so before and after; the
+        stall is done once (it leaves the crashes due). A stop asked for meanwhile ends it."""
+        self.orders.crashes.remove(crash)
+        self._stalled.add(crash.fault)
+        self.may_crash = bool(self.orders.crashes) or self._arm_requested
+        self.report(Report.STALL, count=self.count, fault=crash.fault, seconds=crash.seconds)
+        deadline = time.monotonic() + (crash.seconds or 0)
+        while not self.stop_requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+        self.report(Report.WOKE, count=self.count, fault=crash.fault)
 
     def crash(self, crash: Crash, **details: object) -> None:
         """Say so, then die by SIGKILL: no finally block, no flush, no close."""
