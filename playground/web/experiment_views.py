@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground.engine.audit import story_book
 from playground.engine.spec import presets
-from playground.engine.spec.model import FAULT_DEFAULTS, Spec, SpecError
+from playground.engine.spec.model import FAULT_DEFAULTS, MAX_MEMBERS, FaultKind, Spec, SpecError
 from playground.engine.spec.semantics import promise
 from playground.lab.topology import BROKER_IDS
 from playground.web import home_views, user_json, verdict
@@ -72,6 +72,8 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "actions": actions.available(found),
         "brokers": BROKER_IDS,
         "dropped_acks": FAULT_DEFAULTS["count"],
+        "max_member": MAX_MEMBERS - 1,
+        "stall_seconds": _stall_seconds(found),
         "board": class_predictions.board(
             found, session_key=request.session.session_key, controls=controls
         ),
@@ -90,6 +92,17 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         context["chart"] = verdict.chart(found)
         context["raw_records_pruned"] = folders.raw_records_pruned(found.run_id)
     return context
+
+
+def _stall_seconds(found: Experiment) -> float:
+    """What the stall and pause buttons offer first: long enough for the group to move the
+    member's partitions (past its poll interval and its session timeout)."""
+    try:
+        consumer = Spec.from_json(found.spec).consumer
+    except SpecError:
+        return FAULT_DEFAULTS[(FaultKind.STALL_CONSUMER, "seconds")]
+    longest = max(consumer.max_poll_interval_ms, consumer.session_timeout_ms) / 1000
+    return round(longest + 5, 1)
 
 
 def _promised(found: Experiment) -> str:

@@ -42,6 +42,18 @@ class LiveAction:
     # Shown only when the experiment's producer is transactional (a kill at one of its commit's
     # points); posted anyway, the spec's reader refuses the point.
     transactional_producer: bool = False
+    # The fields the button's form shows before it (INPUTS), in order.
+    inputs: tuple[str, ...] = ()
+
+
+# The fields a button may show: what each asks, for the page.
+INPUTS = {
+    "broker": "broker",
+    "count": "how many acks",
+    "member": "member",
+    "seconds": "seconds",
+    "coordinator": "coordinator",
+}
 
 
 def _field(name: str) -> Callable[[QueryDict], object]:
@@ -61,20 +73,74 @@ def _field(name: str) -> Callable[[QueryDict], object]:
 
 
 _broker, _partition, _count = _field("broker"), _field("partition"), _field("count")
+_member, _coordinator = _field("member"), _field("coordinator")
+
+
+def _seconds(data: QueryDict) -> object:
+    """The seconds field as a number (the spec's reader names its range when it is not)."""
+    raw = data.get("seconds", "").strip()
+    if raw == "":
+        return MISSING
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
 
 ACTIONS = (
     LiveAction(
         "kill-consumer",
         "Kill consumer now",
-        "SIGKILL the consumer wherever it is.",
-        lambda d: {"kind": FaultKind.KILL_CONSUMER, "point": KillPoint.ANYWHERE},
+        "SIGKILL the consumer (the chosen member of the group) wherever it is.",
+        lambda d: {
+            "kind": FaultKind.KILL_CONSUMER,
+            "point": KillPoint.ANYWHERE,
+            "member": _member(d),
+        },
+        inputs=("member",),
     ),
     LiveAction(
         "kill-consumer-at-point",
         "Kill consumer at its next commit point",
         "The consumer dies at its next point between processing and committing: the moment "
         "its commit mode is most exposed.",
-        lambda d: {"kind": FaultKind.KILL_CONSUMER, "point": KillPoint.NEXT_COMMIT_POINT},
+        lambda d: {
+            "kind": FaultKind.KILL_CONSUMER,
+            "point": KillPoint.NEXT_COMMIT_POINT,
+            "member": _member(d),
+        },
+        inputs=("member",),
+    ),
+    LiveAction(
+        "add-consumer",
+        "Add a consumer",
+        "A new member joins the group: a rebalance shares the partitions again.",
+        lambda d: {"kind": FaultKind.ADD_CONSUMER},
+    ),
+    LiveAction(
+        "remove-consumer",
+        "Remove a consumer",
+        "The member leaves cleanly; its partitions go to the others (a static member's only "
+        "once its session times out).",
+        lambda d: {"kind": FaultKind.REMOVE_CONSUMER, "member": _member(d)},
+        inputs=("member",),
+    ),
+    LiveAction(
+        "stall-consumer",
+        "Stall a consumer",
+        "The member's handler stalls in the middle of its batch, effects made and commit not; "
+        "past the max poll interval the group moves its partitions, and the member wakes up "
+        "as a zombie.",
+        lambda d: {"kind": FaultKind.STALL_CONSUMER, "member": _member(d), "seconds": _seconds(d)},
+        inputs=("member", "seconds"),
+    ),
+    LiveAction(
+        "pause-consumer",
+        "Pause a consumer",
+        "The member's process is frozen (SIGSTOP) for the seconds given, then carries on; past "
+        "the session timeout its partitions move meanwhile.",
+        lambda d: {"kind": FaultKind.PAUSE_CONSUMER, "member": _member(d), "seconds": _seconds(d)},
+        inputs=("member", "seconds"),
     ),
     LiveAction(
         "kill-producer",
@@ -105,6 +171,7 @@ ACTIONS = (
         "SIGSTOP one broker until you resume it.",
         lambda d: {"kind": FaultKind.PAUSE_BROKER, "broker": _broker(d), "seconds": None},
         broker_fault=True,
+        inputs=("broker",),
     ),
     LiveAction(
         "resume-broker",
@@ -112,6 +179,15 @@ ACTIONS = (
         "SIGCONT a paused broker.",
         lambda d: {"kind": FaultKind.RESUME_BROKER, "broker": _broker(d)},
         broker_fault=True,
+        inputs=("broker",),
+    ),
+    LiveAction(
+        "kill-coordinator",
+        "Kill coordinator broker",
+        "SIGKILL the broker coordinating the group (or the transactions); another takes over.",
+        lambda d: {"kind": FaultKind.KILL_COORDINATOR, "coordinator": _coordinator(d)},
+        broker_fault=True,
+        inputs=("coordinator",),
     ),
     LiveAction(
         "drop-acks",
@@ -120,6 +196,7 @@ ACTIONS = (
         "experiment's producer: the broker wrote the records, the producer never hears so.",
         lambda d: {"kind": FaultKind.DROP_ACKS, "count": _count(d)},
         broker_fault=True,
+        inputs=("count",),
     ),
     LiveAction(
         STOP,
