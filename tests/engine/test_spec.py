@@ -12,8 +12,10 @@ from playground.engine.spec.model import (
     DEFAULT_TRANSACTIONAL_ID,
     FAULT_DEFAULTS,
     FAULT_FIELDS,
+    MAX_FAULTS,
     At,
     Consumer,
+    Coordinator,
     DropTarget,
     Fault,
     FaultKind,
@@ -31,7 +33,16 @@ from playground.engine.spec.model import (
 )
 
 EVERY_FAULT_KIND = [
-    {"kind": "kill-consumer", "point": "after-processing-before-commit", "at": {"records": 10}},
+    {
+        "kind": "kill-consumer",
+        "point": "after-processing-before-commit",
+        "member": 0,
+        "at": {"records": 10},
+    },
+    {"kind": "add-consumer", "at": {"records": 5}},
+    {"kind": "remove-consumer", "member": 1, "at": {"seconds": 3.0}},
+    {"kind": "stall-consumer", "member": 0, "seconds": 12.5, "at": {"records": 15}},
+    {"kind": "pause-consumer", "member": 1, "seconds": 4.0, "at": {"seconds": 6.0}},
     {"kind": "kill-producer", "at": {"seconds": 2.5}, "point": "anywhere"},
     {"kind": "kill-leader", "partition": 1, "at": {"records": 20}},
     {"kind": "pause-followers-kill-leader", "partition": 0, "at": {"seconds": 1.0}},
@@ -39,6 +50,7 @@ EVERY_FAULT_KIND = [
     {"kind": "blackhole-broker", "seconds": 3.0, "broker": 2, "at": {"records": 40}},
     {"kind": "pause-broker", "broker": 3, "seconds": None, "at": {"seconds": 4.0}},
     {"kind": "resume-broker", "broker": 3, "at": {"seconds": 9.0}},
+    {"kind": "kill-coordinator", "coordinator": "group", "at": {"records": 50}},
 ]
 
 
@@ -106,12 +118,23 @@ def test_to_json_fills_every_default():
         "batch_size": 1,
         "isolation_level": "read_committed",
         "idempotent": False,
+        "members": 1,
+        "group_protocol": "classic",
+        "assignor": "range",
+        "max_poll_interval_ms": 300000,
+        "session_timeout_ms": 6000,
+        "static_membership": True,
+        "commit_on_revoke": False,
     }
     assert document["faults"] == []
     assert document["restarts"] == {
         "consumer": {"enabled": True, "delay_ms": 1000},
         "producer": {"enabled": True, "delay_ms": 1000},
     }
+
+
+def test_every_fault_kind_is_in_the_list_of_every_fault_kind():
+    assert {fault["kind"] for fault in EVERY_FAULT_KIND} == {kind.value for kind in FaultKind}
 
 
 def test_a_spec_with_every_fault_kind_round_trips():
@@ -140,17 +163,27 @@ def test_fault_fields_get_their_defaults():
                 {"kind": "blackhole-broker", "at": {"records": 1}},
                 {"kind": "pause-broker", "at": {"records": 1}},
                 {"kind": "resume-broker", "at": {"records": 1}},
+                {"kind": "add-consumer", "at": {"records": 1}},
+                {"kind": "remove-consumer", "at": {"records": 1}},
+                {"kind": "stall-consumer", "at": {"records": 1}},
+                {"kind": "pause-consumer", "at": {"records": 1}},
+                {"kind": "kill-coordinator", "at": {"records": 1}},
             ]
         }
     )
 
     assert spec.faults == (
-        Fault(FaultKind.KILL_CONSUMER, At(records=1), point=KillPoint.NEXT_COMMIT_POINT),
+        Fault(FaultKind.KILL_CONSUMER, At(records=1), point=KillPoint.NEXT_COMMIT_POINT, member=0),
         Fault(FaultKind.KILL_LEADER, At(records=1), partition=0),
         Fault(FaultKind.DROP_ACKS, At(records=1), count=3, target=DropTarget.SOURCE_PRODUCER),
         Fault(FaultKind.BLACKHOLE_BROKER, At(records=1), seconds=5.0, broker="leader"),
         Fault(FaultKind.PAUSE_BROKER, At(records=1), broker="leader", seconds=5.0),
         Fault(FaultKind.RESUME_BROKER, At(records=1), broker="all"),
+        Fault(FaultKind.ADD_CONSUMER, At(records=1)),
+        Fault(FaultKind.REMOVE_CONSUMER, At(records=1), member=0),
+        Fault(FaultKind.STALL_CONSUMER, At(records=1), member=0, seconds=10.0),
+        Fault(FaultKind.PAUSE_CONSUMER, At(records=1), member=0, seconds=5.0),
+        Fault(FaultKind.KILL_COORDINATOR, At(records=1), coordinator=Coordinator.GROUP),
     )
 
 
@@ -375,10 +408,12 @@ def test_a_fault_that_is_not_an_object_is_an_error():
     assert error_paths({"faults": [7]}) == ["faults[0]"]
 
 
-def test_more_than_ten_faults_is_an_error():
-    faults = [{"kind": "kill-producer", "at": {"records": 1}}] * 11
+def test_more_than_twenty_faults_is_an_error():
+    fault = {"kind": "kill-producer", "at": {"records": 1}}
 
-    assert error_paths({"faults": faults}) == ["faults"]
+    assert MAX_FAULTS == 20
+    assert len(Spec.from_json({"faults": [fault] * 20}).faults) == 20
+    assert errors_of({"faults": [fault] * 21}) == {"faults": "expected at most 20 faults, got 21"}
 
 
 def test_every_error_is_collected_not_just_the_first():
@@ -740,6 +775,7 @@ def test_cluster_faults_are_the_kinds_that_act_on_brokers():
         "blackhole-broker",
         "pause-broker",
         "resume-broker",
+        "kill-coordinator",
     } == CLUSTER_FAULTS
 
 

@@ -283,3 +283,12 @@ def test_a_client_default_is_a_value_of_its_setting():
             assert entry.client_default in entry.choices, entry.path
         else:
             assert isinstance(entry.client_default, bool | int), entry.path
+
+
+def test_the_docs_example_is_a_whole_document_as_to_json_writes_it():
+    example = DOCS.read_text().split("\n## Example\n", 1)[1]
+    block = re.search(r"```json\n(.*?)\n```", example, re.DOTALL)
+    assert block, "docs/spec.md's Example needs a json block"
+    document = json.loads(block.group(1))
+
+    assert Spec.from_json(document).to_json() == document
