@@ -76,7 +76,9 @@ def fault_cost(fault: Fault, spec: Spec) -> Cost:
             return Cost(None, None)
         # The requests it holds time out one after another until it answers again.
         return Cost(fault.seconds + timeout, math.ceil(fault.seconds / timeout) + 1)
-    if kind == FaultKind.KILL_LEADER:
+    if kind in (FaultKind.KILL_LEADER, FaultKind.KILL_COORDINATOR):
+        # A coordinator is a broker, and on three brokers most likely a leader of the orders'
+        # partitions too: its death costs the producer a leader failover like kill-leader's.
         return Cost(LEADER_FAILOVER_SECONDS + timeout, LEADER_FAILOVER_ATTEMPTS)
     if kind == FaultKind.PAUSE_FOLLOWERS_KILL_LEADER:
         seconds = LONE_LEADER_SECONDS + LEADER_FAILOVER_SECONDS + timeout

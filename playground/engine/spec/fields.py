@@ -582,8 +582,8 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
         "After",
         Kind.NUMBER,
         FAULTS,
-        "For kill-consumer, records the consumer has processed; for the others, records the "
-        "producer has sent. Or seconds since the start.",
+        "For a consumer fault (kill, remove, stall, pause), records the consumer group has "
+        "processed; for the others, records the producer has sent. Or seconds since the start.",
     ),
     _setting(
         "faults.point",
@@ -654,8 +654,8 @@ FAULT_SETTINGS: tuple[Setting, ...] = (
         "For (seconds)",
         Kind.NUMBER,
         FAULTS,
-        "How long the broker is cut off or paused. Blank for pause-broker: paused until a "
-        "resume-broker or the end of the run.",
+        "How long the broker is cut off or paused, or the member stalls or is paused. Blank for "
+        "pause-broker: paused until a resume-broker or the end of the run.",
     ),
     _setting(
         "faults.broker",

@@ -86,7 +86,7 @@ class Assignor(StrEnum):
     UNIFORM = "uniform"  # consumer (server-side)
 
 
-# The assignors each protocol offers, its default first.
+# The assignors each protocol offers ("range", the default, is offered by both).
 ASSIGNORS: dict[GroupProtocol, tuple[Assignor, ...]] = {
     GroupProtocol.CLASSIC: (Assignor.RANGE, Assignor.ROUNDROBIN, Assignor.COOPERATIVE_STICKY),
     GroupProtocol.CONSUMER: (Assignor.UNIFORM, Assignor.RANGE),
@@ -551,7 +551,8 @@ def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
 
 def group_protocol_config(consumer: Consumer) -> dict[str, str | int | bool]:
     """The group protocol's properties. With the classic protocol the client chooses the
-    assignor and its session timeout (heartbeats a third of it, as librdkafka's defaults are);
+    assignor and its session timeout (heartbeats every third of it, so that two lost heartbeats
+    do not end a session);
     with the consumer protocol (KIP-848) the broker does both: the assignor is named to it, and
     the session timeout is the group's own config, set before the run (experiment_topics)."""
     if consumer.group_protocol == GroupProtocol.CONSUMER:
@@ -955,6 +956,17 @@ def _read_faults(r: _Reader, value: Any, settings: Spec) -> tuple[Fault, ...]:
     r.added_members = sum(
         1 for item in value if isinstance(item, dict) and item.get("kind") == FaultKind.ADD_CONSUMER
     )
+    room = MAX_MEMBERS - settings.consumer.members
+    if r.added_members > room and not r.failed("consumer.members"):
+        # The first add-consumer past the room names the problem.
+        adds = [i for i, item in enumerate(value) if isinstance(item, dict)
+                and item.get("kind") == FaultKind.ADD_CONSUMER]  # fmt: skip
+        r.fail(
+            f"faults[{adds[room]}].kind",
+            f"a group has at most {MAX_MEMBERS} members: with consumer.members "
+            f"{settings.consumer.members}, at most {room} add-consumer faults, got "
+            f"{r.added_members}",
+        )
     faults = []
     for index, item in enumerate(value):
         fault = _read_fault(r, item, f"faults[{index}]", settings, live=False)
