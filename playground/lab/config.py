@@ -40,8 +40,8 @@ CONSUMER_GROUPS = {
     # [min, max]; the defaults (45 s to 60 s) would refuse anything short.
     "group.consumer.min.session.timeout.ms": "1000",
     "group.consumer.max.session.timeout.ms": "60000",
-    # A group without a group config of its own: the same 6 s as the experiments' classic
-    # consumers (clients.CONSUMER_SESSION_TIMEOUT_MS) instead of 45 s.
+    # A group without a group config of its own: the same 6 s as the spec's default
+    # consumer.session_timeout_ms instead of 45 s (every experiment's group gets its own).
     "group.consumer.session.timeout.ms": "6000",
     # A member learns of a new assignment, and acknowledges a revocation, only in a heartbeat: a
     # partition moves in about two intervals (the old owner's revoke, then the new owner's
