@@ -247,7 +247,7 @@ def test_a_ledger_line_no_writer_writes_is_refused_by_every_reader(tmp_path, bad
 # -- the output value ---------------------------------------------------------------------------
 def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
     totals = [
-        OutputValue(order, 100 + n, 1000 * n, n % 5, BIG + n, BIG - n, n % 3)
+        OutputValue(order, 100 + n, 1000 * n, n % 5, BIG + n, BIG - n, n % 3, n % 4, n % 6 - 1)
         for n, order in enumerate(WORKLOAD_IDS + ODD_IDS)
     ]
     db = record_tables.connect()
@@ -264,7 +264,8 @@ def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
                 f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
             ).fetchone()
             assert audited == (total.order_id, total.source_partition, total.source_offset,
-                               total.session, total.source_timestamp_ms)  # fmt: skip
+                               total.session, total.source_timestamp_ms, total.member,
+                               total.generation)  # fmt: skip
     finally:
         db.close()
 
@@ -273,6 +274,26 @@ def test_an_output_value_from_before_sessions_were_recorded_reads_without_one():
     value = output_value.value(OutputValue("order-0000001", 1, 2, 3, 4, 5))
     assert output_value.decode(value).session is None
     assert output_value.source(value.replace(b', "session": null', b"")) == (3, 4, -1)
+
+
+@pytest.mark.parametrize("recorded", ["session", "nothing"])
+def test_an_output_value_from_before_members_were_recorded_reads_without_one(recorded):
+    """A value written before members (with a session), or before sessions: what it lacks
+    reads as None, in decode() and in the audit."""
+    value = b'{"order_id": "o-1", "amount_cents": 1, "total_cents": 2, "source_partition": 3, '
+    value += b'"source_offset": 4, "source_timestamp_ms": 5'
+    value += b', "session": 6}' if recorded == "session" else b"}"
+    session = 6 if recorded == "session" else None
+    assert output_value.decode(value) == OutputValue("o-1", 1, 2, 3, 4, 5, session, None, None)
+    assert output_value.source(value) == (3, 4, -1 if session is None else session)
+    db = record_tables.connect()
+    try:
+        audited = db.execute(
+            f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
+        ).fetchone()
+    finally:
+        db.close()
+    assert audited == ("o-1", 3, 4, session, 5, None, None)
 
 
 def test_an_output_value_no_writer_writes_is_refused_or_skipped():
