@@ -20,7 +20,8 @@ from playground.engine.audit.records import (
     SENT,
     ProducerEvent,
 )
-from playground.engine.formats import arm_file, ledger, output_value, producer_log
+from playground.engine.formats import arm_file, group_log, ledger, output_value, producer_log
+from playground.engine.formats.group_log import GroupEvent, GroupLog
 from playground.engine.formats.journal import Journal
 from playground.engine.formats.ledger import LedgerLine
 from playground.engine.formats.output_value import OutputValue
@@ -324,3 +325,69 @@ def test_an_arm_file_no_writer_writes_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError, match=r"producer\.arm"):
         arm_file.read(path)
+
+
+# -- the group log ------------------------------------------------------------------------------
+def test_every_reader_of_the_group_log_reads_what_the_members_wrote(tmp_path):
+    path = tmp_path / "group-log.jsonl"
+    first = GroupLog(path, member=0, session=0)
+    second = GroupLog(path, member=1, session=3)
+    first.write(group_log.ASSIGNED, [0, 1, 2, 3], generation=1, at_ms=BIG)
+    first.write(group_log.REVOKED, [2, 3], generation=1, at_ms=BIG + 1)
+    second.write(group_log.ASSIGNED, (p for p in (2, 3)), generation=2, at_ms=BIG + 2)
+    first.write(group_log.COMMIT_REFUSED, [3], generation=1, at_ms=BIG + 3)
+    second.write(group_log.LOST, [2, 3], generation=2, at_ms=BIG + 4)
+    first.write(group_log.LEFT, [], generation=-1)  # at_ms: now
+    first.close()
+    second.close()
+    events = list(group_log.read(path))
+    assert events[:5] == [
+        GroupEvent(0, 0, 1, "assigned", (0, 1, 2, 3), BIG),
+        GroupEvent(0, 0, 1, "revoked", (2, 3), BIG + 1),
+        GroupEvent(1, 3, 2, "assigned", (2, 3), BIG + 2),
+        GroupEvent(0, 0, 1, "commit-refused", (3,), BIG + 3),
+        GroupEvent(1, 3, 2, "lost", (2, 3), BIG + 4),
+    ]
+    assert events[5]._replace(at_ms=0) == GroupEvent(0, 0, -1, "left", (), 0)
+    assert events[5].at_ms > 1_700_000_000_000  # wall-clock epoch ms
+    assert [group_log.line(event) for event in events] == path.read_bytes().splitlines(True)
+    assert group_log.line(events[2]) == (
+        b'{"member":1,"session":3,"generation":2,"event":"assigned","partitions":[2,3],'
+        b'"at_ms":1000000000002}\n'
+    )
+    spaced = b'{"member": 1, "session": 3, "generation": 2, "event": "assigned", '
+    spaced += b'"partitions": [2, 3], "at_ms": 1000000000002}'
+    assert group_log.decode(spaced) == events[2]  # any valid JSON of these fields
+
+
+BAD_GROUP_LOG_LINES = [
+    b'{"member":0,"session":0,"generation":1,"event":"joined","partitions":[0],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":[0],"at_ms":1,'
+    b'"extra":2}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":["0"],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":3,"at_ms":1}',
+    b'{"member":"0","session":0,"generation":1,"event":"assigned","partitions":[0],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":true,"event":"left","partitions":[],"at_ms":1}',
+    b'["assigned",[0]]',
+    b'{"member":0,',
+]
+
+
+@pytest.mark.parametrize("bad", BAD_GROUP_LOG_LINES)
+def test_a_group_log_line_no_member_writes_is_refused(tmp_path, bad):
+    path = tmp_path / "group-log.jsonl"
+    good = group_log.line(GroupEvent(0, 0, 1, group_log.ASSIGNED, (0,), 1))
+    write(path, [good, bad + b"\n", good])
+    with pytest.raises(ValueError, match="group log"):
+        group_log.decode(bad)
+    with pytest.raises(ValueError, match="group log"):
+        list(group_log.read(path))
+
+
+def test_a_member_writes_only_the_group_logs_events(tmp_path):
+    log = GroupLog(tmp_path / "group-log.jsonl", member=0, session=0)
+    with pytest.raises(ValueError, match="joined"):
+        log.write("joined", [0], generation=1)
+    log.close()
+    assert list(group_log.read(tmp_path / "group-log.jsonl")) == []
