@@ -205,4 +205,7 @@ def handler_for(
             names, producer, runtime.orders.bootstrap_servers, session=runtime.orders.session
         )
     idempotent = spec.consumer.idempotent
-    return ChargeHandler(Sink(names.sink, session=runtime.orders.session, idempotent=idempotent))
+    member = getattr(runtime.orders, "member", 0)
+    return ChargeHandler(
+        Sink(names.sink, session=runtime.orders.session, member=member, idempotent=idempotent)
+    )
