@@ -20,7 +20,8 @@ from playground.engine.audit.records import (
     SENT,
     ProducerEvent,
 )
-from playground.engine.formats import arm_file, ledger, output_value, producer_log
+from playground.engine.formats import arm_file, group_log, ledger, output_value, producer_log
+from playground.engine.formats.group_log import GroupEvent, GroupLog
 from playground.engine.formats.journal import Journal
 from playground.engine.formats.ledger import LedgerLine
 from playground.engine.formats.output_value import OutputValue
@@ -161,11 +162,26 @@ def test_a_producer_log_line_no_writer_writes_is_refused(tmp_path, bad, refusing
 
 # -- the ledger ---------------------------------------------------------------------------------
 def ledger_lines(ids: list[str]) -> list[LedgerLine]:
+    """Runs of every shape: members and generations too (-1: none held), and both outcomes."""
     return [
-        LedgerLine(order, n * 101, n % 5, BIG + n if n % 2 else n, n % 3, n % 3 != 1, BIG - n,
-                   BIG + n)
+        LedgerLine(order, n * 101, n % 5, BIG + n if n % 2 else n, n % 3, n % 4, n % 6 - 1,
+                   n % 3 != 1, BIG - n, BIG + n)
         for n, order in enumerate(ids)
     ]  # fmt: skip
+
+
+def audit_ledger_rows(path: Path, workdir: Path) -> list[tuple]:
+    """Every line as the audit's table function reads it (record_tables.load_ledger's source),
+    in LedgerLine's fields but the amount."""
+    db = record_tables.connect()
+    try:
+        record_tables.load_ledger(db, path, workdir)  # its checks: a line it refuses raises
+        fields = ", ".join(f'"{field}"' for field in ledger.DUCKDB_FIELDS)
+        return db.execute(
+            f"SELECT {fields} FROM {ledger.DUCKDB_ROWS}", {"path": str(path)}
+        ).fetchall()
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("ids", [WORKLOAD_IDS, WORKLOAD_IDS + ODD_IDS], ids=["fast", "odd-ids"])
@@ -180,10 +196,16 @@ def test_every_reader_of_the_ledger_reads_what_the_writer_wrote(tmp_path, ids):
     assert count == len(runs)
     charged = Counter(order_id(n) for n in numbers.tolist()) + Counter(others)
     assert charged == Counter(run.order_id for run in runs if run.charged)
+    assert ledger.charged_ids(data) == [ledger.escape(r.order_id) for r in runs if r.charged]
     columns = [list(column) for column in ledger.runs(data)]
     assert list(zip(*columns, strict=True)) == [
-        (r.partition, r.offset, r.session, int(r.charged)) for r in runs
+        (r.partition, r.offset, r.session, r.member, r.generation, int(r.charged)) for r in runs
     ]
+    assert sorted(audit_ledger_rows(path, tmp_path / "work")) == sorted(
+        (r.order_id, r.partition, r.offset, r.session, r.member, r.generation, r.charged,
+         r.produced_at_ms, r.processed_at_ms)
+        for r in runs
+    )  # fmt: skip
     effects = audit_table(path, record_tables.load_ledger, "effects",
                           "order_id, source_partition, source_offset, committed, session",
                           tmp_path / "work")  # fmt: skip
@@ -202,33 +224,126 @@ def test_every_reader_of_the_ledger_reads_what_the_writer_wrote(tmp_path, ids):
 
 def test_the_sinks_two_paths_write_the_writers_line(tmp_path, monkeypatch):
     monkeypatch.setattr("time.time_ns", lambda: 1_795_000_000_123_456_789)
-    sink = Sink(tmp_path / "ledger.jsonl", session=4, idempotent=True)
-    sink.charge_ascii(b"order-0000003", 250, 1, BIG, 17)
+    sink = Sink(tmp_path / "ledger.jsonl", session=4, member=2, idempotent=True)
+    sink.charge_ascii(b"order-0000003", 250, 1, BIG, 17)  # before any generation: -1
+    sink.generation = 9
     sink.charge("ordé", 250, 1, BIG + 1, 17)
     sink.charge("order-0000003", 250, 2, 5, 17)  # deduplicated
+    sink.charge_ascii(b"order-0000004", 250, 2, 6, 17)
+    sink.charge_ascii(b"order-0000004", 250, 2, 7, 17)  # deduplicated, in the same batch
+    sink.charge(TRICKY_ID, 250, 3, 8, 17)
+    sink.charge(TRICKY_ID, 250, 3, 9, 17)  # deduplicated
     sink.close()
     at = 1_795_000_000_123
     assert (tmp_path / "ledger.jsonl").read_bytes() == b"".join(
         ledger.line(run)
         for run in [
-            LedgerLine("order-0000003", 250, 1, BIG, 4, True, 17, at),
-            LedgerLine("ordé", 250, 1, BIG + 1, 4, True, 17, at),
-            LedgerLine("order-0000003", 250, 2, 5, 4, False, 17, at),
+            LedgerLine("order-0000003", 250, 1, BIG, 4, 2, -1, True, 17, at),
+            LedgerLine("ordé", 250, 1, BIG + 1, 4, 2, 9, True, 17, at),
+            LedgerLine("order-0000003", 250, 2, 5, 4, 2, 9, False, 17, at),
+            LedgerLine("order-0000004", 250, 2, 6, 4, 2, 9, True, 17, at),
+            LedgerLine("order-0000004", 250, 2, 7, 4, 2, 9, False, 17, at),
+            LedgerLine(TRICKY_ID, 250, 3, 8, 4, 2, 9, True, 17, at),
+            LedgerLine(TRICKY_ID, 250, 3, 9, 4, 2, 9, False, 17, at),
         ]
     )
 
 
+# An order id that reads like the charged field, once escaped (a\",\"charged\":true\\...).
+TRICKY_ID = 'a","charged":true\\"charged":true'
+
+
+def test_a_lines_template_and_its_deduplicated_form_are_the_writers_lines():
+    for run in ledger_lines([*WORKLOAD_IDS, *ODD_IDS, TRICKY_ID]):
+        layout = ledger.template(session=run.session, member=run.member,
+                                 generation=run.generation, charged=True)  # fmt: skip
+        charge = layout % (ledger.escape(run.order_id), run.amount_cents, run.partition,
+                           run.offset, run.produced_at_ms, run.processed_at_ms)  # fmt: skip
+        assert charge == ledger.line(run._replace(charged=True))
+        assert ledger.as_deduplicated(charge) == ledger.line(run._replace(charged=False))
+    assert ledger.template() == ledger.LINE
+    with pytest.raises(ValueError, match="no field"):
+        ledger.template(amount=1)
+
+
+def test_an_unidempotent_sinks_two_paths_write_the_writers_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.time_ns", lambda: 1_795_000_000_123_456_789)
+    sink = Sink(tmp_path / "ledger.jsonl", session=1, member=3, idempotent=False)
+    sink.generation = 5
+    sink.charge_ascii(b"order-0000003", 250, 1, BIG, 17)
+    assert sink.charge("order-0000003", 250, 2, 5, 17)  # charged again: not idempotent
+    sink.close()
+    at = 1_795_000_000_123
+    assert (tmp_path / "ledger.jsonl").read_bytes() == b"".join(
+        ledger.line(LedgerLine("order-0000003", 250, partition, offset, 1, 3, 5, True, 17, at))
+        for partition, offset in [(1, BIG), (2, 5)]
+    )
+
+
+# A line as the sink wrote it before members and generations were recorded.
+OLD_LINE = (
+    b'{"order_id":"%s","amount_cents":%d,"partition":%d,"offset":%d,"session":%d,'
+    b'"charged":%s,"produced_at_ms":%d,"processed_at_ms":%d}\n'
+)
+
+
+@pytest.mark.parametrize("ids", [WORKLOAD_IDS, WORKLOAD_IDS + ODD_IDS], ids=["fast", "odd-ids"])
+def test_a_ledger_from_before_members_reads_as_member_0_without_a_generation(tmp_path, ids):
+    """Every reader takes an old line (no member, no generation) as member 0, generation -1,
+    alone or among new lines (the fast forms then decode: old lines are few and small)."""
+    old = [run._replace(member=0, generation=-1) for run in ledger_lines(ids)]
+    new = ledger_lines(ids)[:2]
+    lines = [
+        OLD_LINE % (ledger.escape(r.order_id), r.amount_cents, r.partition, r.offset, r.session,
+                    ledger.CHARGED[r.charged], r.produced_at_ms, r.processed_at_ms)
+        for r in old
+    ] + [ledger.line(run) for run in new]  # fmt: skip
+    runs = old + new
+    path = tmp_path / "ledger.jsonl"
+    data = write(path, lines)
+    assert [ledger.decode(line) for line in lines] == runs
+    assert list(ledger.read(path)) == runs
+    count, numbers, others = ledger.charges(data)
+    assert count == len(runs)
+    charged = Counter(order_id(n) for n in numbers.tolist()) + Counter(others)
+    assert charged == Counter(run.order_id for run in runs if run.charged)
+    assert ledger.charged_ids(data) == [ledger.escape(r.order_id) for r in runs if r.charged]
+    assert list(zip(*map(list, ledger.runs(data)), strict=True)) == [
+        (r.partition, r.offset, r.session, r.member, r.generation, int(r.charged)) for r in runs
+    ]
+    assert sorted(audit_ledger_rows(path, tmp_path / "work")) == sorted(
+        (r.order_id, r.partition, r.offset, r.session, r.member, r.generation, r.charged,
+         r.produced_at_ms, r.processed_at_ms)
+        for r in runs
+    )  # fmt: skip
+    effects = audit_table(path, record_tables.load_ledger, "effects", "order_id, session",
+                          tmp_path / "work")  # fmt: skip
+    assert sorted(effects) == sorted((r.order_id, r.session) for r in runs if r.charged)
+    sink = Sink(path, session=9, member=1, idempotent=True)  # an idempotent sink reads them too
+    assert sink.charge(ids[0], 1, 0, 0, 0) is False  # charged in an old line
+    assert sink.charge(ids[1], 1, 0, 1, 0) is True  # deduplicated there, never charged
+    sink.close()
+
+
 BAD_LEDGER_LINES = [
-    b'{"amount_cents":1,"partition":0,"offset":1,"session":0,"charged":true,'
-    b'"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"amount_cents":1,"partition":0,"offset":1,"session":0,"member":0,"generation":1,'
+    b'"charged":true,"produced_at_ms":1,"processed_at_ms":2}',
     b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"session":0,'
-    b'"produced_at_ms":1,"processed_at_ms":2}',
-    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"charged":true,'
-    b'"produced_at_ms":1,"processed_at_ms":2}',
+    b'"member":0,"generation":1,"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"member":0,'
+    b'"generation":1,"charged":true,"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"session":0,'
+    b'"member":0,"charged":true,"produced_at_ms":1,"processed_at_ms":2}',
+    b'{"order_id":"order-0000001","amount_cents":1,"partition":0,"offset":1,"session":0,'
+    b'"generation":1,"charged":true,"produced_at_ms":1,"processed_at_ms":2}',
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_LEDGER_LINES, ids=["no-order-id", "no-charged", "no-session"])
+@pytest.mark.parametrize(
+    "bad",
+    BAD_LEDGER_LINES,
+    ids=["no-order-id", "no-charged", "no-session", "no-generation", "no-member"],
+)
 def test_a_ledger_line_no_writer_writes_is_refused_by_every_reader(tmp_path, bad):
     good = ledger.line(ledger_lines(WORKLOAD_IDS)[0])
     path = tmp_path / "ledger.jsonl"
@@ -237,6 +352,7 @@ def test_a_ledger_line_no_writer_writes_is_refused_by_every_reader(tmp_path, bad
         lambda: ledger.decode(bad),
         lambda: list(ledger.read(path)),
         lambda: ledger.charges(data),
+        lambda: ledger.charged_ids(data),
         lambda: ledger.runs(data),
         lambda: audit_table(path, record_tables.load_ledger, "effects", "*", tmp_path / "work"),
     ):
@@ -247,7 +363,7 @@ def test_a_ledger_line_no_writer_writes_is_refused_by_every_reader(tmp_path, bad
 # -- the output value ---------------------------------------------------------------------------
 def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
     totals = [
-        OutputValue(order, 100 + n, 1000 * n, n % 5, BIG + n, BIG - n, n % 3)
+        OutputValue(order, 100 + n, 1000 * n, n % 5, BIG + n, BIG - n, n % 3, n % 4, n % 6 - 1)
         for n, order in enumerate(WORKLOAD_IDS + ODD_IDS)
     ]
     db = record_tables.connect()
@@ -264,7 +380,8 @@ def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
                 f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
             ).fetchone()
             assert audited == (total.order_id, total.source_partition, total.source_offset,
-                               total.session, total.source_timestamp_ms)  # fmt: skip
+                               total.session, total.source_timestamp_ms, total.member,
+                               total.generation)  # fmt: skip
     finally:
         db.close()
 
@@ -273,6 +390,26 @@ def test_an_output_value_from_before_sessions_were_recorded_reads_without_one():
     value = output_value.value(OutputValue("order-0000001", 1, 2, 3, 4, 5))
     assert output_value.decode(value).session is None
     assert output_value.source(value.replace(b', "session": null', b"")) == (3, 4, -1)
+
+
+@pytest.mark.parametrize("recorded", ["session", "nothing"])
+def test_an_output_value_from_before_members_were_recorded_reads_without_one(recorded):
+    """A value written before members (with a session), or before sessions: what it lacks
+    reads as None, in decode() and in the audit."""
+    value = b'{"order_id": "o-1", "amount_cents": 1, "total_cents": 2, "source_partition": 3, '
+    value += b'"source_offset": 4, "source_timestamp_ms": 5'
+    value += b', "session": 6}' if recorded == "session" else b"}"
+    session = 6 if recorded == "session" else None
+    assert output_value.decode(value) == OutputValue("o-1", 1, 2, 3, 4, 5, session, None, None)
+    assert output_value.source(value) == (3, 4, -1 if session is None else session)
+    db = record_tables.connect()
+    try:
+        audited = db.execute(
+            f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
+        ).fetchone()
+    finally:
+        db.close()
+    assert audited == ("o-1", 3, 4, session, 5, None, None)
 
 
 def test_an_output_value_no_writer_writes_is_refused_or_skipped():
@@ -303,3 +440,69 @@ def test_an_arm_file_no_writer_writes_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError, match=r"producer\.arm"):
         arm_file.read(path)
+
+
+# -- the group log ------------------------------------------------------------------------------
+def test_every_reader_of_the_group_log_reads_what_the_members_wrote(tmp_path):
+    path = tmp_path / "group-log.jsonl"
+    first = GroupLog(path, member=0, session=0)
+    second = GroupLog(path, member=1, session=3)
+    first.write(group_log.ASSIGNED, [0, 1, 2, 3], generation=1, at_ms=BIG)
+    first.write(group_log.REVOKED, [2, 3], generation=1, at_ms=BIG + 1)
+    second.write(group_log.ASSIGNED, (p for p in (2, 3)), generation=2, at_ms=BIG + 2)
+    first.write(group_log.COMMIT_REFUSED, [3], generation=1, at_ms=BIG + 3)
+    second.write(group_log.LOST, [2, 3], generation=2, at_ms=BIG + 4)
+    first.write(group_log.LEFT, [], generation=-1)  # at_ms: now
+    first.close()
+    second.close()
+    events = list(group_log.read(path))
+    assert events[:5] == [
+        GroupEvent(0, 0, 1, "assigned", (0, 1, 2, 3), BIG),
+        GroupEvent(0, 0, 1, "revoked", (2, 3), BIG + 1),
+        GroupEvent(1, 3, 2, "assigned", (2, 3), BIG + 2),
+        GroupEvent(0, 0, 1, "commit-refused", (3,), BIG + 3),
+        GroupEvent(1, 3, 2, "lost", (2, 3), BIG + 4),
+    ]
+    assert events[5]._replace(at_ms=0) == GroupEvent(0, 0, -1, "left", (), 0)
+    assert events[5].at_ms > 1_700_000_000_000  # wall-clock epoch ms
+    assert [group_log.line(event) for event in events] == path.read_bytes().splitlines(True)
+    assert group_log.line(events[2]) == (
+        b'{"member":1,"session":3,"generation":2,"event":"assigned","partitions":[2,3],'
+        b'"at_ms":1000000000002}\n'
+    )
+    spaced = b'{"member": 1, "session": 3, "generation": 2, "event": "assigned", '
+    spaced += b'"partitions": [2, 3], "at_ms": 1000000000002}'
+    assert group_log.decode(spaced) == events[2]  # any valid JSON of these fields
+
+
+BAD_GROUP_LOG_LINES = [
+    b'{"member":0,"session":0,"generation":1,"event":"joined","partitions":[0],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":[0],"at_ms":1,'
+    b'"extra":2}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":["0"],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":1,"event":"assigned","partitions":3,"at_ms":1}',
+    b'{"member":"0","session":0,"generation":1,"event":"assigned","partitions":[0],"at_ms":1}',
+    b'{"member":0,"session":0,"generation":true,"event":"left","partitions":[],"at_ms":1}',
+    b'["assigned",[0]]',
+    b'{"member":0,',
+]
+
+
+@pytest.mark.parametrize("bad", BAD_GROUP_LOG_LINES)
+def test_a_group_log_line_no_member_writes_is_refused(tmp_path, bad):
+    path = tmp_path / "group-log.jsonl"
+    good = group_log.line(GroupEvent(0, 0, 1, group_log.ASSIGNED, (0,), 1))
+    write(path, [good, bad + b"\n", good])
+    with pytest.raises(ValueError, match="group log"):
+        group_log.decode(bad)
+    with pytest.raises(ValueError, match="group log"):
+        list(group_log.read(path))
+
+
+def test_a_member_writes_only_the_group_logs_events(tmp_path):
+    log = GroupLog(tmp_path / "group-log.jsonl", member=0, session=0)
+    with pytest.raises(ValueError, match="joined"):
+        log.write("joined", [0], generation=1)
+    log.close()
+    assert list(group_log.read(tmp_path / "group-log.jsonl")) == []

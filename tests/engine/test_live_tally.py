@@ -148,7 +148,7 @@ def test_a_million_orders_cost_the_tallies_a_byte_or_two_each(tmp_path):
             keys = [b"order-%07d" % index for index in range(start, start + 50_000)]
             producer_log.write(b"".join(ATTEMPT_LINE % (key, 0, 1) for key in keys))
             producer_log.write(b"".join(ACK_LINE % (key, 0, 3, 7) for key in keys))
-            ledger.write(b"".join(LINE % (key, 100, 3, 7, 0, b"true", 1, 2) for key in keys))
+            ledger.write(b"".join(LINE % (key, 100, 3, 7, 0, 0, 0, b"true", 1, 2) for key in keys))
             del keys
             counts = tally.read()
         held, _ = tracemalloc.get_traced_memory()

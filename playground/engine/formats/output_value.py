@@ -2,8 +2,10 @@
 
 The transformer (workers/handlers.py) writes one record to the output topic per input record it
 handles: the order, its partition's running total, the input copy it handled (partition, offset,
-the copy's timestamp) and the consumer session that handled it. The value is json.dumps of these
-fields, in this order (a value from before sessions were recorded has no session).
+the copy's timestamp), the consumer session that handled it, the group member that session was
+and the group generation it held (-1: none). The value is json.dumps of these fields, in this
+order (a value from before sessions were recorded has none of the last three; one from before
+members were recorded, no member and no generation: each reads as None).
 
 Readers: decode() (a whole value), source() (the log strip: where a value came from, without
 decoding it), DUCKDB_STRUCT (the audit's from_json). decode() refuses a value no writer writes
@@ -29,6 +31,8 @@ class OutputValue(NamedTuple):
     source_offset: int
     source_timestamp_ms: int
     session: int | None = None  # the consumer session that wrote it; None: not recorded
+    member: int | None = None  # the group member that session was; None: not recorded
+    generation: int | None = None  # the group generation it held (-1: none); None: not recorded
 
 
 # Where a value came from, as json.dumps lays it out (spaces tolerated either way).
@@ -36,10 +40,11 @@ _SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
 _SESSION = re.compile(rb'"session": ?(\d+)')
 
 # The fields the audit reads, as DuckDB's from_json takes a value (a field a value leaves out
-# reads as NULL: a session, for a value from before sessions were recorded).
+# reads as NULL: a session, member or generation, for a value from before they were recorded).
 DUCKDB_STRUCT = (
     """'{"order_id": "VARCHAR", "source_partition": "INTEGER", "source_offset": "BIGINT", """
-    """"session": "INTEGER", "source_timestamp_ms": "BIGINT"}'"""
+    """"session": "INTEGER", "source_timestamp_ms": "BIGINT", "member": "INTEGER", """
+    """"generation": "INTEGER"}'"""
 )
 
 

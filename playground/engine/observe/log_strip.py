@@ -244,7 +244,7 @@ class LogStripWatch:
             self._take_runs(data)
 
     def _take_runs(self, data: bytes) -> None:
-        partitions, offsets, sessions, charged = ledger.runs(data)
+        partitions, offsets, sessions, _members, _generations, charged = ledger.runs(data)
         self._handled(partitions, offsets, sessions, np.ones_like(offsets), charged)
 
     def _handled(self, partitions, offsets, sessions, runs, effects) -> None:

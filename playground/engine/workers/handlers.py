@@ -246,4 +246,7 @@ def handler_for(
             names, producer, orders.bootstrap_servers, session=orders.session, member=orders.member
         )
     idempotent = spec.consumer.idempotent
-    return ChargeHandler(Sink(names.sink, session=runtime.orders.session, idempotent=idempotent))
+    member = getattr(runtime.orders, "member", 0)
+    return ChargeHandler(
+        Sink(names.sink, session=runtime.orders.session, member=member, idempotent=idempotent)
+    )
