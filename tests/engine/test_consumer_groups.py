@@ -102,7 +102,9 @@ def test_a_transactional_zombie_is_fenced_in_kafka_to_kafka(lab):
     assert any(e.event == group_log.COMMIT_REFUSED and e.member == 0 for e in events)
 
 
-@pytest.mark.parametrize("protocol, assignor", [("classic", "cooperative-sticky"), ("consumer", "uniform")])
+@pytest.mark.parametrize(
+    "protocol, assignor", [("classic", "cooperative-sticky"), ("consumer", "uniform")]
+)
 def test_a_member_added_and_one_removed_leave_nothing_lost(lab, protocol, assignor):
     result, conductor = run_experiment(
         lab,

@@ -150,7 +150,7 @@ class ConsumerLoop:
             self._report_progress()
         self.consumer.close()  # with auto-commit, this commits the stored offsets
         self.handler.close()
-        self.group_log.write(group_log.LEFT, self.generation, sorted(self.positions))
+        self.group_log.write(group_log.LEFT, sorted(self.positions), generation=self.generation)
         self.positions.clear()
         self._report_progress(force=True)
         return EXIT_DONE
@@ -183,7 +183,7 @@ class ConsumerLoop:
         state, and start each at its committed offset."""
         self._note_generation()
         numbers = sorted(partition.partition for partition in partitions)
-        self.group_log.write(group_log.ASSIGNED, self.generation, numbers)
+        self.group_log.write(group_log.ASSIGNED, numbers, generation=self.generation)
         if numbers:
             self.handler.assigned(numbers)
         self._start_at_committed(consumer, partitions)
@@ -216,14 +216,14 @@ class ConsumerLoop:
         numbers = sorted(partition.partition for partition in partitions)
         if self.spec.consumer.commit_on_revoke and numbers:
             self._commit_on_revoke()
-        self.group_log.write(group_log.REVOKED, self.generation, numbers)
+        self.group_log.write(group_log.REVOKED, numbers, generation=self.generation)
         self._forget(numbers)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """The member finds its partitions already gone (its session or its poll interval ran
         out): nothing can be committed for them any more."""
         numbers = sorted(partition.partition for partition in partitions)
-        self.group_log.write(group_log.LOST, self.generation, numbers)
+        self.group_log.write(group_log.LOST, numbers, generation=self.generation)
         self._forget(numbers)
 
     def _commit_on_revoke(self) -> None:
@@ -326,7 +326,7 @@ class ConsumerLoop:
                 raise
             print(f"commit refused by the group: {error}", file=sys.stderr, flush=True)
             partitions = sorted(offset.partition for offset in offsets)
-            self.group_log.write(group_log.COMMIT_REFUSED, self.generation, partitions)
+            self.group_log.write(group_log.COMMIT_REFUSED, partitions, generation=self.generation)
             return False
         return True
 
@@ -351,7 +351,9 @@ class ConsumerLoop:
                 # The member's group metadata is stale: the group moved its partitions on, and
                 # the broker fences the transaction that carries them (KIP-447).
                 partitions = sorted(offset.partition for offset in offsets)
-                self.group_log.write(group_log.COMMIT_REFUSED, self.generation, partitions)
+                self.group_log.write(
+                    group_log.COMMIT_REFUSED, partitions, generation=self.generation
+                )
             self._abort_and_rewind()
             return False
         self._aborts_in_a_row = 0

@@ -245,8 +245,12 @@ def handler_for(
         return RunningTotalHandler(
             names, producer, orders.bootstrap_servers, session=orders.session, member=orders.member
         )
-    idempotent = spec.consumer.idempotent
-    member = getattr(runtime.orders, "member", 0)
+    orders = runtime.orders
     return ChargeHandler(
-        Sink(names.sink, session=runtime.orders.session, member=member, idempotent=idempotent)
+        Sink(
+            names.sink,
+            session=orders.session,
+            member=orders.member,
+            idempotent=spec.consumer.idempotent,
+        )
     )
