@@ -386,7 +386,7 @@ def test_new_fault_kinds_read_into_the_spec_with_their_defaults(client):
         {"kind": "pause-broker", "at": {"records": 10}, "broker": 2, "seconds": None},
         {"kind": "resume-broker", "at": {"records": 20}, "broker": "all"},
         {"kind": "drop-acks", "at": {"records": 30}, "count": 3, "target": "all"},
-        {"kind": "kill-consumer", "at": {"records": 40}, "point": "anywhere"},
+        {"kind": "kill-consumer", "at": {"records": 40}, "point": "anywhere", "member": 0},
     ]
 
 

@@ -24,7 +24,22 @@ def press(experiment: Experiment, **fields) -> dict:
 @pytest.mark.django_db
 def test_the_commit_point_button_is_a_kill_consumer_fault_at_the_next_commit_point_now():
     fault = press(running(), action="kill-consumer-at-point")["fault"]
-    assert fault == {"kind": "kill-consumer", "at": "now", "point": "next-commit-point"}
+    assert fault == {
+        "kind": "kill-consumer",
+        "at": "now",
+        "point": "next-commit-point",
+        "member": 0,
+    }
+
+
+@pytest.mark.django_db
+def test_the_group_buttons_are_member_faults_with_the_fields_asked_for():
+    stall = press(running(), action="stall-consumer", member="0", seconds="4.5")["fault"]
+    assert stall == {"kind": "stall-consumer", "at": "now", "member": 0, "seconds": 4.5}
+    added = press(running(), action="add-consumer")["fault"]
+    assert added == {"kind": "add-consumer", "at": "now"}
+    pause = press(running(), action="pause-consumer", member="", seconds="")["fault"]
+    assert pause["member"] == 0 and pause["seconds"] == FAULT_DEFAULTS["seconds"]
 
 
 @pytest.mark.django_db

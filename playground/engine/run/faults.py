@@ -292,7 +292,7 @@ class Faults:
         try:
             struck = self._strike(fault, index)
         # KafkaException: the cluster's metadata could not be read (every broker paused).
-        except (LabError, KafkaException, KeyError, ValueError) as error:
+        except (LabError, KafkaException, LookupError, ValueError) as error:
             self._tries[index] += 1
             waited = self._tries[index] * CLUSTER_RETRY_INTERVAL_SECONDS
             if not live and fault.touches_cluster and waited < CLUSTER_RETRY_SECONDS:
@@ -483,13 +483,13 @@ class Faults:
         servers = self._lab().direct_bootstrap_servers()
         if coordinator == Coordinator.GROUP:
             group = self.names.group_id
-            return coordinators.group_coordinator(servers, group), f"group {group}"
+            return coordinators.coordinator(servers, coordinators.GROUP, group), f"group {group}"
         if self.spec.producer.transactional:
             chosen = self.spec.producer.transactional_id
         else:
             chosen = CONSUMER_TRANSACTIONAL_ID
         transactional_id = self.names.transactional_id(chosen)
-        broker = coordinators.transaction_coordinator(servers, transactional_id)
+        broker = coordinators.coordinator(servers, coordinators.TRANSACTION, transactional_id)
         return broker, f"transactional id {transactional_id}"
 
     def _lab(self) -> LabClient:
