@@ -14,6 +14,7 @@ from pathlib import Path
 
 SUFFIX = ".arm"
 _FIELDS = frozenset(("point", "after_records", "fault", "seconds"))
+_REQUIRED = frozenset(("point", "after_records", "fault"))  # a file written before stalls
 
 
 def path(experiment_dir: str, worker: str) -> Path:
@@ -39,7 +40,7 @@ def read(armed: Path) -> list[dict]:
     except ValueError as refused:
         raise ValueError(f"{armed.name}: not an arm file ({refused})") from None
     if not isinstance(crashes, list) or not all(
-        isinstance(crash, dict) and crash.keys() == _FIELDS for crash in crashes
+        isinstance(crash, dict) and _REQUIRED <= crash.keys() <= _FIELDS for crash in crashes
     ):
         raise ValueError(f"{armed.name}: not a list of crashes with {sorted(_FIELDS)}: {crashes}")
     return crashes
