@@ -66,10 +66,10 @@ class Orders:
     experiment_id: str
     bootstrap_servers: str
     session: int  # counted over the role: a consumer's over every member of the group
-    member: int = 0  # a consumer's place in the group (naming.member_name)
     crashes: list[Crash] = field(default_factory=list)
     strikes: list[int] = field(default_factory=list)  # producer: report reaching record k
     counted_before: int = 0  # records counted by earlier sessions of this worker
+    member: int = 0  # a consumer's place in the group (naming.member_name)
 
     @property
     def worker(self) -> str:
