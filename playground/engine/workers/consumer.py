@@ -40,7 +40,8 @@ from confluent_kafka import (
 
 from playground.engine.formats import group_log
 from playground.engine.run import clients
-from playground.engine.spec.model import Commit, KillPoint
+from playground.engine.spec.model import Assignor, Commit, GroupProtocol, KillPoint
+from playground.engine.spec.model import Consumer as SpecConsumer
 from playground.engine.workers.exits import (
     EXIT_DONE,
     EXIT_GAVE_UP,
@@ -77,6 +78,15 @@ REFUSED_BY_THE_GROUP = frozenset(
     }
 )
 METADATA_MAGIC = b"CGMDv2:"  # librdkafka's serialised consumer group metadata begins so
+
+
+def incremental(consumer: SpecConsumer) -> bool:
+    """Whether the group's rebalances are incremental: the consumer protocol (KIP-848) always
+    is; with the classic protocol, only the cooperative-sticky assignor."""
+    return (
+        consumer.group_protocol == GroupProtocol.CONSUMER
+        or consumer.assignor == Assignor.COOPERATIVE_STICKY
+    )
 
 
 def generation_of(metadata: bytes) -> int:
@@ -118,6 +128,9 @@ class ConsumerLoop:
         self.handler: Handler = handler_for(self.spec, self.names, runtime, self.producer)
         self.group_log = group_log.GroupLog(self.names.group_log, member=member, session=session)
         self.generation = -1  # the newest generation (or member epoch) the member held
+        # Whether the group hands partitions over one by one (the callbacks name only those
+        # that move, and assignments add to what the member has) rather than all at once.
+        self.incremental = incremental(self.spec.consumer)
         # Per partition it owns, how far the consumer has got: past every record it handled and
         # committed, and up to the end of the log where it last saw one (the conductor compares
         # this with Kafka's own end offsets to decide when the group has caught up).
@@ -188,15 +201,13 @@ class ConsumerLoop:
             self.handler.assigned(numbers)
         self._start_at_committed(consumer, partitions)
 
-    @staticmethod
-    def _start_at_committed(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _start_at_committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at its committed offset, or where there is none at the
         beginning of the log: what auto.offset.reset "earliest" does, without the 100 ms
         librdkafka waits before it looks the beginning up for a partition without a committed
         offset (every partition of a new experiment). If the committed offsets cannot be read at
         once (a fault), the client is left to read them itself, as without this callback."""
-        incremental = consumer.rebalance_protocol() == "COOPERATIVE"
-        assign = consumer.incremental_assign if incremental else consumer.assign
+        assign = consumer.incremental_assign if self.incremental else consumer.assign
         try:
             committed = consumer.committed(partitions, timeout=ASSIGN_SECONDS) if partitions else []
         except KafkaException:
