@@ -289,8 +289,11 @@ class Conductor:
         if not members or now - self._last_end_check < END_CHECK_INTERVAL_SECONDS:
             return
         self._last_end_check = now
+        # A member stalled or frozen by a fault is part of the run until it carries on: what it
+        # does when it wakes (a zombie's work) is what the run is there to show.
+        waking = any(member.stalled or member.paused for member in members)
         if self.producer_done:
-            if self.ends.caught_up(self.supervisor.group_positions()):
+            if not waking and self.ends.caught_up(self.supervisor.group_positions()):
                 self.supervisor.stop_group()
                 self.drained = True
                 return

@@ -70,6 +70,7 @@ class Worker:
     crashed_at: str | None = None  # the crash point it reported before killing itself
     reader: threading.Thread | None = None
     paused: bool = False  # frozen by pause-consumer (SIGSTOP) until SIGCONT
+    stalled: bool = False  # its handler stalls (stall-consumer), from its report until it wakes
     leaving: bool = False  # remove-consumer: asked to stop; it ends for good, as meant
 
     @property
@@ -214,6 +215,11 @@ class Supervisor:
             if worker.role == CONSUMER:
                 worker.count = message["count"]
                 self._counted(worker)
+        elif event == Report.STALL:
+            worker.stalled = True
+        elif event == Report.WOKE:
+            worker.stalled = False
+            worker.last_progress = time.monotonic()
         elif event == Report.FINISHED:
             worker.finished = True
             worker.stopped_early = bool(message.get("stopped"))
