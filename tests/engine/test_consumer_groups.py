@@ -122,3 +122,52 @@ def test_a_member_added_and_one_removed_leave_nothing_lost(lab, protocol, assign
     assert audit["delivered"] == 400
     runs = list(ledger.read(conductor.names.sink))
     assert 2 in {run.member for run in runs}
+
+
+def test_a_member_frozen_past_its_session_is_fenced_in_kafka_to_kafka(lab):
+    result, conductor = run_experiment(
+        lab,
+        group_spec(
+            pipeline="kafka-to-kafka",
+            producer={"enable_idempotence": True},
+            consumer={"commit": "transactional"},
+            faults=[{"kind": "pause-consumer", "member": 1, "seconds": 5, "at": {"records": 100}}],
+        ),
+    )
+
+    audit = result["audit"]
+    assert (audit["lost"], audit["duplicated"]) == (0, 0)
+    details = [event["detail"] for event in result["timeline"]]
+    assert any("consumer-1 paused (SIGSTOP)" in detail for detail in details)
+    assert any("consumer-1 carries on (SIGCONT)" in detail for detail in details)
+
+
+def test_killing_the_groups_coordinator_loses_nothing(lab):
+    result, _ = run_experiment(
+        lab,
+        group_spec(
+            faults=[{"kind": "kill-coordinator", "coordinator": "group", "at": {"records": 150}}]
+        ),
+    )
+
+    assert result["audit"]["lost"] == 0
+    details = [event["detail"] for event in result["timeline"]]
+    assert any("coordinator of group" in detail for detail in details)
+
+
+def test_a_fault_on_a_member_that_never_runs_makes_the_run_invalid_with_the_reason(lab):
+    from tests.engine.experiments import conductor_for
+
+    spec = group_spec(
+        consumer={"members": 1},
+        faults=[
+            {"kind": "stall-consumer", "member": 1, "seconds": 1, "at": {"seconds": 0.5}},
+            {"kind": "add-consumer", "at": {"seconds": 30}},
+        ],
+    )
+    result = conductor_for(lab, spec).run()
+
+    assert not result["valid"]
+    assert result["observed_semantic"] is None
+    messages = " ".join(problem["message"] for problem in result["problems"])
+    assert "consumer-1" in messages

@@ -64,8 +64,11 @@ RETRY_SECONDS = 30.0  # how long a client call waits (committed offsets, init_tr
 ASSIGN_SECONDS = 2.0
 # Transactions aborted one after another: past this many, a new process starts clean.
 MAX_ABORTS_IN_A_ROW = 5
-# A commit the group refuses because the member no longer owns what it commits: the partitions
-# moved on while it handled the batch. The member goes on; the next poll rejoins the group.
+# A commit the group refuses: the member no longer owns what it commits (the partitions moved on
+# while it handled the batch), or holds a generation (member epoch) the group has moved past, as
+# in every incremental rebalance until the member's next poll brings it the new one. The member
+# goes on: its next batch's commit covers this one's offsets if it still owns them; if not, the
+# new owner starts from the last commit.
 REFUSED_BY_THE_GROUP = frozenset(
     {
         KafkaError.ILLEGAL_GENERATION,
