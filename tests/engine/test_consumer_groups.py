@@ -125,7 +125,7 @@ def test_a_member_added_and_one_removed_leave_nothing_lost(lab, protocol, assign
 
 
 def test_a_member_frozen_past_its_session_is_fenced_in_kafka_to_kafka(lab):
-    result, conductor = run_experiment(
+    result, _ = run_experiment(
         lab,
         group_spec(
             pipeline="kafka-to-kafka",
