@@ -14,13 +14,16 @@ ALL_PRESETS = list(PRESETS.values())
 NAMES = [item.name for item in ALL_PRESETS]
 
 
-def test_the_five_presets_exist():
+def test_the_presets_exist():
     assert NAMES == [
         "metrics",
         "notification-service",
         "payment-service",
         "payments-aggregation",
         "kafka-defaults",
+        "notification-service-group",
+        "payment-service-group",
+        "payments-aggregation-group",
     ]
 
 

@@ -491,8 +491,8 @@ SPEC_SETTINGS: tuple[Setting, ...] = (
         Kind.FLAG,
         GROUP,
         "Commit what was processed when partitions are taken away, so the new owner does not "
-        "process it again. Matters for auto-commit; with after-processing every batch is "
-        "already committed when a rebalance can take its partitions.",
+        "process it again: a batch whose commit the group refused while the rebalance went on "
+        "(a stale generation), and auto-commit's stored offsets.",
     ),
     _setting(
         "restarts.consumer.enabled",

@@ -183,6 +183,95 @@ KAFKA_DEFAULTS = _preset(
     },
 )
 
+# The services above as they run in production: several instances in one consumer group, where a
+# member that stalls or freezes past the group's patience hands its partitions on and wakes up as
+# a zombie. Each group has three members on six partitions; the group gives up on a silent or
+# slow member after 3 s, and the fault lasts 6 s.
+GROUP = {"members": 3, "session_timeout_ms": 3000, "max_poll_interval_ms": 3000}
+GROUP_WORKLOAD = {"records": 300, "rate": 30, "partitions": 6}
+
+NOTIFICATION_GROUP = _preset(
+    "notification-service-group",
+    "Notification service, three instances: a zombie sends emails twice",
+    "notification-service",
+    Semantic.AT_LEAST_ONCE,
+    """
+    The notification service as it runs in production: three instances in one consumer group,
+    each committing after it has sent a batch's emails. Once 90 emails are sent, one instance's
+    handler stalls for 6 s in the middle of a batch, past the 3 s the group allows between polls.
+    The group moves its partitions to the other two, which start from the last commit and send
+    the stalled batch's emails again; when the stalled instance wakes, it finishes its batch as a
+    zombie, sending emails for partitions it no longer owns, and its commit is refused. Nothing
+    is lost; the duplicates come from the rebalance and the zombie, with no crash at all.
+    """,
+    {
+        "workload": GROUP_WORKLOAD,
+        "producer": {"acks": "all", "enable_idempotence": True},
+        "consumer": {"commit": "after-processing", "batch_size": 10, **GROUP},
+        "faults": [{"kind": "stall-consumer", "member": 0, "seconds": 6, "at": {"records": 90}}],
+    },
+)
+
+PAYMENT_GROUP = _preset(
+    "payment-service-group",
+    "Payment service, three instances: the idempotent consumer absorbs a zombie",
+    "payment-service",
+    Semantic.EXACTLY_ONCE,
+    """
+    The payment service with three instances and the same stall as the notification service's:
+    one instance stops for 6 s in the middle of a batch, the group hands its partitions to the
+    others, and it wakes up as a zombie that finishes its batch. Every instance checks the order
+    id against the charges already made, in the same atomic write as the charge, whichever
+    instance made them: the records handled twice charge nobody twice.
+    """,
+    {
+        "workload": GROUP_WORKLOAD,
+        "producer": {"acks": "all", "enable_idempotence": True},
+        "consumer": {
+            "commit": "after-processing",
+            "batch_size": 10,
+            "idempotent": True,
+            **GROUP,
+        },
+        "faults": [{"kind": "stall-consumer", "member": 0, "seconds": 6, "at": {"records": 90}}],
+    },
+)
+
+AGGREGATION_GROUP = _preset(
+    "payments-aggregation-group",
+    "Payments aggregation, three instances: the zombie is fenced",
+    "payments-aggregation",
+    Semantic.EXACTLY_ONCE,
+    """
+    The payments aggregation (its producer as in the one-instance preset: transactions, its
+    position inside them) with three instances in one group, each writing its running totals
+    and its offsets in one transaction per batch. One instance is frozen for 6 s (SIGSTOP), past
+    its 3 s session: the group gives its partitions to the others, which restore the last
+    committed totals and carry on. When it is let go it finishes the transaction it had open, but
+    the offsets it sends carry a generation the group has moved past, so the broker fences it and
+    the transaction aborts: readers of committed data never see its totals. Every payment counts
+    once.
+    """,
+    {
+        "pipeline": "kafka-to-kafka",
+        "workload": GROUP_WORKLOAD,
+        "producer": {
+            "acks": "all",
+            "enable_idempotence": True,
+            "transactional": True,
+            "transactional_id": "payments-producer",
+            "position": "transaction",
+        },
+        "consumer": {
+            "commit": "transactional",
+            "isolation_level": "read_committed",
+            "batch_size": 10,
+            **GROUP,
+        },
+        "faults": [{"kind": "pause-consumer", "member": 1, "seconds": 6, "at": {"records": 90}}],
+    },
+)
+
 PRESETS: dict[str, Preset] = {
     item.name: item
     for item in (
@@ -191,6 +280,9 @@ PRESETS: dict[str, Preset] = {
         PAYMENT_SERVICE,
         PAYMENTS_AGGREGATION,
         KAFKA_DEFAULTS,
+        NOTIFICATION_GROUP,
+        PAYMENT_GROUP,
+        AGGREGATION_GROUP,
     )
 }
 
