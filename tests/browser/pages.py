@@ -34,6 +34,7 @@ STATIC_PAGES = {
     "lesson-2": "/lessons/2/",
     "lesson-6": "/lessons/6/",
     "lesson-8": "/lessons/8/",
+    "lesson-10": "/lessons/10/",
     "not-found": "/e/no-such-experiment/",
 }
 SHORT_PRESET = "metrics"  # 200 orders at 30/s: the shortest run

@@ -35,9 +35,9 @@ def session_progress(client: Client) -> Progress:
 
 
 def test_steps_follow_the_module_path_and_only_the_last_step_runs_nothing():
-    assert [step.number for step in course.STEPS] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert [step.runs_experiment for step in course.STEPS] == [True] * 7 + [False]
-    assert course.CHOOSING_STEP == 8
+    assert [step.number for step in course.STEPS] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [step.runs_experiment for step in course.STEPS] == [True] * 9 + [False]
+    assert course.CHOOSING_STEP == 10
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,8 @@ def test_lesson_runs_promise_what_their_steps_teach():
         "exactly-once",
         "at-least-once",
         "exactly-once",
+        "at-least-once",
+        "at-least-once",
     ]
 
 
@@ -109,8 +111,8 @@ def test_a_missing_or_unknown_prediction_names_the_field_and_the_allowed_values(
 
 
 def test_an_unknown_step_names_the_field_and_the_steps():
-    with pytest.raises(LessonError, match=r"^step: there is no step 9; steps: 1 to 8"):
-        course.step(9)
+    with pytest.raises(LessonError, match=r"^step: there is no step 11; steps: 1 to 10"):
+        course.step(11)
 
 
 def test_a_checked_prediction_speaks_in_the_steps_own_words():
@@ -178,7 +180,7 @@ def test_the_index_lists_every_step_with_its_own_link():
     for step in course.STEPS:
         assert f'href="/lessons/{step.number}/"' in html
     assert html.count("not started") == len(course.STEPS)
-    assert "delivery semantics in 8 steps" in html
+    assert "delivery semantics in 10 steps" in html
     assert re.search(r'id="lesson-resume" href="/lessons/1/"', html)
 
 
@@ -209,7 +211,7 @@ def test_the_last_step_renders_a_pick_for_every_service():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("address", ["/lessons/0/", "/lessons/9/"])
+@pytest.mark.parametrize("address", ["/lessons/0/", "/lessons/11/"])
 def test_an_unknown_step_is_a_404_naming_the_step(address):
     page = Client().get(address)
     assert page.status_code == 404

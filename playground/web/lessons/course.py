@@ -1,8 +1,9 @@
-"""The lessons: the course module's path in eight short steps, and the learner's progress.
+"""The lessons: the course module's path in ten short steps, and the learner's progress.
 
-Pure content and logic, no HTTP. Steps 1-7 each ask one question, take a prediction in the
+Pure content and logic, no HTTP. Steps 1-9 each ask one question, take a prediction in the
 shared vocabulary of `predictions`, and run one experiment derived from a preset whose crash
-makes the point (steps 6 and 7 the same crash twice, one setting apart). The last step replays
+makes the point (steps 6 and 7 the same crash twice, one setting apart; steps 8 and 9 a service
+run as a group of instances, where a rebalance or a zombie makes it). The last step replays
 the guide's decision questions for the four services of the scenario and checks which preset the
 learner picked for each.
 
@@ -330,6 +331,92 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         8,
+        "Several instances: a rebalance",
+        (
+            "A real service runs several instances in one consumer group, and Kafka shares the "
+            "topic's partitions among them. When an instance joins or leaves, the group "
+            "rebalances: partitions move from one member to another, and each moved partition "
+            "starts again, at its new owner, from the last committed offset.",
+            "How long partitions stand still depends on the protocol. With the classic protocol "
+            "and an eager assignor every member gives up all its partitions at each rebalance; "
+            "with the cooperative-sticky assignor, or the consumer protocol of KIP-848 (the "
+            "broker assigns), only the partitions that move stop.",
+            "This run is the notification service with three instances on six partitions, "
+            "committing after each batch, on the consumer protocol. Once 120 emails are sent, a "
+            "fourth instance joins. Each member also commits what it has processed when a "
+            "partition is taken from it (commit on revoke).",
+        ),
+        question="A fourth instance joins while emails are being sent, and partitions move to "
+        "it. What does the audit find?",
+        labels={
+            predictions.NOTHING: "every email sent once",
+            predictions.DUPLICATES: "some emails sent twice, none missing",
+            predictions.LOSS: "some emails never sent, none twice",
+            predictions.BOTH: "some missing and some twice",
+        },
+        spec=_lesson_spec(
+            presets.NOTIFICATION_GROUP,
+            "Lesson 8: a rebalance",
+            consumer=presets.NOTIFICATION_GROUP.spec.to_json()["consumer"]
+            | {
+                "group_protocol": "consumer",
+                "assignor": "uniform",
+                "commit_on_revoke": True,
+            },
+            faults=[{"kind": FaultKind.ADD_CONSUMER.value, "at": {"records": 120}}],
+        ),
+        settings=(
+            "consumer.members",
+            "consumer.group_protocol",
+            "consumer.assignor",
+            "consumer.commit_on_revoke",
+        ),
+        why="A member hands a partition over only between two batches, and commits what it "
+        "processed as it does, so the new owner starts right after the last email sent. A "
+        "rebalance on its own costs time (the timeline shows when each member got its "
+        "partitions), not duplicates: those come from a member that loses its partitions with "
+        "work in hand, as the next step shows.",
+    ),
+    Step(
+        9,
+        "A zombie: the member that wakes up too late",
+        (
+            "A member that takes longer than max.poll.interval.ms over one batch (a slow call, a "
+            "long garbage collection) is taken for dead: the group moves its partitions to the "
+            "others, which start again from the last commit. The member does not know. When it "
+            "wakes, it finishes its batch, on partitions it no longer owns: a zombie.",
+            "What the zombie's work becomes depends on the service. A side effect, such as an "
+            "email, simply happens again. An idempotent consumer finds the order already handled "
+            "and skips it. In Kafka-to-Kafka with transactions, the offsets the zombie sends "
+            "carry a generation the group has moved past, and the broker fences its transaction "
+            "(KIP-447): nothing it wrote is ever seen.",
+            "This run is the notification service with three instances, one of which stalls for "
+            "6 s in the middle of a batch, past its 3 s poll interval.",
+        ),
+        question="One instance stalls for twice its poll interval in the middle of a batch, "
+        "then finishes it. What does the audit find?",
+        labels={
+            predictions.NOTHING: "every email sent once",
+            predictions.DUPLICATES: "some emails sent twice, none missing",
+            predictions.LOSS: "some emails never sent, none twice",
+            predictions.BOTH: "some missing and some twice",
+        },
+        spec=_lesson_spec(presets.NOTIFICATION_GROUP, "Lesson 9: a zombie"),
+        settings=(
+            "consumer.members",
+            "consumer.max_poll_interval_ms",
+            "consumer.commit",
+            "consumer.idempotent",
+        ),
+        why="The group moved the stalled member's partitions on, and their new owners sent the "
+        "emails of its unfinished batch again from the last commit; the stalled member, waking, "
+        "sent the rest of its batch as a zombie, and its commit was refused. The audit names "
+        "each duplicate's cause: a rebalance, or a zombie. Nothing was lost. The payment "
+        "service's idempotent consumer would have skipped them, and the payments aggregation's "
+        "transactions would have fenced the zombie (both presets show it).",
+    ),
+    Step(
+        10,
         "Choosing for a service",
         (
             "Choose from the requirement, not from the strongest name. Ask whether a lost record "
@@ -341,7 +428,7 @@ STEPS: tuple[Step, ...] = (
     ),
 )
 STEP_NUMBERS = tuple(step.number for step in STEPS)
-CHOOSING_STEP = STEPS[-1].number
+CHOOSING_STEP = STEPS[-1].number  # the one step that runs nothing
 
 
 def step(number: int) -> Step:
