@@ -94,7 +94,16 @@ FAULT_KINDS = (
     "blackhole-broker",
     "pause-broker",
     "resume-broker",
+    "add-consumer",
+    "remove-consumer",
+    "stall-consumer",
+    "pause-consumer",
+    "kill-coordinator",
 )
+PROTOCOLS = {
+    "classic": ("range", "roundrobin", "cooperative-sticky"),
+    "consumer": ("uniform", "range"),
+}
 KILL_POINTS = (
     "after-processing-before-commit",
     "after-commit-before-processing",
@@ -153,6 +162,7 @@ def random_document(rng: random.Random) -> dict:
             "batch_size": rng.randint(1, 20),
             "isolation_level": "read_committed" if strong else rng.choice(ISOLATIONS),
             "idempotent": pipeline == "side-effect" and rng.random() < (0.5 if strong else 0.2),
+            **random_group(rng, commit),
         },
         "faults": [],
         "restarts": {
@@ -168,6 +178,25 @@ def random_document(rng: random.Random) -> dict:
         kill = {"kind": "kill-producer", "at": random_at(rng, document), "point": point}
         document["faults"].append(kill)
     return document
+
+
+def random_group(rng: random.Random, commit: str) -> dict:
+    """The consumer group: mostly one member, often two or three; either protocol with one of
+    its assignors; a session and poll interval short enough for a stall or a pause to move
+    partitions within a run; static membership or not; now and then a commit on revoke."""
+    protocol = rng.choice(list(PROTOCOLS))
+    session = rng.choice([2000, 3000, 6000])
+    group = {
+        "members": rng.choice([1, 1, 2, 3]),
+        "group_protocol": protocol,
+        "assignor": rng.choice(PROTOCOLS[protocol]),
+        "session_timeout_ms": session,
+        "max_poll_interval_ms": rng.choice([session, session + 2000, 300_000]),
+        "static_membership": rng.random() < 0.5,
+    }
+    if commit in ("after-processing", "auto") and rng.random() < 0.3:
+        group["commit_on_revoke"] = True
+    return group
 
 
 def random_transactions(rng: random.Random, transactional: bool) -> dict:
@@ -198,8 +227,16 @@ def random_faults(rng: random.Random, document: dict) -> list[dict]:
     kinds = [k for k in FAULT_KINDS if k != "drop-acks" or document["producer"]["acks"] != "0"]
     kind = rng.choice(kinds)
     fault: dict = {"kind": kind, "at": random_at(rng, document)}
+    members = document["consumer"]["members"]
     if kind == "kill-consumer":
         fault["point"] = random_kill_point(rng, document["consumer"])
+        fault["member"] = rng.randrange(members)
+    elif kind in ("remove-consumer", "stall-consumer", "pause-consumer"):
+        fault["member"] = rng.randrange(members)
+        if kind != "remove-consumer":
+            fault["seconds"] = random_seconds(rng)
+    elif kind == "kill-coordinator":
+        fault["coordinator"] = rng.choice(("group", "group", "transaction"))
     elif kind == "kill-producer":
         point = random_producer_kill_point(rng, document["producer"])
         if point is not None:
@@ -321,6 +358,11 @@ def summary(spec: Spec) -> str:
         f"batch={consumer.batch_size}",
         "rc" if consumer.isolation_level == "read_committed" else "ru",
         *(["idem-consumer"] if consumer.idempotent else []),
+        *(
+            [f"members={consumer.members}/{consumer.group_protocol}/{consumer.assignor}"]
+            if consumer.members > 1 or any(f.member for f in spec.faults)
+            else []
+        ),
         f"p={spec.workload.partitions}",
         f"n={spec.workload.records}",
         f"rate={spec.workload.rate}",
