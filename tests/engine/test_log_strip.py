@@ -33,6 +33,7 @@ class OneLineAtATime:
         self.effects: list[dict[int, int]] = [{} for _ in range(PARTITIONS)]
         self.position = [0] * PARTITIONS
         self.session = 0
+        self.session_of = [0] * PARTITIONS  # the newest session that handled each partition
         self.reset: set[int] = set()
         self.handlings = 0
         self.sessions_acked: set[int] = set()
@@ -53,9 +54,10 @@ class OneLineAtATime:
         runs[offset] = min(runs.get(offset, 0) + 1, 255)
         effects[offset] = min(effects.get(offset, 0) + charged, 255)
         self.handlings += 1
-        if session < self.session:
-            return  # a late line of a replaced session
         self.consumer_session(session)
+        if session < self.session_of[partition]:
+            return  # a late line of a session its partition has moved on from
+        self.session_of[partition] = session
         self.reset.discard(partition)
         self.position[partition] = offset + 1
 

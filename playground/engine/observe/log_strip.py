@@ -40,7 +40,6 @@ from playground.engine.observe.strip_state import (
     OutputStrip,
     PartitionStrip,
     StripView,
-    _last_of_each,
 )
 from playground.engine.observe.tally import JournalSlices
 from playground.engine.spec.model import IsolationLevel, Pipeline, Spec
@@ -174,6 +173,11 @@ class LogStripWatch:
         self._ledger = JournalSlices(names.sink)
         self._lock = threading.Lock()
         self._session = 0  # the newest consumer session the sink or the conductor has shown
+        # Per partition, the newest consumer session that handled it: with several members in
+        # the group, sessions run side by side, each on partitions of its own; a line of an
+        # older session than its partition's newest (a zombie's, a replaced session's) leaves
+        # the position alone.
+        self._session_of = [0] * partitions
         # Partitions a new consumer session has processed nothing of yet: it reads them on from
         # the group's committed offset, where their position marker goes back to.
         self._reset: set[int] = set()
@@ -260,25 +264,31 @@ class LogStripWatch:
         partitions, offsets, sessions = partitions[ran], offsets[ran], sessions[ran]
         self.handlings += int(runs[ran].sum())
         with self._lock:
-            known = sessions >= 0
-            newest = np.maximum.accumulate(
-                np.concatenate(([self._session], np.where(known, sessions, -1)))
-            )
-            # A late line of a replaced session leaves the position alone: it has moved on.
-            moves = ~known | (sessions >= newest[:-1])
-            started = np.flatnonzero(known & (sessions > newest[:-1]))  # a new session's first
+            # The newest session of the whole group: a line of a session newer than any before
+            # means a session started (every partition's position goes back to the committed
+            # offset until its own processing shows where it reads).
+            newest = np.maximum.accumulate(np.concatenate(([self._session], sessions)))
+            started = np.flatnonzero(sessions > newest[:-1])
             since = 0
             if len(started):
                 self._new_session(int(newest[-1]))
-                since = started[-1]
-            # Their processing shows where they read.
-            self._reset.difference_update(np.unique(partitions[since:][moves[since:]]).tolist())
-        partitions, offsets = partitions[moves], offsets[moves]
-        last = _last_of_each(partitions)
-        for partition, offset in zip(
-            partitions[last].tolist(), offsets[last].tolist(), strict=True
-        ):
-            self.partitions[partition].position = offset + 1
+                since = int(started[-1])
+            after = np.arange(len(partitions)) >= since
+            for partition in np.unique(partitions).tolist():
+                mine = partitions == partition
+                theirs = sessions[mine]
+                known = theirs >= 0
+                newest_here = np.maximum.accumulate(
+                    np.concatenate(([self._session_of[partition]], np.where(known, theirs, -1)))
+                )
+                # A late line of a session its partition has moved on from (a replaced
+                # session's, a zombie's) leaves the position alone.
+                moves = ~known | (theirs >= newest_here[:-1])
+                self._session_of[partition] = int(newest_here[-1])
+                if moves.any():
+                    self.partitions[partition].position = int(offsets[mine][moves][-1]) + 1
+                if (moves & after[mine]).any():
+                    self._reset.discard(partition)  # its processing shows where it reads
 
     def _new_session(self, session: int) -> None:
         self._session = session
