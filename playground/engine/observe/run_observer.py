@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Protocol
 
-from playground.engine.naming import CONSUMER, ExperimentNames
+from playground.engine.naming import ExperimentNames, member_of
 from playground.engine.observe import kafka_questions
 from playground.engine.observe.log_strip import LogStripWatch, questions_for
 from playground.engine.observe.strip_state import StripView
@@ -75,9 +75,13 @@ class RunObserver:
         consumer session, then hand the snapshot to the view."""
         self._snapshot_at = time.monotonic()
         self.strip.sync_clock(snapshot["elapsed"])
-        consumer = snapshot.get("workers", {}).get(CONSUMER)
-        if consumer:
-            self.strip.consumer_session(consumer["session"])
+        sessions = [
+            worker["session"]
+            for name, worker in snapshot.get("workers", {}).items()
+            if member_of(name) is not None
+        ]
+        if sessions:  # the group's newest session (its members' sessions are counted together)
+            self.strip.consumer_session(max(sessions))
         self.view.snapshot(snapshot)
 
     # -- the strip ------------------------------------------------------------------------------
