@@ -1,29 +1,34 @@
 """Which broker coordinates an experiment's consumer group, or its transactional producers: the
 broker the kill-coordinator fault kills, found by asking Kafka, as kill-leader finds a leader.
 
-A group's coordinator is what the cluster answers to a describe of the group (FindCoordinator,
-asked by the admin client; it answers for a group it has never seen too). The admin client has
-no such question for a transactional id (no describe-transactions in confluent-kafka 2.16), so
-its coordinator is found as the broker finds it: the leader of the partition of
-__transaction_state that the id hashes to (TransactionStateManager.partitionFor in Kafka 4.1:
-Utils.abs(transactionalId.hashCode()) % the topic's partition count). Groups hash the same way
-onto __consumer_offsets (GroupCoordinatorService.partitionFor), which is how the tests check the
-hashing against the group's answer.
+A coordinator is the leader of one partition of an internal topic: the partition the group id or
+transactional id hashes to, Utils.abs(key.hashCode()) % the topic's partition count, in
+__consumer_offsets for a group (GroupCoordinatorService.partitionFor in Kafka 4.1) and in
+__transaction_state for a transactional id (TransactionStateManager.partitionFor). The leader is
+asked of the cluster's metadata, and the partition count too, as the broker counts it.
 
-The partition count is read from the topic's metadata, as the broker reads it (its config only
-counts before the topic exists).
+Why not the admin client's describe of the group, which names the coordinator? confluent-kafka
+2.16 has no such question for a transactional id; and any admin request aimed at a group's
+coordinator (describe, list offsets) aborts the whole process, now and then, when that
+coordinator dies or freezes under it (librdkafka issue 4605, "rd_kafka_enq_once_del_source_return:
+Assertion `eonce->refcnt > 0' failed"): here 5 times in 5 when a broker was killed during a
+describe every second. The metadata request cannot, and the runner's process, which fires the
+faults, holds every experiment it runs. The tests check the hashing against what Kafka answers.
+
+`answers` serves those that must describe a group all the same (the live page's members): it
+tells whether a broker answers a Kafka request at all, so that a dead or frozen coordinator is
+not asked.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+import socket
+import struct
 from typing import Literal
 
 from confluent_kafka import KafkaException
 
-from playground.lab.admin import admin_client, partition_leaderships
+from playground.lab.admin import admin_client
 
 Coordinated = Literal["group", "transaction"]
 GROUP: Coordinated = "group"
@@ -31,20 +36,16 @@ TRANSACTION: Coordinated = "transaction"
 # The internal topic whose partition leaders coordinate each kind.
 STATE_TOPICS = {GROUP: "__consumer_offsets", TRANSACTION: "__transaction_state"}
 ASK_TIMEOUT_SECONDS = 5.0
-# librdkafka resolves a request's future with a time-out error at its request_timeout; this much
-# later, the request is taken for hung.
-ANSWER_GRACE_SECONDS = 2.0
-
-# Admin clients whose request was still in flight when we stopped waiting, kept until it ends: a
-# client destroyed with a request in flight can abort the process in librdkafka (see
-# experiment_topics._answers).
-_in_flight: list[tuple[object, Future]] = []
-_in_flight_lock = threading.Lock()
+# ApiVersions v0 (api key 18), the one request every broker answers before any other.
+_API_VERSIONS_KEY, _PROBE_CORRELATION_ID = 18, 0x0C00D
+_PROBE_CLIENT_ID = b"playground-coordinator-probe"
+_REQUEST_HEADER = struct.Struct(">hhih")
 
 
 class NoCoordinator(LookupError):
     """Kafka names no live coordinator now: its state topic does not exist yet (no client has
-    used a group or a transaction), or the partition has no leader (a failover under way)."""
+    used a group or a transaction), the partition has no leader (a failover under way), or the
+    metadata did not come."""
 
 
 def coordinator(
@@ -54,60 +55,35 @@ def coordinator(
     timeout: float = ASK_TIMEOUT_SECONDS,
 ) -> int:
     """The id of the broker that coordinates the group `key` (kind "group") or the transactional
-    id `key` (kind "transaction"), as the cluster says now. Raises NoCoordinator."""
-    if kind == GROUP:
-        return group_coordinator(bootstrap_servers, key, timeout)
-    if kind == TRANSACTION:
-        return state_partition_leader(bootstrap_servers, TRANSACTION, key, timeout)
-    raise ValueError(f"no coordinator of kind {kind!r}")
+    id `key` (kind "transaction"), as the cluster's metadata says now. Raises NoCoordinator.
 
-
-def group_coordinator(
-    bootstrap_servers: str, group_id: str, timeout: float = ASK_TIMEOUT_SECONDS
-) -> int:
-    """The broker that coordinates `group_id`, as the describe of the group names it."""
-    client = admin_client(bootstrap_servers)
-    futures = client.describe_consumer_groups(
-        [group_id], include_authorized_operations=False, request_timeout=timeout
-    )
-    future = futures[group_id]
+    The whole cluster's metadata is asked, not the state topic's alone: a metadata request that
+    names an internal topic that does not exist yet makes the broker create it."""
+    if kind not in STATE_TOPICS:
+        raise ValueError(f"no coordinator of kind {kind!r}")
     try:
-        described = future.result(timeout=timeout + ANSWER_GRACE_SECONDS)
-    except KafkaException as error:
-        raise NoCoordinator(f"no coordinator for group {group_id}: {error}") from error
-    except FutureTimeout:
-        _keep_until_answered(client, future)
-        raise NoCoordinator(f"no answer about group {group_id} within {timeout:.0f} s") from None
-    if described.coordinator is None or described.coordinator.id < 0:
-        raise NoCoordinator(f"no coordinator for group {group_id}")
-    return described.coordinator.id
-
-
-def _keep_until_answered(client, future: Future) -> None:
-    with _in_flight_lock:
-        _in_flight[:] = [(c, f) for c, f in _in_flight if not f.done()]
-        _in_flight.append((client, future))
-
-
-def state_partition_leader(
-    bootstrap_servers: str, kind: Coordinated, key: str, timeout: float = ASK_TIMEOUT_SECONDS
-) -> int:
-    """The leader of the partition of `kind`'s state topic that holds `key`: its coordinator."""
-    topic = STATE_TOPICS[kind]
-    try:
-        everything = partition_leaderships(bootstrap_servers, timeout=timeout)
+        metadata = admin_client(bootstrap_servers).list_topics(timeout=timeout)
     except KafkaException as error:
         raise NoCoordinator(
             f"no metadata to find the {kind} coordinator of {key}: {error}"
         ) from error
-    leaders = {found.partition: found.leader for found in everything if found.topic == topic}
-    if not leaders:
-        raise NoCoordinator(f"{topic} does not exist yet: no {kind} coordinator for {key}")
-    partition = state_partition(key, len(leaders))
-    leader = leaders.get(partition, -1)
+    leader = leader_in(metadata, kind, key)
+    if leader is None:
+        raise NoCoordinator(f"{STATE_TOPICS[kind]} does not exist yet: no {kind} coordinator")
     if leader < 0:
-        raise NoCoordinator(f"{topic}-{partition}, which coordinates {key}, has no leader now")
+        raise NoCoordinator(f"the partition of {STATE_TOPICS[kind]} that holds {key} has no leader")
     return leader
+
+
+def leader_in(metadata, kind: Coordinated, key: str) -> int | None:
+    """The coordinator of `key` in a ClusterMetadata (AdminClient.list_topics) that lists
+    `kind`'s state topic: the leader of its partition, -1 when it has none, None when the
+    metadata does not list the topic."""
+    found = metadata.topics.get(STATE_TOPICS[kind])
+    if found is None or found.error is not None or not found.partitions:
+        return None
+    partition = found.partitions.get(state_partition(key, len(found.partitions)))
+    return -1 if partition is None else partition.leader
 
 
 def state_partition(key: str, partitions: int) -> int:
@@ -126,3 +102,27 @@ def java_string_hash(text: str) -> int:
     for index in range(0, len(units), 2):
         hashed = (hashed * 31 + int.from_bytes(units[index : index + 2], "big")) & 0xFFFFFFFF
     return hashed - 2**32 if hashed >= 2**31 else hashed
+
+
+def answers(host: str, port: int, timeout: float) -> bool:
+    """Whether the broker at host:port answers a Kafka request (ApiVersions), on a connection of
+    its own, each step (connect, answer) within `timeout` seconds: False for a dead broker
+    (refused) and for a frozen one (the connection opens, as the kernel accepts it, but no answer
+    comes)."""
+    body = (
+        _REQUEST_HEADER.pack(_API_VERSIONS_KEY, 0, _PROBE_CORRELATION_ID, len(_PROBE_CLIENT_ID))
+        + _PROBE_CLIENT_ID
+    )
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(len(body).to_bytes(4, "big") + body)
+            reply = b""
+            while len(reply) < 8:
+                chunk = connection.recv(8 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+    except OSError:
+        return False
+    return int.from_bytes(reply[4:8], "big") == _PROBE_CORRELATION_ID
