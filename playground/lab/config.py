@@ -24,6 +24,36 @@ COMMON_JVM_OPTIONS = [
     "-Djava.awt.headless=true",
 ]
 
+# Consumer groups whose rebalances play out in seconds, in front of a class, under both rebalance
+# protocols (checked against Kafka 4.1.1's GroupCoordinatorConfig). A spec may ask for a consumer
+# session timeout of 1 to 60 s: the bounds below admit that whole range and no more than needed.
+CONSUMER_GROUPS = {
+    # Classic protocol: the client chooses its session timeout (session.timeout.ms, sent with
+    # JoinGroup) and the broker refuses one outside these bounds; the default minimum, 6 s, would
+    # refuse a few seconds. The default maximum (30 min) is far above 60 s: left alone.
+    "group.min.session.timeout.ms": "1000",
+    # A new group's first rebalance starts at once instead of waiting 3 s for more members.
+    "group.initial.rebalance.delay.ms": "0",
+    # Consumer protocol (KIP-848, group.protocol=consumer): the broker owns the session timeout
+    # and the heartbeat interval; librdkafka refuses both as client settings. A group takes its
+    # own session timeout from a group config (consumer.session.timeout.ms), which must lie in
+    # [min, max]; the defaults (45 s to 60 s) would refuse anything short.
+    "group.consumer.min.session.timeout.ms": "1000",
+    "group.consumer.max.session.timeout.ms": "60000",
+    # A group without a group config of its own: the same 6 s as the experiments' classic
+    # consumers (clients.CONSUMER_SESSION_TIMEOUT_MS) instead of 45 s.
+    "group.consumer.session.timeout.ms": "6000",
+    # A member learns of a new assignment, and acknowledges a revocation, only in a heartbeat: a
+    # partition moves in about two intervals (the old owner's revoke, then the new owner's
+    # assign). The default 5 s made a second member wait 5 s for its partitions; at 500 ms it
+    # waits about 1 s, like a classic group. One member sends two small requests a second, which
+    # a lab of a few 4-member experiments bears easily. The minimum is that interval, so that a
+    # group config cannot ask for a busier one; a group config's session timeout of 1 s stays
+    # above it, as Kafka requires.
+    "group.consumer.heartbeat.interval.ms": "500",
+    "group.consumer.min.heartbeat.interval.ms": "500",
+}
+
 # Settings shared by every node.
 COMMON = {
     "controller.listener.names": "CONTROLLER",
@@ -33,6 +63,10 @@ COMMON = {
     "num.network.threads": "2",
     "num.io.threads": "2",
     "background.threads": "2",
+    # Brokers coordinate groups with these; the controller checks every group config (the
+    # consumer protocol's per-group session timeout) against its own copy of the bounds, and
+    # with Kafka's defaults there it refused a group's 1 s session timeout the brokers allow.
+    **CONSUMER_GROUPS,
 }
 
 BROKER = {
@@ -49,7 +83,6 @@ BROKER = {
     "transaction.state.log.replication.factor": "3",
     "transaction.state.log.min.isr": "2",
     "share.coordinator.state.topic.num.partitions": "1",
-    "group.initial.rebalance.delay.ms": "0",
     # A follower that stops fetching leaves the ISR after 4 s (default 30 s).
     "replica.lag.time.max.ms": "4000",
     "broker.heartbeat.interval.ms": "500",
