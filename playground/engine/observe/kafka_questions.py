@@ -325,7 +325,6 @@ class _Asker:
         admin = self._client("describer", lambda: admin_client(self.bootstrap))
         state_topic = coordinators.STATE_TOPICS[coordinators.GROUP]
         try:
-            # Naming the topic may create it, as the group's first member would anyway.
             metadata = admin.list_topics(state_topic, timeout=KAFKA_TIMEOUT_SECONDS)
         except Exception as failure:  # noqa: BLE001 - the panel says so
             self._retire_describer(None)
