@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -45,6 +46,27 @@ def test_a_key_hashes_to_the_partition_kafka_picks(key, hashed, of_3, of_50):
 def test_an_unknown_kind_of_coordinator_is_refused():
     with pytest.raises(ValueError, match="no coordinator of kind"):
         coordinators.coordinator("127.0.0.1:1", "cluster", "key")
+
+
+def metadata(topic: str, leaders: list[int], error=None) -> SimpleNamespace:
+    """A ClusterMetadata as list_topics gives it, with one topic of these partition leaders."""
+    partitions = {p: SimpleNamespace(id=p, leader=leader) for p, leader in enumerate(leaders)}
+    found = SimpleNamespace(topic=topic, partitions=partitions, error=error)
+    return SimpleNamespace(topics={topic: found})
+
+
+def test_the_coordinator_is_the_leader_of_the_partition_the_key_hashes_to():
+    key = "exp-1a2b3c4d-txn-consumer-0"  # partition 1 of 3 (JAVA_HASHES)
+    found = metadata("__transaction_state", [3, 1, 2])
+
+    assert coordinators.leader_in(found, TRANSACTION, key) == 1
+    assert coordinators.leader_in(metadata("__consumer_offsets", [3, -1, 2]), GROUP, key) == -1
+
+
+def test_no_coordinator_where_the_state_topic_is_not_listed():
+    assert coordinators.leader_in(metadata("orders", [1]), GROUP, "g") is None
+    unknown = metadata("__consumer_offsets", [], error="UNKNOWN_TOPIC_OR_PART")
+    assert coordinators.leader_in(unknown, GROUP, "g") is None
 
 
 def test_a_port_nobody_listens_on_does_not_answer():

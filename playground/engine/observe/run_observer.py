@@ -1,11 +1,12 @@
 """A running experiment watched from outside its workers, for its live page.
 
 The conductor's snapshots carry the counters and the timeline. Beside them, the observer follows
-the log strip (the raw records, and Kafka's markers) and the cluster (brokers, partition leaders)
-on threads of its own, and hands each to the run's view (`RunView`: the web's publisher) ready to
-draw. Kafka is asked by the experiment's kafka_questions child, never by this process; the view
-only draws and sends. The strip is read once per snapshot, timed to end just before the next one
-is due, so that the strip a page shows is as fresh as its counters.
+the log strip (the raw records, and Kafka's markers), the cluster (brokers, partition leaders) and
+the consumer group (its members and the partitions each owns, as Kafka describes the group) on
+threads of its own, and hands each to the run's view (`RunView`: the web's publisher) ready to
+draw, the group with the cluster. Kafka is asked by the experiment's kafka_questions child, never
+by this process; the view only draws and sends. The strip is read once per snapshot, timed to end
+just before the next one is due, so that the strip a page shows is as fresh as its counters.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from playground.engine.naming import ExperimentNames, member_of
 from playground.engine.observe import kafka_questions
+from playground.engine.observe.group_watch import GroupWatch
 from playground.engine.observe.log_strip import LogStripWatch, questions_for
 from playground.engine.observe.strip_state import StripView
 from playground.engine.run.clusters import Target
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CLUSTER_INTERVAL_SECONDS = 1.0
 CLUSTER_WAIT_SECONDS = 5.0  # a metadata answer later than this leaves the panel as it was
+GROUP_INTERVAL_SECONDS = 1.0  # the group is described at most this often
+# A group answer later than this means a hung child (its own requests are bounded): it is replaced.
+GROUP_WAIT_SECONDS = kafka_questions.GROUP_ANSWER_SECONDS + 4.0
 # A read of the strip starts as long before the next snapshot as reads have lately taken, plus
 # this (back to back at worst).
 STRIP_LEAD_SECONDS = 0.02
@@ -46,7 +51,8 @@ class RunView(Protocol):
         """The log strip, read again (called only when a read succeeded)."""
 
     def cluster(self, state: dict) -> None:
-        """The cluster's state: `nodes`, `partitions`, `error`, `managed` (see cluster_state)."""
+        """The cluster's state: `nodes`, `partitions`, `error`, `managed` (see cluster_state),
+        and `group`, the consumer group as last described (RunObserver.group)."""
 
 
 class RunObserver:
@@ -61,11 +67,12 @@ class RunObserver:
         self._strip_lock = threading.Lock()  # one read of the raw records at a time
         self._snapshot_at = time.monotonic()  # when the last snapshot came
         self._threads: list[threading.Thread] = []
+        self._group = GroupWatch(names)
 
     def start(self) -> None:
-        """Follow the strip and the cluster, each in a thread of its own (a paused broker can
-        make a question wait; the conductor must never wait)."""
-        for follow in (self._follow_strip, self._follow_cluster):
+        """Follow the strip, the cluster and the group, each in a thread of its own (a paused
+        broker can make a question wait; the conductor must never wait)."""
+        for follow in (self._follow_strip, self._follow_cluster, self._follow_group):
             thread = threading.Thread(target=follow, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -75,14 +82,19 @@ class RunObserver:
         consumer session, then hand the snapshot to the view."""
         self._snapshot_at = time.monotonic()
         self.strip.sync_clock(snapshot["elapsed"])
+        workers = snapshot.get("workers", {})
         sessions = [
-            worker["session"]
-            for name, worker in snapshot.get("workers", {}).items()
-            if member_of(name) is not None
+            worker["session"] for name, worker in workers.items() if member_of(name) is not None
         ]
         if sessions:  # the group's newest session (its members' sessions are counted together)
             self.strip.consumer_session(max(sessions))
+        self._group.sessions(workers)
         self.view.snapshot(snapshot)
+
+    def group(self) -> dict:
+        """The consumer group as Kafka last described it, asked at most once a second in a
+        thread of the observer's (see GroupWatch.state)."""
+        return self._group.state()
 
     # -- the strip ------------------------------------------------------------------------------
     def _follow_strip(self) -> None:
@@ -119,7 +131,7 @@ class RunObserver:
     def _follow_cluster(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            state = cluster_state(self.target, self.questions)
+            state = cluster_state(self.target, self.questions) | {"group": self.group()}
             if self._stop.is_set():
                 break
             try:
@@ -127,6 +139,14 @@ class RunObserver:
             except Exception:  # the panel misses a beat
                 log.exception("the cluster panel of %s failed", self.strip.names.experiment_id)
             self._stop.wait(max(0.0, CLUSTER_INTERVAL_SECONDS - (time.monotonic() - started)))
+
+    # -- the group ------------------------------------------------------------------------------
+    def _follow_group(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            answer = self.questions.ask({"ask": kafka_questions.GROUP}, GROUP_WAIT_SECONDS)
+            self._group.take(answer, self.questions.failure)
+            self._stop.wait(max(0.0, GROUP_INTERVAL_SECONDS - (time.monotonic() - started)))
 
     # -- the end --------------------------------------------------------------------------------
     def close(self) -> None:
