@@ -595,13 +595,15 @@ def test_a_classic_consumer_names_its_assignor_and_its_session_to_the_client(ass
     assert config["group.protocol"] == "classic"
     assert config["partition.assignment.strategy"] == assignor
     assert config["session.timeout.ms"] == 9000
-    assert config["heartbeat.interval.ms"] == 3000
+    assert config["heartbeat.interval.ms"] == 1000
     assert config["max.poll.interval.ms"] == 20_000
     assert "group.remote.assignor" not in config
 
 
-@pytest.mark.parametrize(("session", "heartbeat"), [(1000, 333), (6000, 2000), (60_000, 20_000)])
-def test_a_classic_consumer_heartbeats_three_times_a_session(session, heartbeat):
+@pytest.mark.parametrize(("session", "heartbeat"), [(1000, 333), (2400, 800), (6000, 1000)])
+def test_a_classic_consumer_heartbeats_three_times_a_session_at_least_once_a_second(
+    session, heartbeat
+):
     spec = Spec.from_json(group(session_timeout_ms=session))
 
     assert consumer_config(spec)["heartbeat.interval.ms"] == heartbeat
@@ -635,6 +637,6 @@ def test_the_default_consumer_config_is_the_classic_range_member_of_a_six_second
         "group.protocol": "classic",
         "partition.assignment.strategy": "range",
         "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 2000,
+        "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 300_000,
     }

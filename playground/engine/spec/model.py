@@ -42,6 +42,7 @@ MAX_SPEC_MEMBERS = 4  # consumer.members
 MIN_SESSION_TIMEOUT_MS = 1000  # the lab's brokers accept session timeouts from here (lab/config)
 MAX_SESSION_TIMEOUT_MS = 60_000
 MIN_HEARTBEAT_INTERVAL_MS = 100
+MAX_HEARTBEAT_INTERVAL_MS = 1000
 MAX_TRANSACTIONAL_ID_LENGTH = 200
 LEADER = "leader"  # a broker fault's "broker": the leader of partition 0 when the fault fires
 ALL_BROKERS = "all"  # resume-broker's "broker": every paused broker
@@ -549,10 +550,17 @@ def consumer_config(spec: Spec) -> dict[str, str | int | bool]:
     }
 
 
+def heartbeat_interval_ms(session_timeout_ms: int) -> int:
+    """A classic member's heartbeat interval: a third of its session timeout (two lost heartbeats
+    do not end a session), at most MAX_HEARTBEAT_INTERVAL_MS. A classic rebalance reaches the
+    other members with their next heartbeat: librdkafka's default of 3 s made one take 3 to 6 s
+    on the lab, 1 s makes it take 1 to 2 s."""
+    return max(MIN_HEARTBEAT_INTERVAL_MS, min(MAX_HEARTBEAT_INTERVAL_MS, session_timeout_ms // 3))
+
+
 def group_protocol_config(consumer: Consumer) -> dict[str, str | int | bool]:
     """The group protocol's properties. With the classic protocol the client chooses the
-    assignor and its session timeout (heartbeats every third of it, so that two lost heartbeats
-    do not end a session);
+    assignor and its session timeout (heartbeat_interval_ms);
     with the consumer protocol (KIP-848) the broker does both: the assignor is named to it, and
     the session timeout is the group's own config, set before the run (experiment_topics)."""
     if consumer.group_protocol == GroupProtocol.CONSUMER:
@@ -561,7 +569,7 @@ def group_protocol_config(consumer: Consumer) -> dict[str, str | int | bool]:
         "group.protocol": "classic",
         "partition.assignment.strategy": consumer.assignor.value,
         "session.timeout.ms": consumer.session_timeout_ms,
-        "heartbeat.interval.ms": max(MIN_HEARTBEAT_INTERVAL_MS, consumer.session_timeout_ms // 3),
+        "heartbeat.interval.ms": heartbeat_interval_ms(consumer.session_timeout_ms),
     }
 
 
