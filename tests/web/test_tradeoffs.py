@@ -11,6 +11,7 @@ import statistics
 import pytest
 from django.test import Client
 
+from playground.engine.spec.model import Spec
 from playground.engine.spec.presets import preset
 from playground.web.comparisons import measurements
 from playground.web.lessons import course
@@ -219,8 +220,9 @@ def test_a_comparison_measures_cost_alone_at_full_speed_and_the_guarantee_under_
         # bench.tradeoffs' to measure, not a test's; here it ranged from 740 to over 1,000).
         assert run.result["timing"]["records_per_second"] >= 500, run.result["timing"]
     # The safe spec never passes the named point: its kill struck at its own commit point.
-    assert guarantee[1].spec["faults"] == risky["faults"]
-    assert guarantee[0].spec["faults"] == [risky["faults"][0] | {"point": "next-commit-point"}]
+    shared = Spec.from_json(risky).to_json()["faults"]  # as the spec writes them back
+    assert guarantee[1].spec["faults"] == shared
+    assert guarantee[0].spec["faults"] == [shared[0] | {"point": "next-commit-point"}]
 
     data = client.get(f"/api/comparisons/{comparison.share_id}").json()
     assert data["finished"] and data["cost_records"] == 1000 and data["rounds"] == 3
