@@ -74,6 +74,7 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         "dropped_acks": FAULT_DEFAULTS["count"],
         "max_member": MAX_MEMBERS - 1,
         "stall_seconds": _stall_seconds(found),
+        "group_lane": _group_lane(found),
         "board": class_predictions.board(
             found, session_key=request.session.session_key, controls=controls
         ),
@@ -92,6 +93,17 @@ def page_context(request: HttpRequest, found: Experiment) -> dict:
         context["chart"] = verdict.chart(found)
         context["raw_records_pruned"] = folders.raw_records_pruned(found.run_id)
     return context
+
+
+def _group_lane(found: Experiment) -> bool:
+    """Whether the log strip's legend explains the member lane: the spec's group has several
+    members, or a fault that adds one."""
+    try:
+        spec = Spec.from_json(found.spec)
+    except SpecError:
+        return False
+    adds = any(fault.kind == FaultKind.ADD_CONSUMER for fault in spec.faults)
+    return spec.consumer.members > 1 or adds
 
 
 def _stall_seconds(found: Experiment) -> float:

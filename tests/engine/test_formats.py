@@ -375,6 +375,7 @@ def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
                 total.source_partition,
                 total.source_offset,
                 total.session,
+                total.member,
             )
             audited = db.execute(
                 f"SELECT unnest(from_json(?, {output_value.DUCKDB_STRUCT}))", [value.decode()]
@@ -389,7 +390,8 @@ def test_every_reader_of_the_output_value_reads_what_the_writer_wrote():
 def test_an_output_value_from_before_sessions_were_recorded_reads_without_one():
     value = output_value.value(OutputValue("order-0000001", 1, 2, 3, 4, 5))
     assert output_value.decode(value).session is None
-    assert output_value.source(value.replace(b', "session": null', b"")) == (3, 4, -1)
+    written = value.replace(b', "session": null', b"").replace(b', "member": null', b"")
+    assert output_value.source(written) == (3, 4, -1, -1)
 
 
 @pytest.mark.parametrize("recorded", ["session", "nothing"])
@@ -401,7 +403,7 @@ def test_an_output_value_from_before_members_were_recorded_reads_without_one(rec
     value += b', "session": 6}' if recorded == "session" else b"}"
     session = 6 if recorded == "session" else None
     assert output_value.decode(value) == OutputValue("o-1", 1, 2, 3, 4, 5, session, None, None)
-    assert output_value.source(value) == (3, 4, -1 if session is None else session)
+    assert output_value.source(value) == (3, 4, -1 if session is None else session, -1)
     db = record_tables.connect()
     try:
         audited = db.execute(

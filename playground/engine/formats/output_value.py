@@ -38,6 +38,7 @@ class OutputValue(NamedTuple):
 # Where a value came from, as json.dumps lays it out (spaces tolerated either way).
 _SOURCE = re.compile(rb'"source_partition": ?(\d+), ?"source_offset": ?(\d+)')
 _SESSION = re.compile(rb'"session": ?(\d+)')
+_MEMBER = re.compile(rb'"member": ?(\d+)')
 
 # The fields the audit reads, as DuckDB's from_json takes a value (a field a value leaves out
 # reads as NULL: a session, member or generation, for a value from before they were recorded).
@@ -63,11 +64,17 @@ def decode(value: bytes) -> OutputValue:
         ) from None
 
 
-def source(value: bytes) -> tuple[int, int, int] | None:
-    """(partition, offset, session) of the input copy a value came from (session -1: not
-    recorded), or None for a value that does not say."""
+def source(value: bytes) -> tuple[int, int, int, int] | None:
+    """(partition, offset, session, member) of the input copy a value came from and the group
+    member that handled it (session and member -1: not recorded), or None for a value that does
+    not say."""
     found = _SOURCE.search(value)
     if found is None:
         return None
-    session = _SESSION.search(value)
-    return int(found[1]), int(found[2]), int(session[1]) if session else -1
+    session, member = _SESSION.search(value), _MEMBER.search(value)
+    return (
+        int(found[1]),
+        int(found[2]),
+        int(session[1]) if session else -1,
+        int(member[1]) if member else -1,
+    )

@@ -248,18 +248,23 @@ class LogStripWatch:
             self._take_runs(data)
 
     def _take_runs(self, data: bytes) -> None:
-        partitions, offsets, sessions, _members, _generations, charged = ledger.runs(data)
-        self._handled(partitions, offsets, sessions, np.ones_like(offsets), charged)
+        partitions, offsets, sessions, members, _generations, charged = ledger.runs(data)
+        self._handled(
+            partitions, offsets, sessions, np.ones_like(offsets), charged, members=members
+        )
 
-    def _handled(self, partitions, offsets, sessions, runs, effects) -> None:
+    def _handled(self, partitions, offsets, sessions, runs, effects, members=None) -> None:
         """Handlings in the order the sink has them (arrays, one entry each): the partition and
-        offset handled, the consumer session (-1: not known), handler runs and effects."""
+        offset handled, the consumer session (-1: not known), handler runs and effects, and the
+        group member that handled it (None: not read here)."""
         kept = (partitions >= 0) & (partitions < len(self.partitions)) & (offsets >= 0)
         partitions, offsets, sessions = partitions[kept], offsets[kept], sessions[kept]
         runs, effects = runs[kept], effects[kept]
+        members = None if members is None else members[kept]
         for partition in np.unique(partitions).tolist():
             mine = partitions == partition
-            self.partitions[partition].handled(offsets[mine], runs[mine], effects[mine])
+            by = None if members is None else members[mine]
+            self.partitions[partition].handled(offsets[mine], runs[mine], effects[mine], by)
         ran = runs > 0  # a handling; an effect alone (the committed output) moves nothing
         partitions, offsets, sessions = partitions[ran], offsets[ran], sessions[ran]
         self.handlings += int(runs[ran].sum())
@@ -332,12 +337,14 @@ class LogStripWatch:
                     mine = offsets[partitions == partition]
                     self.outputs[partition].seen(mine, code)
                     nexts[partition] = max(nexts.get(partition, 0), int(mine.max()) + 1)
-            sources = np.array(read["sources"], np.int64).reshape(-1, 3)
+            sources = np.array(read["sources"], np.int64).reshape(-1, 4)
             if len(sources):
-                partitions, offsets, sessions = sources.T
+                partitions, offsets, sessions, members = sources.T
                 ones = np.ones_like(offsets)
                 handled = (ones, 0 * ones) if code == _OUT_SEEN else (0 * ones, ones)
-                self._handled(partitions, offsets, sessions, *handled)
+                # The members of the handlings: the read_uncommitted reader's, one per handling.
+                by = members if code == _OUT_SEEN else None
+                self._handled(partitions, offsets, sessions, *handled, members=by)
         return taken
 
     def _output_read_to_end(self) -> bool:

@@ -23,6 +23,11 @@ INVISIBLE = "invisible"  # never visible to a read_committed consumer: aborted, 
 CONSUMER_STATES = (
     PROCESSED_ONCE, PROCESSED_AGAIN, DUPLICATED, NO_EFFECT, NEVER_PROCESSED, WAITING, INVISIBLE,
 )  # fmt: skip
+# Which group member handled the record at an offset (the member lane, several members only):
+# "0", "1", ... by member, or SEVERAL_MEMBERS when two members or more handled it (a rebalance's
+# or a zombie's second handling).
+SEVERAL_MEMBERS = "several"
+_SEVERAL = 255  # the member lane's code for it (a member's code is its number + 1)
 # What the producer heard about the record at an offset (the producer lane).
 UNACKED = "unacked"  # in the log, never acknowledged to the producer (acks=0, a lost response)
 # What a record of the output topic belongs to (kafka-to-kafka).
@@ -73,6 +78,9 @@ class PartitionStrip:
     runs: bytearray = field(default_factory=bytearray)  # handlings of the record (max 255)
     effects: bytearray = field(default_factory=bytearray)  # effects counted from it (max 255)
     codes: bytearray = field(default_factory=bytearray)  # the consumer lane, see _code
+    members: bytearray = field(
+        default_factory=bytearray
+    )  # the member lane: 0, member + 1, _SEVERAL
     log_end: int = 0
     committed: int | None = None  # None until the group commits
     position: int = 0
@@ -94,10 +102,18 @@ class PartitionStrip:
         code = codes[offsets]
         codes[offsets] = np.where(code == _UNPROCESSED, _UNPROCESSED_ACKED, code)
 
-    def handled(self, offsets: np.ndarray, runs: np.ndarray, effects: np.ndarray) -> None:
+    def handled(
+        self,
+        offsets: np.ndarray,
+        runs: np.ndarray,
+        effects: np.ndarray,
+        members: np.ndarray | None = None,
+    ) -> None:
         """Handlings of the records at `offsets`: `runs` handler runs and `effects` effects each
-        (counted up to 255)."""
+        (counted up to 255), by group `members` (-1: not known)."""
         self._cover(int(offsets.max()) + 1)
+        if members is not None:
+            self._by_members(offsets, members)
         offsets, each = np.unique(offsets, return_inverse=True)
         added_runs, added_effects = np.zeros((2, len(offsets)), np.int64)
         np.add.at(added_runs, each, runs)
@@ -109,8 +125,24 @@ class PartitionStrip:
             runs_now[offsets], effects_now[offsets], _bytes(self.acked)[offsets]
         )
 
+    def _by_members(self, offsets: np.ndarray, members: np.ndarray) -> None:
+        """Note which member handled each offset: a second member makes it _SEVERAL."""
+        known = members >= 0
+        offsets, codes = offsets[known], np.minimum(members[known] + 1, _SEVERAL - 1)
+        if not len(offsets):
+            return
+        order = np.lexsort((codes, offsets))
+        offsets, codes = offsets[order], codes[order]
+        first = np.flatnonzero(np.concatenate(([True], offsets[1:] != offsets[:-1])))
+        last = np.append(first[1:], len(offsets)) - 1
+        unique, low, high = offsets[first], codes[first], codes[last]
+        lane = _bytes(self.members)
+        before = lane[unique]
+        mixed = (low != high) | ((before != 0) & (before != low))
+        lane[unique] = np.where(mixed, _SEVERAL, low).astype(np.uint8)
+
     def _cover(self, size: int) -> None:
-        for array in (self.acked, self.runs, self.effects, self.codes):
+        for array in (self.acked, self.runs, self.effects, self.codes, self.members):
             _grow(array, size)
 
     def lost_below(self, final: bool) -> int:
@@ -191,6 +223,24 @@ class StripView:
             return INVISIBLE
         return WAITING
 
+    def member_state(self, strip: PartitionStrip, start: int, end: int) -> str | None:
+        """SEVERAL_MEMBERS if two members handled a record of [start, end), else the member
+        (as a string) that handled the most recent one there, None if none was handled."""
+        lane = strip.members
+        end = min(end, len(lane))
+        if start >= end:
+            return None
+        if lane.find(_SEVERAL, start, end) >= 0:
+            return SEVERAL_MEMBERS
+        handled = lane[start:end].rstrip(b"\x00")
+        return str(handled[-1] - 1) if handled else None
+
+    @property
+    def several_members(self) -> bool:
+        """Whether any record was handled by a member other than the first: the member lane
+        is drawn only then."""
+        return any(lane.strip(b"\x00\x01") for lane in (s.members for s in self.partitions))
+
     def producer_state(self, strip: PartitionStrip, start: int, end: int) -> str | int:
         """UNACKED, or the newest producer session that had records here acknowledged."""
         acked = strip.acked
@@ -245,7 +295,14 @@ class StripView:
             _add(acked.setdefault(str(code - 1), []) if code else unacked, start, end)
         if len(strip.acked) < strip.log_end:
             _add(unacked, len(strip.acked), strip.log_end)
-        truncated = any(len(r) >= MAX_RANGES for r in (*ranges.values(), *acked.values()))
+        by_member: dict[str, list[list[int]]] = {}
+        for code, start, end in _runs(strip.members):
+            if code:
+                name = SEVERAL_MEMBERS if code == _SEVERAL else str(code - 1)
+                _add(by_member.setdefault(name, []), start, end)
+        truncated = any(
+            len(r) >= MAX_RANGES for r in (*ranges.values(), *acked.values(), *by_member.values())
+        )
         return {
             "partition": strip.partition,
             "log_end": strip.log_end,
@@ -253,6 +310,7 @@ class StripView:
             "position": strip.position,
             "ranges": {name: found for name, found in ranges.items() if found},
             "acked_by_session": acked,
+            "handled_by_member": by_member,
             UNACKED: unacked,
             "commits": strip.commits,
             "finished": self._finished(strip),
