@@ -186,8 +186,6 @@ class Faults:
     def _point(self, fault: Fault) -> str:
         if fault.kind == FaultKind.STALL_CONSUMER:
             return STALL_POINT
-        if fault.kind in (FaultKind.REMOVE_CONSUMER, FaultKind.PAUSE_CONSUMER):
-            return "running"
         if fault.point == KillPoint.NEXT_COMMIT_POINT:
             return commit_point(self.spec.consumer).value
         return fault.point.value
@@ -597,11 +595,12 @@ class Faults:
             if (fault.at.seconds is not None and index not in self.armed) or index in self._waiting:
                 why = self._why_not_due(fault, index, elapsed)
             elif fault.kind in MEMBER_FAULTS:
-                why = (
-                    f"{role_of(fault)} never reached its {self._point(fault)} point"
-                    if fault.at.records is None or consumer_count >= fault.at.records
-                    else f"the consumer handled only {consumer_count} records"
-                )
+                if fault.at.records is not None and consumer_count < fault.at.records:
+                    why = f"the consumer handled only {consumer_count} records"
+                elif fault.kind in (FaultKind.KILL_CONSUMER, FaultKind.STALL_CONSUMER):
+                    why = f"{role_of(fault)} never reached its {self._point(fault)} point"
+                else:
+                    why = f"{role_of(fault)} was not running when it was due"
             elif fault.kind == FaultKind.KILL_PRODUCER:
                 why = self._why_producer_not_killed(fault)
             else:
