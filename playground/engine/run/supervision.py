@@ -37,7 +37,12 @@ from playground.engine.naming import (
 from playground.engine.run import timeline
 from playground.engine.run.problems import Problem, log_excerpt
 from playground.engine.spec.model import Spec
-from playground.engine.workers.exits import EXIT_DONE, EXIT_START_FAILED, describe
+from playground.engine.workers.exits import (
+    EXIT_DONE,
+    EXIT_INSTANCE_HELD,
+    EXIT_START_FAILED,
+    describe,
+)
 from playground.engine.workers.runtime import Crash, Orders, Report
 from playground.engine.workers.spares import SPARES
 
@@ -272,7 +277,9 @@ class Supervisor:
             self.record(timeline.STOP, f"{name} left the group")
             self._ended(name, "had left the group")
             return Ending(name, for_good=True)
-        meant = worker.crashed_at is not None or worker.kill_meant
+        # A member refused while its dead predecessor's session runs out is the group's timeout
+        # at work, not a failure: it is started again (as restarts allow) until the group lets it.
+        meant = worker.crashed_at is not None or worker.kill_meant or code == EXIT_INSTANCE_HELD
         reason = self._reason(worker, code)
         log_name = self.names.worker_log(name).name
         self.record(timeline.EXIT, f"{name} {reason}; see {log_name}")

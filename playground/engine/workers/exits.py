@@ -29,6 +29,10 @@ EXIT_ASSIGNMENT_LOST = 5  # the group took the consumer's partitions away
 EXIT_FATAL = 6  # the client raised a fatal error: this client instance can do nothing more
 EXIT_GAVE_UP = 7  # retried for too long: records or transactions that never completed
 EXIT_CONDUCTOR_GONE = 8  # the conductor's pipe closed
+# A static member of a consumer-protocol group (KIP-848) whose instance id its dead predecessor
+# still holds: the broker refuses it (UNRELEASED_INSTANCE_ID, fatal to the client) until that
+# member's session times out. Not a failure of the run: the group's own timeout playing out.
+EXIT_INSTANCE_HELD = 9
 
 REASONS = {
     EXIT_UNEXPECTED: "crashed on an unexpected error",
@@ -39,7 +43,12 @@ REASONS = {
     EXIT_FATAL: "hit a fatal Kafka error",
     EXIT_GAVE_UP: "gave up after retrying too long",
     EXIT_CONDUCTOR_GONE: "lost its conductor",
+    EXIT_INSTANCE_HELD: "found its static instance id still held by its dead predecessor, "
+    "until the group's session timeout",
 }
+# How a fatal UNRELEASED_INSTANCE_ID reads: librdkafka reports it as _FATAL, with the broker's
+# words for the underlying error in its message (Python has no call for the original code).
+INSTANCE_HELD_WORDS = ("UNRELEASED_INSTANCE_ID", "instance ID is still used by another member")
 
 FENCED_CODES = frozenset(
     {
@@ -122,6 +131,10 @@ def exit_code_of(failure: BaseException) -> int:
         error = failure.args[0]
         if error.code() in FENCED_CODES:
             return EXIT_FENCED
+        if error.code() == KafkaError.UNRELEASED_INSTANCE_ID or (
+            error.fatal() and any(words in error.str() for words in INSTANCE_HELD_WORDS)
+        ):
+            return EXIT_INSTANCE_HELD
         if error.fatal():
             return EXIT_FATAL
         if error.code() in ASSIGNMENT_LOST_CODES:
