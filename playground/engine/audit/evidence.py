@@ -137,7 +137,8 @@ def _load_journals(
 def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> None:
     """The output topic's running totals, each the effect of the input copy its value names
     (with the consumer session that wrote it, NULL for a value from before sessions were
-    recorded), and for each committed one (source_timestamp_ms, its own timestamp)."""
+    recorded), for each committed one (source_timestamp_ms, its own timestamp), and each a run
+    by its member at its own timestamp (runs_by_member)."""
     kafka_log.load_topic(db, "output", bootstrap, topic, kafka_log.VALUE)
     db.execute(
         f"CREATE TABLE totals AS SELECT from_json(payload, {output_value.DUCKDB_STRUCT}) AS total, "
@@ -151,6 +152,12 @@ def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> N
     db.execute(
         "INSERT INTO timings SELECT total.source_timestamp_ms, written_at FROM totals "
         "WHERE committed"
+    )
+    db.execute(
+        "INSERT INTO runs_by_member SELECT total.order_id, total.source_partition, "
+        f"total.source_offset, coalesce(total.member, {record_tables.MEMBER_UNRECORDED}), "
+        f"total.session, coalesce(total.generation, {record_tables.GENERATION_UNRECORDED}), "
+        "written_at, true, committed FROM totals"
     )
     db.execute("DROP TABLE totals")
 
