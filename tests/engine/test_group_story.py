@@ -1,10 +1,11 @@
 """A consumer group's story in the audit: the cause of each consumer duplicate (crash, rebalance,
-zombie, abort) and what each rebalance cost, from hand-built records and group logs, and who made
-each effect as the loaders read it from the sink. Pure logic: no Kafka."""
+zombie, abort) and what each rebalance cost, from hand-built records and group logs, and the
+recount (tools/recount.py) finding the same causes on its own. Pure logic: no Kafka."""
 
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import duckdb
 import pytest
@@ -17,6 +18,8 @@ from playground.engine.formats import ledger, output_value
 from playground.engine.formats.group_log import ASSIGNED, LEFT, LOST, REVOKED, GroupEvent
 from playground.engine.formats.ledger import LedgerLine
 from playground.engine.formats.output_value import OutputValue
+from tests.conftest import random_cases
+from tools.recount import RawRecords, count
 
 CAUSES = ("crash", "rebalance", "zombie", "abort")
 
@@ -48,6 +51,20 @@ def audited(effects: list[Effect], events: list[GroupEvent], runs=()) -> AuditRe
 
 def by_cause(result: AuditResult) -> dict[str, int]:
     return {cause: getattr(result, f"duplicated_by_{cause}") for cause in CAUSES}
+
+
+def recounted(effects: list[Effect], events: list[GroupEvent]) -> dict[str, int]:
+    """The recount's causes of the same records, read as it reads them (plain tuples, dicts)."""
+    spec = {"workload": {"records": 0}, "consumer": {"isolation_level": "read_committed"}}
+    made = [
+        (e.order_id, e.source_partition, e.source_offset, e.committed, e.member, e.session,
+         e.generation, e.at_ms)
+        for e in effects
+    ]  # fmt: skip
+    logged = [event._asdict() | {"partitions": list(event.partitions)} for event in events]
+    raw = RawRecords(spec, [], [], made, [], group_events=logged)
+    counts = count(raw)
+    return {cause: counts[f"duplicated_by_{cause}"] for cause in CAUSES}
 
 
 def only(cause: str, n: int = 1) -> dict[str, int]:
@@ -114,6 +131,7 @@ def test_each_consumer_duplicate_is_given_its_cause(name):
     result = audited(effects, events)
     assert result.duplicated_by_consumer == 1
     assert by_cause(result) == only(cause)
+    assert recounted(effects, events) == only(cause)
 
 
 def test_a_later_session_of_the_same_member_is_a_crash_even_without_a_group_log():
@@ -138,6 +156,7 @@ def test_once_a_copy_had_a_zombie_effect_every_later_duplicate_of_it_is_the_zomb
     third = charge("a", 0, 0, member=1, session=2, at=900)  # the new owner, restarted
     result = audited([*effects, third], events)
     assert by_cause(result) == only("zombie", 2)
+    assert recounted([*effects, third], events) == only("zombie", 2)
 
 
 def test_the_causes_add_up_to_the_consumer_duplicates_and_a_result_that_breaks_it_is_caught():
@@ -308,6 +327,49 @@ def test_a_paused_member_that_finds_its_partitions_lost_starts_the_rebalance_the
     ]
     (rebalance,) = group_story.group_rebalances(events)
     assert (rebalance.start_ms, rebalance.end_ms, rebalance.moved) == (7000, 7300, [])
+
+
+# The audit against the recount, over random groups.
+
+
+def random_group_run(rng: random.Random) -> tuple[list[Effect], list[GroupEvent]]:
+    """Effects of copies over 3 partitions by sessions of 3 members, some at the same
+    millisecond, and a group log of assignments, revocations and losses at random times."""
+    member_of = {session: rng.randrange(3) for session in range(6)}
+    events = []
+    for _ in range(rng.randint(0, 14)):
+        session = rng.randrange(6)
+        kind = rng.choice([ASSIGNED, ASSIGNED, REVOKED, LOST])
+        partitions = tuple(sorted(rng.sample(PARTITIONS, rng.randint(0, 3))))
+        events.append(GroupEvent(member_of[session], session, rng.randrange(5), kind, partitions,
+                                 rng.randrange(0, 200, 5)))  # fmt: skip
+    effects = []
+    for number in range(rng.randint(1, 12)):
+        partition = rng.choice(PARTITIONS)
+        for _ in range(rng.choice([1, 2, 2, 3, 4])):
+            session = rng.randrange(6)
+            at = rng.choice([None, *range(0, 200, 5)]) if rng.random() < 0.1 else rng.randrange(
+                0, 200, 5)  # fmt: skip
+            effects.append(Effect(f"o{number}", partition, number, True, session,
+                                  member_of[session], rng.randrange(5), at))  # fmt: skip
+    rng.shuffle(effects)
+    return effects, events
+
+
+@pytest.mark.parametrize("seed", range(random_cases(100)))
+def test_the_recount_finds_the_same_causes_as_the_audit(seed):
+    effects, events = random_group_run(random.Random(seed))
+    result = audited(effects, events)
+    assert sum(by_cause(result).values()) == result.duplicated_by_consumer
+    assert by_cause(result) == recounted(effects, events)
+
+
+def test_random_group_runs_exercise_every_cause():
+    seen = dict.fromkeys(CAUSES, 0)
+    for seed in range(100):  # the recount alone: quick enough for every seed
+        for cause, n in recounted(*random_group_run(random.Random(seed))).items():
+            seen[cause] += n
+    assert [cause for cause, n in seen.items() if n == 0] == []
 
 
 def test_a_book_written_before_members_were_recorded_reads_without_them(tmp_path):
