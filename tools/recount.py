@@ -5,7 +5,9 @@ kafka_log.py, sink.py): the producer log and the ledger are read here with json 
 and the topics with a consumer of its own, from offset 0 to the end of every partition. Only the
 names of things (ExperimentNames) and of the workload's order ids (orders.order_id) come from the
 engine. docs/result.md defines every number; when this recount and a result's audit disagree, one
-of the two has a bug.
+of the two has a bug. That holds for the causes of the consumer duplicates too: they are found
+here again from the group log, by the rules of docs/result.md ("Consumer groups: causes and
+rebalances"), with none of the audit's code (engine/audit/group_story.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -28,6 +30,9 @@ UNCOMMITTED_VIEW = "uncommitted"
 READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"
 KAFKA_TO_KAFKA = "kafka-to-kafka"
+# The causes of a consumer duplicate, as the result names their counts (duplicated_by_CAUSE).
+CRASH, REBALANCE, ZOMBIE, ABORT = "crash", "rebalance", "zombie", "abort"
+CAUSES = (CRASH, REBALANCE, ZOMBIE, ABORT)
 
 
 class RecountError(RuntimeError):
@@ -36,13 +41,20 @@ class RecountError(RuntimeError):
 
 @dataclass(frozen=True)
 class RawRecords:
-    """The three raw records of one experiment, as plain tuples."""
+    """The three raw records of one experiment, as plain tuples, and the group log.
+
+    An effect is (order id, source partition, offset, committed, member, session, generation,
+    at_ms): who made it and when (the ledger's processed_at_ms, the output record's timestamp).
+    One given as its first four alone reads as member 0, session None, generation -1, at None.
+    """
 
     spec: dict
     producer_events: list[dict]  # the producer log's lines, decoded
     log_copies: list[tuple[str, int, int, bool]]  # (order id, partition, offset, committed)
-    effects: list[tuple[str, int, int, bool]]  # (order id, source partition, offset, committed)
+    effects: list[tuple]  # (order id, source partition, offset, committed[, member, session,
+    #                        generation, at_ms])
     handler_runs: list[tuple[str, int, int, bool]]  # (order id, partition, offset, deduplicated)
+    group_events: list[dict] = field(default_factory=list)  # the group log's lines, decoded
 
 
 def recount(folder: Path, bootstrap: str, experiment_id: str | None = None) -> dict[str, int]:
@@ -56,16 +68,22 @@ def read_raw_records(folder: Path, bootstrap: str, experiment_id: str | None = N
     folder = Path(folder)
     names = ExperimentNames(experiment_id or folder.name, folder)
     spec = json.loads(names.spec_file.read_text())
-    committed = {(p, o) for p, o, _, _ in read_topic(bootstrap, names.input_topic, READ_COMMITTED)}
+    committed = {
+        (p, o) for p, o, *_ in read_topic(bootstrap, names.input_topic, READ_COMMITTED)
+    }  # fmt: skip
     log_copies = []
-    for partition, offset, key, value in read_topic(bootstrap, names.input_topic, READ_UNCOMMITTED):
+    for partition, offset, key, value, _ in read_topic(
+        bootstrap, names.input_topic, READ_UNCOMMITTED
+    ):
         order = key.decode() if key is not None else json.loads(value)["order_id"]
         log_copies.append((order, partition, offset, (partition, offset) in committed))
     effects, handler_runs = [], []
     if spec["pipeline"] == KAFKA_TO_KAFKA:
         output = names.output_topic
-        committed = {(p, o) for p, o, _, _ in read_topic(bootstrap, output, READ_COMMITTED)}
-        for partition, offset, _, value in read_topic(bootstrap, output, READ_UNCOMMITTED):
+        committed = {(p, o) for p, o, *_ in read_topic(bootstrap, output, READ_COMMITTED)}
+        for partition, offset, _, value, timestamp in read_topic(
+            bootstrap, output, READ_UNCOMMITTED
+        ):
             total = json.loads(value)
             effects.append(
                 (
@@ -73,15 +91,31 @@ def read_raw_records(folder: Path, bootstrap: str, experiment_id: str | None = N
                     total["source_partition"],
                     total["source_offset"],
                     (partition, offset) in committed,
+                    *_who(total.get("member"), total.get("session"), total.get("generation")),
+                    timestamp,
                 )
             )
     else:
         for line in read_journal(names.sink):
             source = (line["order_id"], line["partition"], line["offset"])
             handler_runs.append((*source, not line["charged"]))
-            if line["charged"]:
-                effects.append((*source, True))  # a charge is outside Kafka: always committed
-    return RawRecords(spec, read_journal(names.producer_log), log_copies, effects, handler_runs)
+            if line["charged"]:  # a charge is outside Kafka: always committed
+                who = _who(line.get("member"), line["session"], line.get("generation"))
+                effects.append((*source, True, *who, line["processed_at_ms"]))
+    return RawRecords(
+        spec,
+        read_journal(names.producer_log),
+        log_copies,
+        effects,
+        handler_runs,
+        read_journal(names.group_log),
+    )
+
+
+def _who(member: int | None, session: int | None, generation: int | None) -> tuple:
+    """(member, session, generation) of a record; one from before members were recorded was
+    member 0 and held no generation (-1)."""
+    return (0 if member is None else member, session, -1 if generation is None else generation)
 
 
 def count(raw: RawRecords, effects_view: str = COMMITTED_VIEW) -> dict[str, int]:
@@ -108,11 +142,14 @@ def count(raw: RawRecords, effects_view: str = COMMITTED_VIEW) -> dict[str, int]
 
     per_order = Counter()  # order id -> counted effects
     per_copy = Counter()  # (order id, source partition, source offset) -> counted effects
-    for order, partition, offset, committed in raw.effects:
+    made = defaultdict(list)  # the same copy -> (at_ms, member, session, generation) per effect
+    for order, partition, offset, committed, *who in raw.effects:
         mentioned.add(order)  # an effect this view does not count still names its order
         if committed or effects_view == UNCOMMITTED_VIEW:
             per_order[order] += 1
             per_copy[(order, partition, offset)] += 1
+            member, session, generation, at = who or (0, None, -1, None)
+            made[(order, partition, offset)].append((at, member, session, generation))
 
     runs = Counter()
     deduplicated = 0
@@ -146,9 +183,70 @@ def count(raw: RawRecords, effects_view: str = COMMITTED_VIEW) -> dict[str, int]
         "redelivered": sum(n - 1 for n in runs.values()),
         "deduplicated": deduplicated,
         "unexplained": len(mentioned - attempted),
+        **duplicates_by_cause(made, raw.group_events),
         "planned": planned,
         "never_sent": sum(1 for index in range(planned) if order_id(index) not in attempted),
     }
+
+
+def duplicates_by_cause(made: dict[tuple, list[tuple]], group_events: list[dict]) -> dict:
+    """duplicated_by_CAUSE for each cause: every copy's effects beyond its first, each given the
+    first cause of docs/result.md whose rule holds. `made` gives each copy's effects as (at_ms,
+    member, session, generation); group_events the group log's lines."""
+    events = sorted(group_events, key=lambda event: event["at_ms"])  # a tie keeps file order
+    counts = dict.fromkeys(CAUSES, 0)
+    for (_, partition, _), effects in made.items():
+        if len(effects) < 2:
+            continue
+        # By time, then member, session and generation (unknown ones as -1): the audit's order.
+        effects = sorted(effects, key=lambda e: tuple(-1 if v is None else v for v in e))
+        about = [event for event in events if partition in event["partitions"]]
+        zombie_so_far = False
+        for earlier, later in zip([None, *effects], effects, strict=False):
+            zombie_so_far = zombie_so_far or _made_by_a_zombie(later, about)
+            if earlier is None:
+                continue  # the first effect: no duplicate
+            if zombie_so_far:
+                counts[ZOMBIE] += 1
+            elif later[1] != earlier[1] or (
+                later[2] == earlier[2] and _given_or_taken_between(earlier, later, about)
+            ):
+                counts[REBALANCE] += 1
+            elif later[2] != earlier[2]:
+                counts[CRASH] += 1
+            else:
+                counts[ABORT] += 1
+    return {f"duplicated_by_{cause}": n for cause, n in counts.items()}
+
+
+def _made_by_a_zombie(effect: tuple, about: list[dict]) -> bool:
+    """Whether the latest assignment of the partition at or before the effect (`about`: the
+    group log's lines about it, by time) went to another member or session than made it."""
+    at, member, session, _ = effect
+    if at is None:
+        return False
+    owner = None
+    for event in about:
+        if event["at_ms"] > at:
+            break
+        if event["event"] == "assigned":
+            owner = (event["member"], event["session"])
+    return owner is not None and owner != (member, session)
+
+
+def _given_or_taken_between(earlier: tuple, later: tuple, about: list[dict]) -> bool:
+    """Whether the session of two effects had the partition revoked or lost at or between their
+    times, or assigned after the earlier and at or before the later."""
+    if earlier[0] is None or later[0] is None or later[2] is None:
+        return False
+    for event in about:
+        if (event["member"], event["session"]) != (later[1], later[2]):
+            continue
+        if event["event"] in ("revoked", "lost") and earlier[0] <= event["at_ms"] <= later[0]:
+            return True
+        if event["event"] == "assigned" and earlier[0] < event["at_ms"] <= later[0]:
+            return True
+    return False
 
 
 def compare(recount: dict[str, int], result_audit: dict) -> list[str]:
@@ -169,6 +267,10 @@ def invariant_violations(result_audit: dict) -> list[str]:
         broken.append("lost != lost_at_producer + lost_at_broker + lost_at_consumer")
     if a["duplicated"] != a["duplicated_by_producer"] + a["duplicated_by_consumer"]:
         broken.append("duplicated != duplicated_by_producer + duplicated_by_consumer")
+    by_cause = [f"duplicated_by_{cause}" for cause in CAUSES]
+    causes_given = all(name in a for name in by_cause)  # results stored before causes lack them
+    if causes_given and sum(a[name] for name in by_cause) != a["duplicated_by_consumer"]:
+        broken.append(f"{' + '.join(by_cause)} != duplicated_by_consumer")
     if a["unexplained"]:
         broken.append(f"unexplained is {a['unexplained']}: records from outside this run")
     else:
@@ -202,10 +304,10 @@ def read_journal(path: Path) -> list[dict]:
 
 def read_topic(
     bootstrap: str, topic: str, isolation: str, timeout: float = READ_TIMEOUT_SECONDS
-) -> list[tuple[int, int, bytes | None, bytes | None]]:
-    """(partition, offset, key, value) of every record `isolation` shows in `topic`, each
-    partition assigned explicitly and read from offset 0 to its end (the high watermark; the
-    last stable offset for read_committed)."""
+) -> list[tuple[int, int, bytes | None, bytes | None, int]]:
+    """(partition, offset, key, value, timestamp in epoch ms) of every record `isolation` shows
+    in `topic`, each partition assigned explicitly and read from offset 0 to its end (the high
+    watermark; the last stable offset for read_committed)."""
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -226,7 +328,7 @@ def read_topic(
             if high > 0:
                 highs[partition] = high
         reader.assign([TopicPartition(topic, partition, 0) for partition in highs])
-        records: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
+        records: dict[tuple[int, int], tuple[bytes | None, bytes | None, int]] = {}
         remaining = set(highs)
         deadline = time.monotonic() + timeout
         while remaining:
@@ -239,11 +341,15 @@ def read_topic(
             if error is None:
                 if (partition, message.offset()) in records:
                     raise RecountError(f"{topic}-{partition}@{message.offset()} read twice")
-                records[(partition, message.offset())] = (message.key(), message.value())
+                records[(partition, message.offset())] = (
+                    message.key(),
+                    message.value(),
+                    message.timestamp()[1],
+                )
             elif error.code() != KafkaError._PARTITION_EOF:
                 raise RecountError(f"reading {topic} ({isolation}): {error}")
             elif isolation == READ_COMMITTED or message.offset() >= highs[partition]:
                 remaining.discard(partition)
-        return [(p, o, key, value) for (p, o), (key, value) in sorted(records.items())]
+        return [(p, o, *record) for (p, o), record in sorted(records.items())]
     finally:
         reader.close()

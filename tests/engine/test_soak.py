@@ -131,7 +131,7 @@ AT_MOST_ONCE = {
     "restarts": {"producer": {"enabled": False}, "consumer": {"enabled": False}},
 }
 DUPLICATED_ONE = {"attempted": 2, "acked": 2, "delivered": 2, "duplicated": 1}
-DUPLICATED_ONE |= {"duplicated_by_consumer": 1}
+DUPLICATED_ONE |= {"duplicated_by_consumer": 1, "duplicated_by_crash": 1}
 
 
 def judged(result: dict, recount: dict | None = None, spec: dict = AT_LEAST_ONCE) -> Run:

@@ -1,6 +1,7 @@
 """The three raw records of a finished experiment, gathered for the audit: the producer log, the
 Kafka log (read back from the cluster) and the sink (the ledger, or the output topic), as the
-tables of record_tables.py."""
+tables of record_tables.py; and the group log, which names causes and rebalances but counts
+nothing (group_story.py)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,28 @@ from playground.engine.audit import kafka_log, record_tables, timing
 from playground.engine.audit.outcomes import COMMITTED_VIEW, UNCOMMITTED_VIEW
 from playground.engine.audit.reckoning import AuditResult, audit_tables
 from playground.engine.audit.records import ACK
-from playground.engine.formats import output_value
+from playground.engine.formats import group_log, output_value
+from playground.engine.formats.group_log import GroupEvent
 from playground.engine.naming import ExperimentNames
 from playground.engine.spec.model import Pipeline, Spec
 from playground.engine.spec.semantics import promise
 
 
 class Evidence:
-    """The records of one experiment, held by a database that spills to `workdir`; close() it."""
+    """The records of one experiment, held by a database that spills to `workdir`, and its group
+    log's events (a few per rebalance: a list); close() it."""
 
-    def __init__(self, spec: Spec, db: duckdb.DuckDBPyConnection, workdir: Path) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        db: duckdb.DuckDBPyConnection,
+        workdir: Path,
+        group_events: list[GroupEvent] | None = None,
+    ) -> None:
         self.spec = spec
         self.db = db
         self.workdir = workdir
+        self.group_events = group_events or []
 
     def acked_beyond_the_log(self) -> int:
         """How many acknowledged records lie past the end of their partition as read. Right
@@ -51,6 +61,7 @@ class Evidence:
             effects_view=effects_view,
             planned=self.spec.workload.records,
             stories_path=stories_path,
+            group_events=self.group_events,
         )
 
     def uncommitted_view(self) -> dict | None:
@@ -87,7 +98,8 @@ class Evidence:
 
 
 def gather_evidence(spec: Spec, names: ExperimentNames, bootstrap: str) -> Evidence:
-    """Read the three raw records of the experiment `names` from disk and from the cluster."""
+    """Read the three raw records of the experiment `names` from disk and from the cluster, and
+    its group log."""
     workdir = names.root / "audit-work"
     record_tables.remove_workdir(workdir)  # what an earlier, interrupted audit left
     db = record_tables.connect(workdir)
@@ -102,11 +114,12 @@ def gather_evidence(spec: Spec, names: ExperimentNames, bootstrap: str) -> Evide
             finally:
                 journals_read.result()  # waits for the journals, and raises their error
         db.execute("CHECKPOINT")  # the records to the file: the audit's memory is its own
+        group_events = list(group_log.read(names.group_log))
     except BaseException:
         db.close()
         record_tables.remove_workdir(workdir)
         raise
-    return Evidence(spec, db, workdir)
+    return Evidence(spec, db, workdir, group_events)
 
 
 def _load_topics(
@@ -137,7 +150,8 @@ def _load_journals(
 def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> None:
     """The output topic's running totals, each the effect of the input copy its value names
     (with the consumer session that wrote it, NULL for a value from before sessions were
-    recorded), and for each committed one (source_timestamp_ms, its own timestamp)."""
+    recorded), for each committed one (source_timestamp_ms, its own timestamp), and each a run
+    by its member at its own timestamp (runs_by_member)."""
     kafka_log.load_topic(db, "output", bootstrap, topic, kafka_log.VALUE)
     db.execute(
         f"CREATE TABLE totals AS SELECT from_json(payload, {output_value.DUCKDB_STRUCT}) AS total, "
@@ -151,6 +165,12 @@ def _load_output(db: duckdb.DuckDBPyConnection, bootstrap: str, topic: str) -> N
     db.execute(
         "INSERT INTO timings SELECT total.source_timestamp_ms, written_at FROM totals "
         "WHERE committed"
+    )
+    db.execute(
+        "INSERT INTO runs_by_member SELECT total.order_id, total.source_partition, "
+        f"total.source_offset, coalesce(total.member, {record_tables.MEMBER_UNRECORDED}), "
+        f"total.session, coalesce(total.generation, {record_tables.GENERATION_UNRECORDED}), "
+        "written_at, true, committed FROM totals"
     )
     db.execute("DROP TABLE totals")
 

@@ -1,6 +1,6 @@
 """The audit's words: what became of an order id, the anomaly kinds and the filters that find
-them, how a processing ended, the result's counts, and one order's story. Imported by the audit,
-the story book and the pages; reads nothing.
+them, how a processing ended, what caused a consumer duplicate, the result's counts, and one
+order's story. Imported by the audit, the story book and the pages; reads nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +45,23 @@ PROCESSING_DEDUPLICATED = "deduplicated"  # the idempotent consumer skipped the 
 PROCESSING_ABORTED = "aborted"  # its effect is uncommitted: this view does not count it
 PROCESSING_ENDS = (PROCESSING_COUNTED, PROCESSING_DEDUPLICATED, PROCESSING_ABORTED)
 
+# What caused a consumer duplicate: why a copy was processed again (group_story.py decides, from
+# the group log; docs/result.md gives the exact rules, tried in this order).
+CAUSE_ZOMBIE = "zombie"  # an effect by a member after another member was given the partition
+CAUSE_REBALANCE = "rebalance"  # the partition moved, or its member lost it and got it back
+CAUSE_CRASH = "crash"  # a later session of the same member read again from the committed offset
+CAUSE_ABORT = "abort"  # the same session again: its transaction aborted and it rewound
+DUPLICATE_CAUSES = (CAUSE_CRASH, CAUSE_REBALANCE, CAUSE_ZOMBIE, CAUSE_ABORT)
+
+
+def duplicated_by(cause: str) -> str:
+    """The count of the consumer duplicates a cause (DUPLICATE_CAUSES) made."""
+    return f"duplicated_by_{cause}"
+
+
+# The consumer duplicates' counts by cause: they add up to duplicated_by_consumer.
+CAUSE_COUNTS = tuple(duplicated_by(cause) for cause in DUPLICATE_CAUSES)
+
 # The result's counts, in the order to_json() gives them.
 COUNT_FIELDS = (
     "attempted",
@@ -62,6 +79,7 @@ COUNT_FIELDS = (
     "duplicated",
     "duplicated_by_producer",
     "duplicated_by_consumer",
+    *CAUSE_COUNTS,
     "aborted_reads",
     "redelivered",
     "deduplicated",
@@ -77,9 +95,13 @@ class OrderStory(NamedTuple):
     committed) triples and effect_sources (source partition, source offset, counted effects)
     triples, each sorted. processings holds (source partition, source offset, consumer session,
     how it ended: PROCESSING_ENDS) for every effect and every skipped handler run, by consumer
-    session; the session is None when the record did not carry one. They are what an order's
-    story draws: which session sent it, which heard the ack, which consumer session processed
-    which copy and whether that processing counted.
+    session; the session is None when the record did not carry one. processed_by holds, for each
+    processing in the same order, (group member, generation, at_ms, cause): the member and the
+    group generation (or member epoch) it held, when it happened (epoch ms), and for a consumer
+    duplicate what caused it (DUPLICATE_CAUSES; None for any other processing); a story kept
+    before members were recorded has none. They are what an order's story draws: which session
+    sent it, which heard the ack, which consumer session of which member processed which copy,
+    whether that processing counted, and why it happened again.
 
     A NamedTuple: immutable, cheap to build for every story of a page.
     """
@@ -98,6 +120,7 @@ class OrderStory(NamedTuple):
     aborted_reads: int
     outcome: str
     processings: tuple[tuple[int, int, int | None, str], ...]
+    processed_by: tuple[tuple[int | None, int | None, int | None, str | None], ...] = ()
 
     @property
     def anomaly_kinds(self) -> tuple[str, ...]:
@@ -130,6 +153,7 @@ class OrderStory(NamedTuple):
             "aborted_reads": self.aborted_reads,
             "outcome": self.outcome,
             "processings": [list(processing) for processing in self.processings],
+            "processed_by": [list(who) for who in self.processed_by],
         }
 
 

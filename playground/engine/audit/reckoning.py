@@ -9,27 +9,30 @@ two together so that a classification bug cannot hide in a total.
 The records are tables of an embedded analytical database (record_tables.py) and the audit is its
 queries: a million orders are counted in seconds, and ten million in the same memory, because
 nothing holds an object per record; the stories go to a file (story_book.py), read a page at a
-time.
+time. What only the consumer group explains (a consumer duplicate's cause, a rebalance's pauses)
+is group_story.py's, from the group log beside the sink's runs; it names, never counts.
 docs/result.md explains every field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from playground.engine.audit import record_tables, story_book
+from playground.engine.audit import group_story, record_tables, story_book
 from playground.engine.audit.outcomes import (
     ANOMALY_CONDITIONS,
     ANOMALY_KINDS,
+    CAUSE_COUNTS,
     COMMITTED_VIEW,
     CONSUMER_ISOLATIONS,
     COUNT_FIELDS,
     DELIVERED,
+    DUPLICATE_CAUSES,
     DUPLICATED,
     EFFECTS_VIEWS,
     LOST_AT_BROKER,
@@ -43,6 +46,7 @@ from playground.engine.audit.outcomes import (
     UNCOMMITTED_VIEW,
     UNEXPLAINED,
     OrderStory,
+    duplicated_by,
 )
 from playground.engine.audit.records import (
     ACK,
@@ -55,6 +59,7 @@ from playground.engine.audit.records import (
     ProducerEvent,
 )
 from playground.engine.audit.story_book import StoryBook
+from playground.engine.formats.group_log import GroupEvent
 from playground.engine.spec.model import IsolationLevel
 from playground.engine.spec.semantics import Semantic
 
@@ -62,9 +67,10 @@ from playground.engine.spec.semantics import Semantic
 # memory (record_tables.MEMORY_LIMIT, 128 MB): a pass of a simple count (each row may be a group
 # of its own: 2,000,000 ran out of memory at ten million records), and, counted in the largest raw
 # record, one of the summary's groupings and joins, which hold every record's groups at once
-# (a million-order run: four passes fit, three ran out of memory).
+# (a million-order run: eight passes fit; four did until the effects carried their member,
+# generation and time, then ran out of memory one audit in four).
 ROWS_PER_PASS = 1_000_000
-SUMMARY_ROWS_PER_PASS = 500_000
+SUMMARY_ROWS_PER_PASS = 250_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,14 @@ class AuditResult:
     orders: StoryBook = field(repr=False, hash=False)  # every order's story, on disk
     planned: int = 0  # the workload's orders
     never_sent: int = 0  # planned orders never attempted: not in `lost`, which counts attempts
+    # duplicated_by_consumer by cause (group_story.py): they add up to it
+    duplicated_by_crash: int = 0
+    duplicated_by_rebalance: int = 0
+    duplicated_by_zombie: int = 0
+    duplicated_by_abort: int = 0
+    # the duplicated copies of the first orders, each effect with who made it, when and why
+    consumer_duplicates: tuple[dict[str, Any], ...] = ()
+    rebalances: tuple[dict[str, Any], ...] = ()  # the group log's rebalances and their pauses
 
     def to_json(self, include_orders: bool = False) -> dict[str, Any]:
         """The counts, the semantic and the views they were taken in, as a JSON-ready dict;
@@ -105,6 +119,8 @@ class AuditResult:
         data["observed_semantic"] = str(self.observed_semantic)
         data["consumer_isolation"] = str(self.consumer_isolation)
         data["effects_view"] = str(self.effects_view)
+        data["consumer_duplicates"] = list(self.consumer_duplicates)
+        data["rebalances"] = list(self.rebalances)
         if include_orders:
             data["orders"] = {order_id: story.to_json() for order_id, story in self.orders.items()}
         return data
@@ -128,9 +144,10 @@ def audit(
     effects_view: str = COMMITTED_VIEW,
     planned: int | None = None,
     stories_path: Path | None = None,
+    group_events: Sequence[GroupEvent] = (),
 ) -> AuditResult:
-    """Audit one run from its three raw records given as record objects (a small run, a test):
-    audit_tables() on a database holding just them."""
+    """Audit one run from its three raw records given as record objects (a small run, a test),
+    and the group log's events: audit_tables() on a database holding just them."""
     _check_choice("consumer_isolation", consumer_isolation, CONSUMER_ISOLATIONS)
     _check_choice("effects_view", effects_view, EFFECTS_VIEWS)
     db = record_tables.connect()
@@ -142,6 +159,7 @@ def audit(
             effects_view=effects_view,
             planned=planned,
             stories_path=stories_path,
+            group_events=group_events,
         )
     finally:
         db.close()
@@ -154,8 +172,10 @@ def audit_tables(
     effects_view: str = COMMITTED_VIEW,
     planned: int | None = None,
     stories_path: Path | None = None,
+    group_events: Sequence[GroupEvent] = (),
 ) -> AuditResult:
-    """Audit one run from the tables of record_tables.py (its three raw records).
+    """Audit one run from the tables of record_tables.py (its three raw records), and the events
+    of its group log, which name each consumer duplicate's cause and the rebalances.
 
     consumer_isolation says which input copies the consumer could see; effects_view which effects
     count ("committed": what a read_committed reader of the output sees, "uncommitted": all). For a
@@ -179,12 +199,21 @@ def audit_tables(
     tallies = _tallies(db, see_all=see_all, count_all=count_all)
     try:
         summary = _tally_orders(db, see_all=see_all, count_all=count_all)
+        # The causes, before the stories that tell them: only orders with two counted effects
+        # can have a copy with two.
+        duplicates = group_story.duplicate_causes(
+            db,
+            group_story.GroupHistory(group_events),
+            counted=_only_committed(count_all, "committed"),
+            orders="SELECT order_id FROM tallied WHERE effects > 1",
+        )
         stories = story_book.write(
             db, summary, _facts_query(count_all=count_all), ANOMALY_CONDITIONS, stories_path
         )
     finally:
         db.execute("DROP TABLE IF EXISTS matched")
         db.execute("DROP TABLE IF EXISTS tallied")
+        db.execute(f"DROP TABLE IF EXISTS {group_story.CAUSES_TABLE}")
     story_totals = _recount(stories)
     lost = tallies["attempted"] - tallies["delivered_attempted"]
     duplicated = tallies["counted_effects"] - tallies["delivered"]
@@ -214,6 +243,9 @@ def audit_tables(
         orders=stories,
         planned=tallies["attempted"] if planned is None else planned,
         never_sent=0 if planned is None else max(planned - tallies["attempted"], 0),
+        **{duplicated_by(cause): n for cause, n in duplicates.by_cause.items()},
+        consumer_duplicates=tuple(duplicates.examples),
+        rebalances=tuple(group_story.rebalances(db, group_events)),
     )
     _check(result, story_totals)
     return result
@@ -250,6 +282,12 @@ def _check(result: AuditResult, story_totals: dict[str, int]) -> None:
         raise AssertionError(
             f"duplicated ({result.duplicated}) != duplicated_by_producer "
             f"({result.duplicated_by_producer}) + duplicated_by_consumer "
+            f"({result.duplicated_by_consumer})"
+        )
+    by_cause = sum(getattr(result, name) for name in CAUSE_COUNTS)
+    if by_cause != result.duplicated_by_consumer:
+        raise AssertionError(
+            f"{' + '.join(CAUSE_COUNTS)} ({by_cause}) != duplicated_by_consumer "
             f"({result.duplicated_by_consumer})"
         )
     if result.unexplained == 0 and result.delivered + result.lost != result.attempted:
@@ -299,8 +337,11 @@ def _passes(db: duckdb.DuckDBPyConnection, rows: str, per_pass: int = ROWS_PER_P
 
 
 def _hash_passes(count: int, per_pass: int) -> list[str]:
-    """Conditions on order_id splitting `count` rows into passes of about `per_pass` (_passes)."""
-    passes = max(1, -(-count // per_pass))
+    """Conditions on order_id splitting `count` rows into passes of at most about `per_pass`
+    (_passes), as many as the next power of two: the summary's pass ran out of memory in five
+    passes (1,100,000 orders, or a million in passes of 400,000) where it fits in four or eight,
+    measured with DuckDB 1.4."""
+    passes = 1 << max(0, -(-count // per_pass) - 1).bit_length()
     return [f"hash(order_id) % {passes} = {number}" for number in range(passes)]
 
 
@@ -359,8 +400,10 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     the few orders told by their facts), and the query over them of the summary: one
     row per order id, its counts and outcome (story_book.SUMMARY_COLUMNS), and the one attempt,
     ack, copy and effect of an order that has no more than one of each (nearly every order), the
-    facts its story is told from. The story book writes the summary as it sorts it: a table of
-    it would be one more copy of every order.
+    facts its story is told from (the effect with who made it and when), and its consumer
+    duplicates by cause (from group_story's table, which must be there when the query runs). The
+    story book writes the summary as it sorts it: a table of it would be one more copy of every
+    order.
 
     see_all and count_all as for _tallies.
 
@@ -370,7 +413,9 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     truncated partition can reuse an offset for another order id. For an order with one copy and
     one effect that is a comparison within its row; for the rest (told_by_facts), a join over
     just their facts. Each raw record is grouped by order id on its own, with scalar aggregates
-    the database can spill to disk, and the groups are joined.
+    the database can spill to disk, and the groups are joined; the sink's effects as
+    runs_by_member holds them (the same rows as effects, with their members), so that the counts
+    the summary gives are a second counting of the table _tallies() counts them from.
     """
     # Each raw record grouped by order id on its own, then the groups joined: a grouping of every
     # fact at once would evaluate each aggregate on every fact, whatever its kind. In passes over
@@ -405,8 +450,9 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
         effect_rows AS (
           SELECT order_id, count(*) AS effect_rows, count(*) FILTER (WHERE {counted}) AS effects,
             min(source_partition) AS effect_partition, min(source_offset) AS effect_offset,
-            min(session) AS effect_session
-          FROM effects WHERE {part} GROUP BY order_id),
+            min(session) AS effect_session, min(member) AS effect_member,
+            min(generation) AS effect_generation, min(at_ms) AS effect_at_ms
+          FROM runs_by_member WHERE effect AND {part} GROUP BY order_id),
         runs AS (
           SELECT order_id, count(*) AS handler_runs,
             count(*) FILTER (WHERE deduplicated) AS deduplicated
@@ -419,7 +465,8 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
           copy_partition, copy_offset, copy_committed,
           coalesce(effect_rows, 0) AS effect_rows, coalesce(effects, 0) AS effects,
           effect_partition, effect_offset, effect_session,
-          coalesce(handler_runs, 0) AS handler_runs, coalesce(deduplicated, 0) AS deduplicated
+          coalesce(handler_runs, 0) AS handler_runs, coalesce(deduplicated, 0) AS deduplicated,
+          effect_member, effect_generation, effect_at_ms
         FROM producer FULL JOIN copies USING (order_id) FULL JOIN effect_rows USING (order_id)
           FULL JOIN runs USING (order_id)
         """)  # fmt: skip
@@ -452,6 +499,13 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
     # and the book sorts every one.
     producer_outcomes = _enum(PRODUCER_ACKED, PRODUCER_SENT, PRODUCER_FAILED, PRODUCER_UNKNOWN)
     outcomes = _enum(DELIVERED, DUPLICATED, *LOST_OUTCOMES, UNEXPLAINED)
+    # Each order's consumer duplicates by cause, from group_story's table (there when the book
+    # is written): few rows, joined to every order.
+    counted_by_cause = ", ".join(
+        f"count(*) FILTER (WHERE cause = '{cause}') AS {duplicated_by(cause)}"
+        for cause in DUPLICATE_CAUSES
+    )
+    by_cause = ", ".join(f"coalesce(d.{name}, 0)::INTEGER AS {name}" for name in CAUSE_COUNTS)
     return f"""
     SELECT t.order_id, attempts::INTEGER AS attempts,
       acks::INTEGER AS acks,
@@ -473,8 +527,12 @@ def _tally_orders(db: duckdb.DuckDBPyConnection, *, see_all: bool, count_all: bo
       {told} AS told_by_facts,
       attempt_session, ack_partition, ack_offset, ack_session,
       copy_partition, copy_offset, copy_committed,
-      effect_partition, effect_offset, effect_session
+      effect_partition, effect_offset, effect_session,
+      effect_member, effect_generation, effect_at_ms,
+      {by_cause}
     FROM tallied t LEFT JOIN matched m ON m.order_id = t.order_id
+      LEFT JOIN (SELECT order_id, {counted_by_cause} FROM {group_story.CAUSES_TABLE}
+                 GROUP BY order_id) d ON d.order_id = t.order_id
     """  # fmt: skip
 
 
@@ -490,26 +548,29 @@ def _only_committed(everything: bool, committed_column: str) -> str:
 
 def _facts_query(*, count_all: bool) -> str:
     """Every raw fact as one row (story_book.FACT_COLUMNS): attempts and delivery reports,
-    copies (flag: committed), effects (flag: this view counts it; count_all: every effect, else
-    the committed ones) and handler runs (flag: the charge was skipped)."""
+    copies (flag: committed), and the sink's runs by their members (runs_by_member: who made
+    each, when): effects (flag: this view counts it; count_all: every effect, else the committed
+    ones; a consumer duplicate with its cause, from group_story's table) and the handler runs
+    whose charge was skipped (flag: true). A run that charged is its effect already."""
     return f"""
     SELECT order_id,
       CASE kind WHEN '{ATTEMPT}' THEN {story_book.FACT_ATTEMPT}
         WHEN '{ACK}' THEN {story_book.FACT_ACK} WHEN '{SENT}' THEN {story_book.FACT_SENT}
         WHEN '{FAIL}' THEN {story_book.FACT_FAIL} END::TINYINT AS fact,
-      session, kafka_partition, kafka_offset, NULL::BOOLEAN AS flag
+      session, kafka_partition, kafka_offset, NULL::BOOLEAN AS flag, NULL::INTEGER AS member,
+      NULL::INTEGER AS generation, NULL::BIGINT AS at_ms, NULL::VARCHAR AS cause
     FROM producer_events
     UNION ALL
-    SELECT order_id, {story_book.FACT_COPY}, NULL, kafka_partition, kafka_offset, committed
+    SELECT order_id, {story_book.FACT_COPY}, NULL, kafka_partition, kafka_offset, committed,
+      NULL, NULL, NULL, NULL
     FROM log_copies
     UNION ALL
-    SELECT order_id, {story_book.FACT_EFFECT}, session, source_partition, source_offset,
-      {_only_committed(count_all, "committed")}
-    FROM effects
-    UNION ALL
-    SELECT order_id, {story_book.FACT_RUN}, session, source_partition, source_offset,
-      deduplicated
-    FROM handler_runs
+    SELECT r.order_id,
+      CASE WHEN effect THEN {story_book.FACT_EFFECT} ELSE {story_book.FACT_RUN} END,
+      session, source_partition, source_offset,
+      CASE WHEN effect THEN {_only_committed(count_all, "committed")} ELSE true END,
+      member, generation, at_ms, c.cause
+    FROM runs_by_member r LEFT JOIN {group_story.CAUSES_TABLE} c ON c.run = r.rowid
     """
 
 
@@ -535,12 +596,14 @@ def _recount(stories: StoryBook) -> dict[str, int]:
         sum(aborted_reads),
         sum(handler_runs - 1) FILTER (WHERE handler_runs > 0),
         sum(deduplicated),
-        count(*) FILTER (WHERE attempts = 0)
+        count(*) FILTER (WHERE attempts = 0),
+        {", ".join(f"sum({name})" for name in CAUSE_COUNTS)}
     """)  # fmt: skip
     names = (
         "attempted", "acked", "sent_unacked", "failed", "unknown", "in_log", "log_duplicates",
         "delivered", "lost", *LOST_OUTCOMES, "duplicated", "duplicated_by_producer",
         "duplicated_by_consumer", "aborted_reads", "redelivered", "deduplicated", "unexplained",
+        *CAUSE_COUNTS,
     )  # fmt: skip
     return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
 

@@ -3,9 +3,11 @@ the audit counts them as columns, in bounded memory, however many records there 
 
 Four tables hold what the records say, one row per line or copy, nothing derived:
 producer_events (the producer log), log_copies (the input topic as read back), effects and
-handler_runs (the ledger, or the output topic), plus timings for latency and throughput. The
-journals are read by DuckDB straight from their files; the Kafka log arrives as columns from
-kafka_log.py; small runs and tests hand in record objects (records.py).
+handler_runs (the ledger, or the output topic), plus timings for latency and throughput, and
+runs_by_member: the sink's lines once more, with who made each and when, for what only the
+consumer group explains (group_story.py: a duplicate's cause, a rebalance's pause; no count reads
+it). The journals are read by DuckDB straight from their files; the Kafka log arrives as columns
+from kafka_log.py; small runs and tests hand in record objects (records.py).
 """
 
 from __future__ import annotations
@@ -52,7 +54,19 @@ TABLES = {
     ),
     # (when the record was produced, when its effect happened), epoch ms, per counted effect
     "timings": "produced_at_ms BIGINT, effect_at_ms BIGINT",
+    # Every handler run that left a line in the sink: each ledger line (effect: it charged) or
+    # each output record (effect: always; committed: a read_committed reader sees it), with the
+    # group member and session that made it, the generation it held and when (epoch ms: the
+    # ledger's processed_at_ms, the output record's own timestamp). A record from before members
+    # were recorded reads as member 0, generation -1.
+    "runs_by_member": (
+        "order_id VARCHAR, source_partition INTEGER, source_offset BIGINT, member INTEGER, "
+        "session INTEGER, generation INTEGER, at_ms BIGINT, effect BOOLEAN, committed BOOLEAN"
+    ),
 }
+# What a record from before members were recorded reads as (formats/ledger.BEFORE_MEMBERS).
+MEMBER_UNRECORDED = 0
+GENERATION_UNRECORDED = -1
 
 
 def connect(workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -102,7 +116,10 @@ def load_records(
     effects: Iterable[Effect],
     handler_runs: Iterable[HandlerRun],
 ) -> None:
-    """Fill the tables from record objects (a small run, a test)."""
+    """Fill the tables from record objects (a small run, a test); runs_by_member as the sink's
+    lines would: each effect, and each handler run the idempotent consumer skipped (a run that
+    charged is an effect already)."""
+    effects, handler_runs = list(effects), list(handler_runs)
     for (table, attributes), records in zip(
         _ATTRIBUTES.items(), (producer_log, kafka_log, effects, handler_runs), strict=True
     ):
@@ -111,6 +128,23 @@ def load_records(
             column: [getattr(row, attribute) for row in rows]
             for column, attribute in attributes.items()
         })  # fmt: skip
+    lines = [(run, True, run.committed) for run in effects]
+    lines += [(run, False, True) for run in handler_runs if run.deduplicated]
+    add_columns(db, "runs_by_member", {
+        "order_id": [run.order_id for run, _, _ in lines],
+        "source_partition": [run.source_partition for run, _, _ in lines],
+        "source_offset": [run.source_offset for run, _, _ in lines],
+        "member": [_or(run.member, MEMBER_UNRECORDED) for run, _, _ in lines],
+        "session": [run.session for run, _, _ in lines],
+        "generation": [_or(run.generation, GENERATION_UNRECORDED) for run, _, _ in lines],
+        "at_ms": [run.at_ms for run, _, _ in lines],
+        "effect": [effect for _, effect, _ in lines],
+        "committed": [committed for _, _, committed in lines],
+    })  # fmt: skip
+
+
+def _or(value: int | None, unrecorded: int) -> int:
+    return unrecorded if value is None else value
 
 
 def add_columns(
@@ -145,7 +179,8 @@ def load_producer_log(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) 
 
 def load_ledger(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> None:
     """Every complete line of the ledger: each a handler run, a charge (an effect) when it
-    charged, and its (produced_at_ms, processed_at_ms) for the timings."""
+    charged, and its (produced_at_ms, processed_at_ms) for the timings; and each a run by its
+    member (runs_by_member)."""
     source = _complete_lines(path, workdir)
     if source is None:
         return
@@ -163,6 +198,10 @@ def load_ledger(db: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> Non
             "FROM ledger"
         )
         db.execute("INSERT INTO timings SELECT produced_at_ms, processed_at_ms FROM ledger")
+        db.execute(
+            'INSERT INTO runs_by_member SELECT order_id, "partition", "offset", member, session, '
+            "generation, processed_at_ms, charged, true FROM ledger"
+        )
     finally:
         db.execute("DROP TABLE ledger")
 

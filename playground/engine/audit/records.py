@@ -66,6 +66,8 @@ class Effect:
 
     Side-effect pipeline: a charge row in the durable store (always committed). Kafka-to-Kafka: a
     record of the output topic; committed is False when only a read_uncommitted reader sees it.
+    Member, generation and time say who made it and when: what tells a consumer duplicate's
+    cause and a rebalance's pause (group_story.py), never a count.
     """
 
     order_id: str
@@ -73,6 +75,9 @@ class Effect:
     source_offset: int
     committed: bool = True
     session: int | None = None  # the consumer session that performed it; None: not recorded
+    member: int | None = None  # the group member that session was; None: not recorded (0)
+    generation: int | None = None  # the generation it held (-1: none); None: not recorded (-1)
+    at_ms: int | None = None  # when it happened (epoch ms); None: not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +95,6 @@ class HandlerRun:
     source_offset: int
     deduplicated: bool
     session: int | None = None  # the consumer session that ran it; None: not recorded
+    member: int | None = None  # the group member that session was; None: not recorded (0)
+    generation: int | None = None  # the generation it held (-1: none); None: not recorded (-1)
+    at_ms: int | None = None  # when it ran (epoch ms); None: not recorded

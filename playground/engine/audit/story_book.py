@@ -5,12 +5,16 @@ CLI read it (StoryBook) without ever holding all of it: a run of ten million ord
 million stories. The book is a folder:
 
 - summary.parquet: one row per order id (SUMMARY_COLUMNS): its counts and outcome, and, for an
-  order with at most one attempt, ack, copy and effect (nearly all of them), those single facts;
-- facts.parquet: every raw fact (FACT_COLUMNS) of the other orders, whose stories need lists;
+  order with at most one attempt, ack, copy and effect (nearly all of them), those single facts
+  (the effect with the member that made it, its generation and time);
+- facts.parquet: every raw fact (FACT_COLUMNS) of the other orders, whose stories need lists (an
+  effect or a skipped run with its member, generation and time, a consumer duplicate with its
+  cause);
 - one file per filter (ANOMALIES and each anomaly kind): the order ids it shows.
 
 Each file is sorted by order id, so a row's place in its file is its place in the book or the
 filter, and a page is a range of rows that the files' row-group statistics find without a scan.
+A book written before a column existed is read with that column empty (NULL).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import duckdb
 import numpy as np
 
 from playground.engine.audit.outcomes import (
+    CAUSE_COUNTS,
     PROCESSING_ABORTED,
     PROCESSING_COUNTED,
     PROCESSING_DEDUPLICATED,
@@ -47,11 +52,13 @@ FACT_ACK = 1
 FACT_SENT = 2  # acks=0: the client reported it delivered
 FACT_FAIL = 3
 FACT_COPY = 4  # flag: committed
-FACT_EFFECT = 5  # flag: this view counts it
+FACT_EFFECT = 5  # flag: this view counts it; cause: a consumer duplicate's
 FACT_RUN = 6  # flag: the charge was skipped (deduplicated)
+# member, generation, at_ms: who made an effect or a run and when; NULL for the other facts.
 FACT_SCHEMA = {
     "order_id": "VARCHAR", "fact": "TINYINT", "session": "INTEGER", "kafka_partition": "INTEGER",
-    "kafka_offset": "BIGINT", "flag": "BOOLEAN",
+    "kafka_offset": "BIGINT", "flag": "BOOLEAN", "member": "INTEGER", "generation": "INTEGER",
+    "at_ms": "BIGINT", "cause": "VARCHAR",
 }  # fmt: skip
 SUMMARY_SCHEMA = {
     "order_id": "VARCHAR", "attempts": "INTEGER", "acks": "INTEGER", "producer_outcome": "VARCHAR",
@@ -61,6 +68,8 @@ SUMMARY_SCHEMA = {
     "ack_partition": "INTEGER", "ack_offset": "BIGINT", "ack_session": "INTEGER",
     "copy_partition": "INTEGER", "copy_offset": "BIGINT", "copy_committed": "BOOLEAN",
     "effect_partition": "INTEGER", "effect_offset": "BIGINT", "effect_session": "INTEGER",
+    "effect_member": "INTEGER", "effect_generation": "INTEGER", "effect_at_ms": "BIGINT",
+    **dict.fromkeys(CAUSE_COUNTS, "INTEGER"),  # the order's consumer duplicates by cause
 }  # fmt: skip
 FACT_COLUMNS = tuple(FACT_SCHEMA)
 SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA)
@@ -99,8 +108,9 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
     summary: dict[str, list] = {name: [] for name in SUMMARY_COLUMNS}
     facts: dict[str, list] = {name: [] for name in FACT_COLUMNS}
 
-    def fact(*values: Any) -> None:
-        for name, value in zip(FACT_COLUMNS, values, strict=True):
+    def fact(*values: Any) -> None:  # the facts before members: the rest of a row is NULL
+        for name, value in zip(FACT_COLUMNS, values + (None,) * (len(FACT_COLUMNS) - len(values)),
+                               strict=True):  # fmt: skip
             facts[name].append(value)
 
     with lines.open() as stories:
@@ -126,12 +136,15 @@ def convert_legacy(lines: Path, folder: Path, anomaly_conditions: dict[str, str]
                 fact(order_id, FACT_ACK, ack[2] if len(ack) > 2 else None, ack[0], ack[1], None)
             for partition, offset, committed in log_copies:
                 fact(order_id, FACT_COPY, None, partition, offset, committed)
-            if "processings" in story:
-                for partition, offset, session, ending in story["processings"]:
+            if "processings" in story:  # who made each, when kept with it (processed_by)
+                processings = story["processings"]
+                by = story.get("processed_by") or [[None] * 4] * len(processings)
+                for (partition, offset, session, ending), who in zip(processings, by, strict=True):
                     if ending == "deduplicated":
-                        fact(order_id, FACT_RUN, session, partition, offset, True)
+                        fact(order_id, FACT_RUN, session, partition, offset, True, *who)
                     else:
-                        fact(order_id, FACT_EFFECT, session, partition, offset, ending == "counted")
+                        counted = ending == "counted"
+                        fact(order_id, FACT_EFFECT, session, partition, offset, counted, *who)
             else:  # stories kept before processings: the counted effects, sessions unknown
                 for partition, offset, count in effect_sources:
                     for _ in range(count):
@@ -195,6 +208,7 @@ class StoryBook(Mapping[str, OrderStory]):
 
     def __init__(self, folder: Path, *, temporary: bool = False) -> None:
         self.folder = folder
+        self._columns: dict[str, str] = {}  # file name -> what to select of it (_select)
         if temporary:
             weakref.finalize(self, shutil.rmtree, folder, True)
 
@@ -277,8 +291,8 @@ class StoryBook(Mapping[str, OrderStory]):
     def _stories(self, where: str, **parameters: Any) -> list[OrderStory]:
         """The stories of the summary rows `where` picks, by order id; their facts are read
         from the range of order ids they span."""
-        columns = ", ".join(SUMMARY_COLUMNS)
         with self._connection() as db:
+            columns = self._select(db, SUMMARY_FILE, SUMMARY_SCHEMA)
             rows = db.execute(
                 f"SELECT {columns} FROM {self._summary} WHERE {where} ORDER BY order_id",
                 parameters,
@@ -287,13 +301,28 @@ class StoryBook(Mapping[str, OrderStory]):
             facts: dict[str, list[tuple]] = {}
             if told:
                 for fact in db.execute(
-                    f"SELECT {', '.join(FACT_COLUMNS)} FROM "
+                    f"SELECT {self._select(db, FACTS_FILE, FACT_SCHEMA)} FROM "
                     f"read_parquet('{_quoted(self.folder / FACTS_FILE)}') "
                     "WHERE order_id >= $first AND order_id <= $last",
                     {"first": told[0], "last": told[-1]},
                 ).fetchall():
                     facts.setdefault(fact[0], []).append(fact)
         return [_story(row, facts.get(row[0], [])) for row in rows]
+
+    def _select(self, db: duckdb.DuckDBPyConnection, name: str, schema: dict[str, str]) -> str:
+        """The columns of `schema` to select from the book's file `name`, in order: each one the
+        file has, and NULL for one it was written before."""
+        if name not in self._columns:
+            path = _quoted(self.folder / name)
+            present = {
+                column for (column,) in db.execute(f"SELECT name FROM parquet_schema('{path}')")
+                .fetchall()
+            }  # fmt: skip
+            self._columns[name] = ", ".join(
+                column if column in present else f"NULL::{kind} AS {column}"
+                for column, kind in schema.items()
+            )
+        return self._columns[name]
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
@@ -309,30 +338,37 @@ def _story(row: tuple, facts: list[tuple]) -> OrderStory:
     (order_id, attempts, acks, producer_outcome, copies, visible_copies, effects, _sources,
      handler_runs, deduplicated, aborted_reads, outcome, told_by_facts, attempt_session,
      ack_partition, ack_offset, ack_session, copy_partition, copy_offset, copy_committed,
-     effect_partition, effect_offset, effect_session) = row  # fmt: skip
+     effect_partition, effect_offset, effect_session, effect_member, effect_generation,
+     effect_at_ms, *_by_cause) = row  # fmt: skip
     if told_by_facts:
         by_kind: dict[int, list[tuple]] = {}
-        for _, fact, session, partition, offset, flag in facts:
-            by_kind.setdefault(fact, []).append((session, partition, offset, flag))
-        sessions = tuple(sorted({session for session, _, _, _ in by_kind.get(FACT_ATTEMPT, [])}))
-        acked_at = tuple(sorted((p, o, s) for s, p, o, _ in by_kind.get(FACT_ACK, [])))
-        log_copies = tuple(sorted((p, o, bool(c)) for _, p, o, c in by_kind.get(FACT_COPY, [])))
+        for _, fact, session, partition, offset, flag, *who in facts:
+            by_kind.setdefault(fact, []).append((session, partition, offset, flag, tuple(who)))
+        sessions = tuple(sorted({s for s, *_ in by_kind.get(FACT_ATTEMPT, [])}))
+        acked_at = tuple(sorted((p, o, s) for s, p, o, *_ in by_kind.get(FACT_ACK, [])))
+        log_copies = tuple(sorted((p, o, bool(c)) for _, p, o, c, _ in by_kind.get(FACT_COPY, [])))
         done = by_kind.get(FACT_EFFECT, [])
-        per_copy = Counter((p, o) for _, p, o, counts in done if counts)
+        per_copy = Counter((p, o) for _, p, o, counts, _ in done if counts)
         effect_sources = tuple(sorted((p, o, n) for (p, o), n in per_copy.items()))
         steps = [
-            (s, p, o, PROCESSING_COUNTED if counts else PROCESSING_ABORTED, 0 if counts else 1)
-            for s, p, o, counts in done
+            (s, p, o, PROCESSING_COUNTED if counts else PROCESSING_ABORTED, 0 if counts else 1, who)
+            for s, p, o, counts, who in done
         ]
         steps += [
-            (s, p, o, PROCESSING_DEDUPLICATED, 2)
-            for s, p, o, skipped in by_kind.get(FACT_RUN, [])
+            (s, p, o, PROCESSING_DEDUPLICATED, 2, who)
+            for s, p, o, skipped, who in by_kind.get(FACT_RUN, [])
             if skipped
         ]
-        # In the order they happened: by consumer session (one at a time), then by copy; one
-        # whose session was not recorded comes first.
-        steps.sort(key=lambda step: (-1 if step[0] is None else step[0], step[1], step[2], step[4]))
-        processings = tuple((p, o, s, ending) for s, p, o, ending, _ in steps)
+        # In the order they happened: by consumer session (one at a time), then by copy, then by
+        # time; one whose session (or time) was not recorded comes first.
+        steps.sort(key=lambda step: (
+            -1 if step[0] is None else step[0], step[1], step[2], step[4],
+            -1 if step[5][2] is None else step[5][2],
+        ))  # fmt: skip
+        processings = tuple((p, o, s, ending) for s, p, o, ending, _, _ in steps)
+        processed_by = tuple(who for *_, who in steps)
+        if any(member is None for member, *_ in processed_by):  # kept before members
+            processed_by = ()
     else:
         sessions = (attempt_session,) if attempts else ()
         acked_at = ((ack_partition, ack_offset, ack_session),) if acks else ()
@@ -340,9 +376,13 @@ def _story(row: tuple, facts: list[tuple]) -> OrderStory:
         counted = ((effect_partition, effect_offset, effect_session, PROCESSING_COUNTED),)
         effect_sources = ((effect_partition, effect_offset, 1),) if effects else ()
         processings = counted if effects else ()
+        processed_by = ()
+        if effects and effect_member is not None:
+            processed_by = ((effect_member, effect_generation, effect_at_ms, None),)
     return OrderStory(
         order_id, attempts, sessions, acked_at, producer_outcome, log_copies, visible_copies,
         effects, effect_sources, handler_runs, deduplicated, aborted_reads, outcome, processings,
+        processed_by,
     )  # fmt: skip
 
 
