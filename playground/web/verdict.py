@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playground.engine.audit.outcomes import CAUSE_COUNTS
 from playground.engine.run import timeline
 from playground.engine.run.problems import Problem
 from playground.engine.spec.fields import Setting, setting
@@ -84,6 +85,43 @@ ORIGINS = {
         "consumer.idempotent",
         "consumer.isolation_level",
     ),
+    # Where the audit names them (results since consumer groups), the consumer's duplicates by
+    # cause, in place of duplicated_by_consumer.
+    "duplicated_by_crash": _origin(
+        "duplicated by a consumer crash",
+        "A consumer crashed after processing these records and before committing them, and its "
+        "next session processed them again from the last commit.",
+        "consumer.commit",
+        "consumer.idempotent",
+        "restarts.consumer.enabled",
+    ),
+    "duplicated_by_rebalance": _origin(
+        "duplicated in a rebalance",
+        "A member had processed these records and not committed them when the group moved "
+        "their partition (a member added, removed, stalled or frozen): the new owner started "
+        "from the last commit and processed them again.",
+        "consumer.commit",
+        "consumer.members",
+        "consumer.commit_on_revoke",
+        "consumer.idempotent",
+    ),
+    "duplicated_by_zombie": _origin(
+        "duplicated by a zombie",
+        "A member went on processing after the group had given its partition to another "
+        "member (it was stalled past max.poll.interval.ms, or frozen past its session): its "
+        "work and the new owner's both took effect.",
+        "consumer.max_poll_interval_ms",
+        "consumer.members",
+        "consumer.idempotent",
+        "consumer.commit",
+    ),
+    "duplicated_by_abort": _origin(
+        "duplicated after an aborted transaction",
+        "A transaction aborted after the charges of its records were made (the charge is "
+        "outside Kafka), and the consumer processed those records again.",
+        "consumer.commit",
+        "consumer.idempotent",
+    ),
     "aborted_reads": _origin(
         "aborted records processed",
         "The consumer processed records of transactions that were aborted (read_uncommitted).",
@@ -102,7 +140,10 @@ def explain(result: dict | None) -> list[Finding]:
         if isinstance(risk, dict) and isinstance(risk.get("setting"), str)
     ]
     findings = []
+    by_cause = any(cause in audit for cause in CAUSE_COUNTS)
     for kind, origin in ORIGINS.items():
+        if kind == "duplicated_by_consumer" and by_cause:
+            continue  # said cause by cause
         count = _count(audit.get(kind))
         if count:
             paths = {entry.path for entry in origin.settings}

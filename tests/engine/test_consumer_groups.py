@@ -67,6 +67,11 @@ def test_a_member_stalled_past_its_poll_interval_makes_duplicates_with_after_pro
     audit = result["audit"]
     assert audit["lost"] == 0
     assert audit["duplicated_by_consumer"] > 0
+    # The stalled member's batch: handled again by the new owner (a rebalance), or finished by
+    # the stalled member after its partitions had moved (a zombie); never a crash.
+    assert audit["duplicated_by_rebalance"] + audit["duplicated_by_zombie"] > 0
+    assert audit["duplicated_by_crash"] == 0
+    assert audit["rebalances"], "the group moved the stalled member's partitions"
     events = list(group_log.read(conductor.names.group_log))
     refused = [e for e in events if e.event == group_log.COMMIT_REFUSED and e.member == 0]
     assert refused, "the zombie's commit should have been refused by the group"

@@ -48,3 +48,30 @@ def test_a_group_never_described_yet_shows_no_members():
     html = panel(described(members=[], age_seconds=None, state=None, type=None))
 
     assert "Consumer group" in html and "member 0" not in html
+
+
+def test_the_verdict_says_each_consumer_duplicate_s_cause_in_place_of_the_total():
+    from playground.web import verdict
+
+    audit = {
+        "duplicated_by_consumer": 7,
+        "duplicated_by_crash": 0,
+        "duplicated_by_rebalance": 5,
+        "duplicated_by_zombie": 2,
+        "duplicated_by_abort": 0,
+    }
+    findings = verdict.explain({"audit": audit, "promise": {}})
+
+    assert [(f.kind, f.count) for f in findings] == [
+        ("duplicated_by_rebalance", 5),
+        ("duplicated_by_zombie", 2),
+    ]
+    assert findings[1].headline == "duplicated by a zombie"
+
+
+def test_a_result_from_before_the_causes_keeps_the_consumer_total():
+    from playground.web import verdict
+
+    findings = verdict.explain({"audit": {"duplicated_by_consumer": 3}, "promise": {}})
+
+    assert [(f.kind, f.count) for f in findings] == [("duplicated_by_consumer", 3)]
