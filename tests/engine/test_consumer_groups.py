@@ -176,3 +176,23 @@ def test_a_fault_on_a_member_that_never_runs_makes_the_run_invalid_with_the_reas
     assert result["observed_semantic"] is None
     messages = " ".join(problem["message"] for problem in result["problems"])
     assert "consumer-1" in messages
+
+
+@pytest.mark.parametrize(
+    "name, observed",
+    [
+        ("notification-service-group", "at-least-once"),
+        ("payment-service-group", "exactly-once"),
+        ("payments-aggregation-group", "exactly-once"),
+    ],
+)
+def test_the_group_presets_show_what_they_advertise(lab, name, observed):
+    from playground.engine.spec.presets import preset
+
+    result, _ = run_experiment(lab, preset(name).spec)
+
+    audit = result["audit"]
+    assert result["observed_semantic"] == observed
+    assert audit["lost"] == 0
+    if observed == "at-least-once":
+        assert audit["duplicated_by_rebalance"] + audit["duplicated_by_zombie"] > 0

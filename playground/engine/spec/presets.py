@@ -188,7 +188,9 @@ KAFKA_DEFAULTS = _preset(
 # a zombie. Each group has three members on six partitions; the group gives up on a silent or
 # slow member after 3 s, and the fault lasts 6 s.
 GROUP = {"members": 3, "session_timeout_ms": 3000, "max_poll_interval_ms": 3000}
-GROUP_WORKLOAD = {"records": 300, "rate": 30, "partitions": 6}
+# 60 orders a second, so that a member's batch holds a few records when its stall strikes (after
+# the first): the rest of the batch is what it handles as a zombie.
+GROUP_WORKLOAD = {"records": 360, "rate": 60, "partitions": 6}
 
 NOTIFICATION_GROUP = _preset(
     "notification-service-group",

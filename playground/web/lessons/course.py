@@ -409,9 +409,9 @@ STEPS: tuple[Step, ...] = (
             "consumer.idempotent",
         ),
         why="The group moved the stalled member's partitions on, and their new owners sent the "
-        "emails of its unfinished batch again from the last commit; the stalled member, waking, "
-        "sent the rest of its batch as a zombie, and its commit was refused. The audit names "
-        "each duplicate's cause: a rebalance, or a zombie. Nothing was lost. The payment "
+        "emails of its uncommitted batch again from the last commit; the stalled member, "
+        "waking, sent the rest of its batch as a zombie, and its commit was refused. The audit "
+        "names each duplicate's cause: a rebalance, or a zombie. Nothing was lost. The payment "
         "service's idempotent consumer would have skipped them, and the payments aggregation's "
         "transactions would have fenced the zombie (both presets show it).",
     ),
