@@ -11,7 +11,7 @@ from playground.engine.management.commands.experiment import EXIT_INVALID_RUN, o
 from tests.conftest import TEST_LAB_DIR
 
 
-def test_presets_lists_the_five_presets_with_their_promise(capsys):
+def test_presets_lists_the_presets_with_their_promise(capsys):
     call_command("experiment", "presets")
     listed = capsys.readouterr().out.splitlines()
 
@@ -21,6 +21,9 @@ def test_presets_lists_the_five_presets_with_their_promise(capsys):
         "payment-service",
         "payments-aggregation",
         "kafka-defaults",
+        "notification-service-group",
+        "payment-service-group",
+        "payments-aggregation-group",
     ]
     assert "at-most-once" in listed[0]
 
