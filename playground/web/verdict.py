@@ -88,8 +88,9 @@ ORIGINS = {
     # Where the audit names them (results since consumer groups), the consumer's duplicates by
     # cause, in place of duplicated_by_consumer.
     "duplicated_by_crash": _origin(
-        "duplicated by a consumer crash",
-        "A consumer crashed after processing these records and before committing them, and its "
+        "duplicated by a consumer restart",
+        "A consumer's session ended after processing these records and before committing them "
+        "(it was killed, failed, or was fenced as its group rejoined after a stall), and its "
         "next session processed them again from the last commit.",
         "consumer.commit",
         "consumer.idempotent",
