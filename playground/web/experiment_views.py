@@ -106,6 +106,9 @@ def _group_lane(found: Experiment) -> bool:
     return spec.consumer.members > 1 or adds
 
 
+STALL_OFFER_SECONDS = 30.0
+
+
 def _stall_seconds(found: Experiment) -> float:
     """What the stall and pause buttons offer first: long enough for the group to move the
     member's partitions (past its poll interval and its session timeout)."""
@@ -114,7 +117,10 @@ def _stall_seconds(found: Experiment) -> float:
     except SpecError:
         return FAULT_DEFAULTS[(FaultKind.STALL_CONSUMER, "seconds")]
     longest = max(consumer.max_poll_interval_ms, consumer.session_timeout_ms) / 1000
-    return round(longest + 5, 1)
+    # A group that waits minutes for a member (librdkafka's 300 s poll interval) would make a
+    # watched run wait as long: past STALL_OFFER_SECONDS the button offers that, and a person
+    # who wants the partitions to move types more.
+    return round(min(longest + 5, STALL_OFFER_SECONDS), 1)
 
 
 def _promised(found: Experiment) -> str:
