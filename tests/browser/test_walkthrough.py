@@ -73,7 +73,7 @@ def test_a_new_user_runs_a_preset_crashes_it_sees_duplicates_and_shares_the_verd
     assert page.locator("#experiment-body").get_attribute("data-status") == "running"
     assert page.evaluate("window.__noReload") == 1
     timeline = page.locator("#timeline .events")
-    expect(timeline).to_contain_text("kill-consumer (point next-commit-point)")
+    expect(timeline).to_contain_text("kill-consumer (point next-commit-point, member 0)")
     expect(timeline).to_contain_text("consumer armed to crash at its next")
     expect(timeline).not_to_contain_text("could not be applied")
     screenshot(page, "live")

@@ -108,7 +108,7 @@ def test_only_the_owner_or_a_control_token_holder_can_crash_a_running_experiment
     assert audit["lost"] == 0 and audit["duplicated"] > 0  # at-least-once, crashed: duplicates
     assert audit["duplicated_by_consumer"] == audit["duplicated"]
     page = owner.get(url).content.decode()
-    assert "duplicated by the consumer" in page and "consumer.commit" in page
+    assert "duplicated by a consumer restart" in page and "consumer.commit" in page
     dups = owner.get(f"{url}orders?filter=duplicated").content.decode()
     assert dups.count('<tr class="outcome-duplicated">') == min(50, audit["duplicated"])
 
