@@ -257,13 +257,7 @@ AGGREGATION_GROUP = _preset(
     {
         "pipeline": "kafka-to-kafka",
         "workload": GROUP_WORKLOAD,
-        "producer": {
-            "acks": "all",
-            "enable_idempotence": True,
-            "transactional": True,
-            "transactional_id": "payments-producer",
-            "position": "transaction",
-        },
+        "producer": PAYMENTS_AGGREGATION.spec.to_json()["producer"],
         "consumer": {
             "commit": "transactional",
             "isolation_level": "read_committed",
