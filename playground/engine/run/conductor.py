@@ -24,6 +24,7 @@ from playground.engine.naming import PRODUCER, ExperimentNames
 from playground.engine.observe.tally import LiveTally, LogEnds, TallyInBackground
 from playground.engine.run import experiment_topics, timeline
 from playground.engine.run.faults import Faults
+from playground.engine.run.group_settling import GroupSettling
 from playground.engine.run.problems import Problem
 from playground.engine.run.supervision import Ending, Supervisor, Worker
 from playground.engine.spec.model import (
@@ -167,6 +168,7 @@ class Conductor:
             LiveTally(self.names, spec, direct_bootstrap_servers), SNAPSHOT_INTERVAL_SECONDS / 2
         )
         self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
+        self.settling = GroupSettling(spec, self.names)
 
     # -- the experiment -----------------------------------------------------------------------
     def run(self) -> dict:
@@ -286,9 +288,14 @@ class Conductor:
         behind on a partition it owns; a member alone in its group is also behind before it owns
         anything."""
         members = self.supervisor.running_members()
-        if not members or now - self._last_end_check < END_CHECK_INTERVAL_SECONDS:
+        if now - self._last_end_check < END_CHECK_INTERVAL_SECONDS:
             return
         self._last_end_check = now
+        for problem in self.settling.check(now, members, self.faults.quiet_until()):
+            self.problems.append(problem)
+            self._event(timeline.ERROR, problem.sentence)
+        if not members:
+            return
         # A member stalled or frozen by a fault is part of the run until it carries on: what it
         # does when it wakes (a zombie's work) is what the run is there to show.
         waking = any(member.stalled or member.paused for member in members)
