@@ -20,8 +20,9 @@ LEGEND = (
     (f"marker-{timeline.ACTION}", "mark", "your action"),
 )
 MAX_POINTS = 300
-# Events drawn as a marker: all but the run's phases and the workers' clean ends.
-MARKED_KINDS = frozenset(timeline.EVENT_KINDS) - {timeline.PHASE, timeline.STOP}
+# Events drawn as a marker: all but the run's phases, the workers' clean ends and what the
+# group gave and took (a rebalance is many such events at once; the timeline lists them).
+MARKED_KINDS = frozenset(timeline.EVENT_KINDS) - {timeline.PHASE, timeline.STOP, timeline.GROUP}
 
 
 def throughput(series: list[tuple[float, int]]) -> list[tuple[float, float]]:

@@ -51,6 +51,8 @@ def test_a_group_grows_and_a_member_stalls_from_the_buttons(app_server, new_cont
     timeline = page.locator("#timeline .events")
     expect(timeline).to_contain_text("consumer-3 joins the group", timeout=LIVE_TIMEOUT_MS)
     expect(timeline).to_contain_text("consumer-1 stalls", timeout=LIVE_TIMEOUT_MS)
+    # The rebalance the new member causes, as the group log tells it.
+    expect(timeline).to_contain_text("the group gave consumer-3", timeout=LIVE_TIMEOUT_MS)
     screenshot(page, "group-live")
 
     # The verdict: duplicates, none lost, each with its cause.

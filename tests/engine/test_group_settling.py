@@ -11,7 +11,11 @@ import pytest
 
 from playground.engine.formats import group_log
 from playground.engine.naming import ExperimentNames, member_name
-from playground.engine.run.group_settling import GroupSettling, settle_limit_seconds
+from playground.engine.run.group_settling import (
+    GroupSettling,
+    group_event_words,
+    settle_limit_seconds,
+)
 from playground.engine.spec.model import Spec
 
 LIMIT = 1 + 1 + 10  # max poll 1 s + session 1 s + the slack
@@ -137,3 +141,50 @@ def test_no_join_is_asked_of_a_group_with_more_members_than_partitions(names):
     write(names, 0, 1, group_log.ASSIGNED, [0])
 
     assert watch.check(LIMIT * 3, workers(0, 1), quiet_until=0) == []
+
+
+def event(member, event_kind, partitions, generation=3):
+    return group_log.GroupEvent(member, 1, generation, event_kind, tuple(partitions), 0)
+
+
+WORDS = [
+    (
+        event(1, group_log.ASSIGNED, [2, 3]),
+        "the group gave consumer-1 partitions 2, 3 (generation 3)",
+    ),
+    (event(0, group_log.ASSIGNED, []), "the group gave consumer no partitions (generation 3)"),
+    (
+        event(2, group_log.REVOKED, [4]),
+        "the group took partition 4 back from consumer-2 (a rebalance)",
+    ),
+    (event(2, group_log.REVOKED, []), None),
+    (
+        event(1, group_log.LOST, [0]),
+        "consumer-1 found partition 0 lost: its session or poll interval had run out",
+    ),
+    (
+        event(1, group_log.COMMIT_REFUSED, [0, 1]),
+        "the group refused consumer-1's commit of partitions 0, 1: it no longer owned them",
+    ),
+    (event(3, group_log.LEFT, [5]), "consumer-3 left the group, giving back partition 5"),
+    (event(3, group_log.LEFT, [], generation=-1), "consumer-3 left the group"),
+]
+
+
+@pytest.mark.parametrize(("line", "words"), WORDS)
+def test_each_group_event_in_the_timeline_words(line, words):
+    assert group_event_words(line) == words
+
+
+def test_every_event_read_is_handed_on(names):
+    seen = []
+    watch = GroupSettling(spec(), names, on_event=seen.append)
+    write(names, 0, 1, group_log.ASSIGNED, [0, 1], at_ms=5)
+    watch.check(0.0, workers(0), quiet_until=0)
+    write(names, 0, 1, group_log.REVOKED, [1], at_ms=6)
+    watch.check(0.1, workers(0), quiet_until=0)
+
+    assert [(e.event, e.partitions, e.at_ms) for e in seen] == [
+        (group_log.ASSIGNED, (0, 1), 5),
+        (group_log.REVOKED, (1,), 6),
+    ]

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground.engine.audit.evidence import Evidence, gather_evidence, promise_json
+from playground.engine.formats.group_log import GroupEvent
 from playground.engine.naming import PRODUCER, ExperimentNames
 from playground.engine.observe.tally import LiveTally, LogEnds, TallyInBackground
 from playground.engine.run import experiment_topics, timeline
 from playground.engine.run.faults import Faults
-from playground.engine.run.group_settling import GroupSettling
+from playground.engine.run.group_settling import GroupSettling, group_event_words
 from playground.engine.run.problems import Problem
 from playground.engine.run.supervision import Ending, Supervisor, Worker
 from playground.engine.spec.model import (
@@ -168,7 +169,7 @@ class Conductor:
             LiveTally(self.names, spec, direct_bootstrap_servers), SNAPSHOT_INTERVAL_SECONDS / 2
         )
         self.ends = LogEnds(direct_bootstrap_servers, self.names.input_topic, spec)
-        self.settling = GroupSettling(spec, self.names)
+        self.settling = GroupSettling(spec, self.names, on_event=self._on_group_event)
 
     # -- the experiment -----------------------------------------------------------------------
     def run(self) -> dict:
@@ -270,6 +271,13 @@ class Conductor:
             )
         elif event == Report.REACHED:
             self.faults.on_producer_reached(message["count"])
+
+    def _on_group_event(self, event: GroupEvent) -> None:
+        """What the group gave a member or took back, on the timeline at the time it happened."""
+        words = group_event_words(event)
+        if words is not None:
+            at = max(0.0, (event.at_ms - self._started_at_ms) / 1000)
+            self._event(timeline.GROUP, words, at=at)
 
     def _on_ending(self, ending: Ending) -> None:
         if ending.name == PRODUCER and ending.for_good:
@@ -432,8 +440,12 @@ class Conductor:
             self._scheduled, _Scheduled(time.monotonic() + seconds, next(self._sequence), action)
         )
 
-    def _event(self, kind: str, detail: str, fault: int | None = None) -> None:
-        event = Event(time.monotonic() - self._started, kind, detail, fault)
+    def _event(
+        self, kind: str, detail: str, fault: int | None = None, *, at: float | None = None
+    ) -> None:
+        """Add an event to the timeline: now, or `at` (seconds since the start) when it is known
+        to have happened a moment ago."""
+        event = Event(time.monotonic() - self._started if at is None else at, kind, detail, fault)
         self.timeline.append(event)
         with self.names.timeline.open("a") as written:
             written.write(json.dumps(event.to_json()) + "\n")

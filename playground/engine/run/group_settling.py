@@ -16,18 +16,20 @@ is stalled or frozen by a fault (the group may rightly wait for it), or while a 
 playing out (faults.quiet_until: a broker paused or coming back).
 
 What the group gave and took is read from the group log (formats/group_log.py), which every
-member writes as its rebalance callbacks run. A member is "joined" once a session of its got
+member writes as its rebalance callbacks run; each event is also handed on (`on_event`), in
+words (group_event_words), for the run's timeline. A member is "joined" once a session of its got
 an assignment, even an empty one; the join check is skipped while the group has more members
 than partitions (a member may then rightly get none, and the consumer protocol does not call it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from playground.engine.formats import group_log
 from playground.engine.formats.journal import Follower
-from playground.engine.naming import ExperimentNames, member_of
+from playground.engine.naming import ExperimentNames, member_name, member_of
 from playground.engine.run.problems import Problem
 from playground.engine.spec.model import Spec
 
@@ -61,8 +63,14 @@ class GroupSettling:
     """Follows the group log; check() reports, once each, a partition the group left without a
     member too long and a member the group never let in."""
 
-    def __init__(self, spec: Spec, names: ExperimentNames) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        names: ExperimentNames,
+        on_event: Callable[[group_log.GroupEvent], None] | None = None,
+    ) -> None:
         self.spec = spec
+        self.on_event = on_event
         self.limit = settle_limit_seconds(spec)
         self._log = Follower(names.group_log)
         self._owner: dict[int, tuple[int, int]] = {}  # partition -> (member, session)
@@ -92,6 +100,8 @@ class GroupSettling:
                 event = group_log.decode(line)
             except ValueError:
                 continue  # the audit reports a line no member writes; this watch skips it
+            if self.on_event is not None:
+                self.on_event(event)
             if event.event == group_log.ASSIGNED:
                 self._joined.add((event.member, event.session))
                 for partition in event.partitions:
@@ -146,3 +156,28 @@ class GroupSettling:
                         f"assignment in more than {limit_words(self.spec)}"
                     )
                 )
+
+
+def _partitions(partitions: tuple[int, ...]) -> str:
+    numbers = ", ".join(str(p) for p in partitions)
+    return f"partition {numbers}" if len(partitions) == 1 else f"partitions {numbers}"
+
+
+def group_event_words(event: group_log.GroupEvent) -> str | None:
+    """A group log event as the timeline says it; None for one not worth a line (an empty
+    revocation, which an eager member's rebalance with nothing to give back makes)."""
+    name, held = member_name(event.member), _partitions(event.partitions)
+    generation = f"generation {event.generation}" if event.generation >= 0 else "no generation"
+    if event.event == group_log.ASSIGNED:
+        if not event.partitions:
+            return f"the group gave {name} no partitions ({generation})"
+        return f"the group gave {name} {held} ({generation})"
+    if not event.partitions and event.event != group_log.LEFT:
+        return None
+    if event.event == group_log.REVOKED:
+        return f"the group took {held} back from {name} (a rebalance)"
+    if event.event == group_log.LOST:
+        return f"{name} found {held} lost: its session or poll interval had run out"
+    if event.event == group_log.COMMIT_REFUSED:
+        return f"the group refused {name}'s commit of {held}: it no longer owned them"
+    return f"{name} left the group" + (f", giving back {held}" if event.partitions else "")

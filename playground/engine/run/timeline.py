@@ -16,7 +16,8 @@ STOP = "stop"  # a worker ended cleanly
 BROKER = "broker"  # a broker came back (restarted or resumed)
 ACTION = "action"  # a live button, a stop or the time limit
 ERROR = "error"  # something meant could not be done (a fault not applied, a drain given up)
-EVENT_KINDS = (PHASE, FAULT, CRASH, RESTART, EXIT, STOP, BROKER, ACTION, ERROR)
+GROUP = "group"  # the consumer group gave a member partitions or took them back (a rebalance)
+EVENT_KINDS = (PHASE, FAULT, CRASH, RESTART, EXIT, STOP, BROKER, ACTION, ERROR, GROUP)
 
 # Kinds that disturb a run's flow whether or not a scheduled fault caused them (timing: the
 # undisturbed latency leaves them out).
