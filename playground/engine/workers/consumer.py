@@ -331,7 +331,11 @@ class ConsumerLoop:
         the process."""
         try:
             self.consumer.store_offsets(offsets=offsets)
-            retrying(lambda: self.consumer.commit(asynchronous=False))
+            # A refusal is the group's answer, not a failure to retry: while a rebalance is in
+            # progress the member must poll to take part in it (the Java client throws
+            # RebalanceInProgressException from commitSync for that reason), and a retry in
+            # place would hold the rebalance up for as long as it went on.
+            retrying(lambda: self.consumer.commit(asynchronous=False), final=REFUSED_BY_THE_GROUP)
         except KafkaException as failure:
             error = failure.args[0]
             if error.code() == KafkaError._NO_OFFSET:  # nothing new to commit

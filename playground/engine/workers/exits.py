@@ -101,16 +101,18 @@ def is_retriable(error: KafkaError) -> bool:
     return not error.fatal() and (error.retriable() or error.code() in RETRIABLE_CODES)
 
 
-def retrying(call: Callable[[], T]) -> T:
+def retrying(call: Callable[[], T], *, final: frozenset[int] = frozenset()) -> T:
     """Call a client API, again while it fails with a retriable error (as a production client
-    does); any other error is raised, and one that lasts past RETRY_SECONDS ends the worker."""
+    does); any other error, or one whose code is in `final` (an answer the caller acts on, even
+    if the client calls it retriable), is raised, and one that lasts past RETRY_SECONDS ends the
+    worker."""
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
         try:
             return call()
         except KafkaException as failure:
             error = failure.args[0]
-            if not is_retriable(error) or error.txn_requires_abort():
+            if not is_retriable(error) or error.txn_requires_abort() or error.code() in final:
                 raise
             if time.monotonic() > deadline:
                 raise WorkerExit(EXIT_GAVE_UP, f"still failing after retries: {error}") from None
