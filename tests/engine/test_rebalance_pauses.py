@@ -8,11 +8,13 @@ The pauses are the audit's (result["audit"]["rebalances"]): the longest gap betw
 runs of a partition that overlaps the rebalance, so a gap that began long before it counts whole: on
 a starved machine, a member seconds behind shows pauses of seconds under any protocol (an eager run
 here measured 8.7 s, from a partition's first records 8.4 s before the rebalance). The test asserts
-the order between the protocols, not times, and prints what it measured (shown without -s, and
+the order between the protocols (by the median pause of the unmoved partitions), not times, and
+prints what it measured (shown without -s, and
 kept as properties of the test)."""
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -101,14 +103,22 @@ def run(lab, name: str) -> tuple[dict, set[int], float]:
     return rebalance, revoked_during(conductor, rebalance), time.monotonic() - started
 
 
+def unmoved_median(rebalance: dict) -> float:
+    """The median pause of the partitions the rebalance left with their member."""
+    return statistics.median(
+        p["pause_ms"] for p in rebalance["partitions"] if p["partition"] not in rebalance["moved"]
+    )
+
+
 def summary(name: str, rebalance: dict) -> str:
     pauses = ", ".join(
         f"p{p['partition']}{'*' if p['partition'] in rebalance['moved'] else ''}={p['pause_ms']}"
         for p in rebalance["partitions"]
     )
     return (
-        f"{name}: longest pause of an unmoved partition {rebalance['longest_pause_unmoved_ms']} ms,"
-        f" of any {rebalance['longest_pause_ms']} ms; settled in {rebalance['settled_ms']} ms;"
+        f"{name}: longest pause of an unmoved partition {rebalance['longest_pause_unmoved_ms']} ms"
+        f" (median {unmoved_median(rebalance):.0f} ms), of any {rebalance['longest_pause_ms']} ms;"
+        f" settled in {rebalance['settled_ms']} ms;"
         f" moved {rebalance['moved']}; pauses (ms, * moved) {pauses}"
     )
 
@@ -144,6 +154,9 @@ def test_a_scale_out_pauses_every_partition_under_eager_and_only_the_moved_ones_
         # Incremental: only the partitions that move are taken back; the others keep going, and
         # go without processing for less time than under eager.
         assert revoked[name] == set(rebalances[name]["moved"]), name
-        assert eager["longest_pause_unmoved_ms"] > rebalances[name]["longest_pause_unmoved_ms"], (
+        # Compared by the median over the unmoved partitions: a partition whose member a busy
+        # machine starved for a moment has one long gap under any protocol, and must not decide
+        # the order; every unmoved partition waits out eager's round.
+        assert unmoved_median(eager) > unmoved_median(rebalances[name]), (
             f"{summary(EAGER, eager)}\n{summary(name, rebalances[name])}"
         )
