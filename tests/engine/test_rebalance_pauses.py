@@ -8,13 +8,12 @@ The pauses are the audit's (result["audit"]["rebalances"]): the longest gap betw
 runs of a partition that overlaps the rebalance, so a gap that began long before it counts whole: on
 a starved machine, a member seconds behind shows pauses of seconds under any protocol (an eager run
 here measured 8.7 s, from a partition's first records 8.4 s before the rebalance). The test asserts
-the order between the protocols (by the median pause of the unmoved partitions), not times, and
+the order between the protocols (by the shortest pause of an unmoved partition), not times, and
 prints what it measured (shown without -s, and
 kept as properties of the test)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import pytest
@@ -37,11 +36,13 @@ PARTITIONS = 6
 # 200 records a second over 6 partitions: a record on every partition every 30 ms or so, so an
 # unmoved partition that keeps going never waits long for its next record, while eager's pause
 # holds the whole round: the members rejoin, the group waits for the last of them, the leader
-# assigns, each member reads its committed offsets and fetches again. 8 s of records; the member
-# joins after 3 s, once the two first members share the partitions, and the run goes on for 5 s.
+# assigns, each member reads its committed offsets and fetches again. 10 s of records; the member
+# joins after 5 s, once the two first members share the partitions (on a machine loaded with
+# other clusters, joining after 3 s once found the group still forming: all three members were in
+# its first assignment, and there was no scale-out to measure), and the run goes on for 5 s.
 RATE = 200
-RECORDS = 1600
-JOIN_AT_RECORDS = 600
+RECORDS = 2000
+JOIN_AT_RECORDS = 1000
 # Auto-commit, so that the member's loop never waits for a commit and the pauses are the
 # protocol's own. With a synchronous commit after each batch, a member of a cooperative group
 # stopped for most of the second round: its commit, sent while the round's JoinGroup was pending,
@@ -103,9 +104,9 @@ def run(lab, name: str) -> tuple[dict, set[int], float]:
     return rebalance, revoked_during(conductor, rebalance), time.monotonic() - started
 
 
-def unmoved_median(rebalance: dict) -> float:
-    """The median pause of the partitions the rebalance left with their member."""
-    return statistics.median(
+def least_unmoved(rebalance: dict) -> int:
+    """The shortest pause of the partitions the rebalance left with their member."""
+    return min(
         p["pause_ms"] for p in rebalance["partitions"] if p["partition"] not in rebalance["moved"]
     )
 
@@ -117,7 +118,7 @@ def summary(name: str, rebalance: dict) -> str:
     )
     return (
         f"{name}: longest pause of an unmoved partition {rebalance['longest_pause_unmoved_ms']} ms"
-        f" (median {unmoved_median(rebalance):.0f} ms), of any {rebalance['longest_pause_ms']} ms;"
+        f" (shortest {least_unmoved(rebalance)} ms), of any {rebalance['longest_pause_ms']} ms;"
         f" settled in {rebalance['settled_ms']} ms;"
         f" moved {rebalance['moved']}; pauses (ms, * moved) {pauses}"
     )
@@ -154,9 +155,12 @@ def test_a_scale_out_pauses_every_partition_under_eager_and_only_the_moved_ones_
         # Incremental: only the partitions that move are taken back; the others keep going, and
         # go without processing for less time than under eager.
         assert revoked[name] == set(rebalances[name]["moved"]), name
-        # Compared by the median over the unmoved partitions: a partition whose member a busy
-        # machine starved for a moment has one long gap under any protocol, and must not decide
-        # the order; every unmoved partition waits out eager's round.
-        assert unmoved_median(eager) > unmoved_median(rebalances[name]), (
+        # Compared by the shortest pause of an unmoved partition: under eager every partition
+        # waits out the round, so even the least paused one did; under an incremental protocol
+        # the members that neither give nor take go on as before. The longest pause is no measure
+        # of the protocol on a busy machine: a member starved for a moment leaves its partitions a
+        # long gap under any protocol (measured here, cooperative-sticky: unmoved partitions of
+        # 110 and 123 ms beside two of 868 and 983 ms, at a load average of 34).
+        assert least_unmoved(eager) > least_unmoved(rebalances[name]), (
             f"{summary(EAGER, eager)}\n{summary(name, rebalances[name])}"
         )
