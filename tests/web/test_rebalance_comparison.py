@@ -54,14 +54,19 @@ def test_rounds_queue_interleaved_round_1_of_every_protocol_first():
 
 # -- the figures of one run ------------------------------------------------------------------------
 def _rebalance(at: int, settled: int, unmoved: int | None, longest: int | None = None) -> dict:
+    """A rebalance in which partition 1 moved from member 2 to member 3 (pausing `longest`) and,
+    unless `unmoved` is None, partition 0 stayed with member 1 (pausing `unmoved`)."""
+    longest = longest if longest is not None else unmoved
+    moved = {"partition": 1, "member_before": 2, "member_after": 3, "pause_ms": longest}
+    kept = {"partition": 0, "member_before": 1, "member_after": 1, "pause_ms": unmoved}
     return {
         "at_ms": at,
         "ended_at_ms": at + settled,
         "settled_ms": settled,
         "generations": [2],
         "moved": [1],
-        "partitions": [],
-        "longest_pause_ms": longest if longest is not None else unmoved,
+        "partitions": [moved] if unmoved is None else [kept, moved],
+        "longest_pause_ms": longest,
         "longest_pause_unmoved_ms": unmoved,
     }
 
@@ -101,6 +106,22 @@ def test_a_run_gives_the_longest_unmoved_pause_and_the_longest_settle_over_its_r
     assert (figures.duplicated, figures.lost, figures.rebalances) == (10, 0, 3)
     assert figures.unmoved_pause_ms == 1200
     assert figures.settle_ms == 2400
+
+
+def test_the_stalled_members_own_partitions_are_left_out_of_the_unmoved_pause():
+    """Handed back to the stalled member after its stall, its partition kept its member, but it
+    stood still because the member did: that pause says nothing of the protocol."""
+    stall = _rebalance(9000, 400, 300)
+    stall["partitions"].append(
+        {"partition": 4, "member_before": 0, "member_after": 0, "pause_ms": 5600}
+    )
+    stall["longest_pause_unmoved_ms"] = 5600
+    run = _run(_result(rebalances_=[stall]))
+    assert rebalances.stalled_members(run.spec) == {rebalances.STALLED_MEMBER}
+    assert rebalances.round_figures(run).unmoved_pause_ms == 300
+    # A rebalance stored without its partitions gives its own longest unmoved pause.
+    bare = {key: value for key, value in stall.items() if key != "partitions"}
+    assert rebalances.round_figures(_run(_result(rebalances_=[bare]))).unmoved_pause_ms == 5600
 
 
 def test_no_partition_that_stayed_put_is_none_not_zero():

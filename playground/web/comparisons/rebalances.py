@@ -17,11 +17,13 @@ cluster like any run (see scheduling): the whole table fills in about the time o
 
 The figures of one run, from its audit (docs/result.md, "Consumer groups: causes and
 rebalances"): duplicated and lost; the longest pause of a partition that did not move (the largest
-`longest_pause_unmoved_ms` over the run's rebalances, None when no rebalance left a partition
-where it was); and the settle time, the longest `settled_ms` of any one rebalance of the run (from
-its first revocation to its last assignment; the joins as the run starts are rebalances too, but
-settle faster than the ones the faults make). A protocol's figure is the median over its valid
-rounds; a round that failed or was not a valid run gives no figure and is named instead.
+`pause_ms` over the run's rebalances of a partition whose member was the same before and after,
+leaving out the stalled member's partitions, which stand still because it does; None when no
+rebalance left such a partition where it was); and the settle time, the longest `settled_ms` of
+any one rebalance of the run (from its first revocation to its last assignment; the joins as the
+run starts are rebalances too, but settle faster than the ones the faults make). A protocol's
+figure is the median over its valid rounds; a round that failed or was not a valid run gives no
+figure and is named instead.
 """
 
 from __future__ import annotations
@@ -68,18 +70,21 @@ PROTOCOL_WORDS = {
     ),
 }
 
-# The workload, tuned so that a run takes about 20 s here and both faults strike while orders flow.
-WORKLOAD = {"records": 1500, "rate": 100, "partitions": 6}
+# The workload, tuned so that a run takes about 30 s here and both faults strike while orders flow.
+WORKLOAD = {"records": 1500, "rate": 60, "partitions": 6}
 MAX_POLL_INTERVAL_MS = 3000
 SESSION_TIMEOUT_MS = 3000
 STALL_SECONDS = 5
-ADD_AT_RECORDS = 300  # records the producer has sent: 3 s into the orders
-STALL_AT_RECORDS = 700  # records the group has processed
+# Orders flow for 25 s. The add strikes 4 s in; the stall once the group has processed 600 (10 s
+# in when the members keep up, later on a loaded machine), and leaves orders to process after it.
+ADD_AT_RECORDS = 240  # records the producer has sent
+STALL_AT_RECORDS = 600  # records the group has processed
+STALLED_MEMBER = 0
 FAULTS = [
     {"kind": FaultKind.ADD_CONSUMER.value, "at": {"records": ADD_AT_RECORDS}},
     {
         "kind": FaultKind.STALL_CONSUMER.value,
-        "member": 0,
+        "member": STALLED_MEMBER,
         "seconds": STALL_SECONDS,
         "at": {"records": STALL_AT_RECORDS},
     },
@@ -154,9 +159,42 @@ def round_figures(run) -> RoundFigures:
         duplicated=_count(audit.get("duplicated")),
         lost=_count(audit.get("lost")),
         rebalances=len(rebalances),
-        unmoved_pause_ms=_largest(r.get("longest_pause_unmoved_ms") for r in rebalances),
+        unmoved_pause_ms=_largest(unmoved_pauses(rebalances, stalled_members(run.spec))),
         settle_ms=_largest(r.get("settled_ms") for r in rebalances),
     )
+
+
+def stalled_members(spec: object) -> set[int]:
+    """The members a spec's stall-consumer faults stall."""
+    faults = spec.get("faults") if isinstance(spec, dict) else None
+    return {
+        fault.get("member", 0)
+        for fault in (faults if isinstance(faults, list) else [])
+        if isinstance(fault, dict) and fault.get("kind") == FaultKind.STALL_CONSUMER.value
+    }
+
+
+def unmoved_pauses(rebalances: Sequence[dict], stalled: set[int]) -> list[int]:
+    """The pause of every partition that kept its member across a rebalance, that member not a
+    stalled one: a stalled member's partitions stand still because it does, under any protocol
+    (its partitions handed back to it after the stall would otherwise count as not moved, with the
+    stall as their pause). A rebalance stored without its partitions gives its
+    `longest_pause_unmoved_ms`."""
+    pauses = []
+    for rebalance in rebalances:
+        partitions = rebalance.get("partitions")
+        if not isinstance(partitions, list):
+            pauses.append(rebalance.get("longest_pause_unmoved_ms"))
+            continue
+        pauses += [
+            p.get("pause_ms")
+            for p in partitions
+            if isinstance(p, dict)
+            and p.get("member_before") is not None
+            and p.get("member_before") == p.get("member_after")
+            and p.get("member_before") not in stalled
+        ]
+    return [pause for pause in pauses if _count(pause) is not None]
 
 
 def _count(value: object) -> int | None:
