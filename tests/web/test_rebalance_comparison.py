@@ -159,6 +159,16 @@ def test_a_protocols_figure_is_the_median_of_its_valid_rounds_the_others_named()
     assert figures.problems == ["round 2: not a valid run: faults[1] (stall-consumer) never fired"]
     cell = figures.cell("duplicated")
     assert (cell.state, cell.median, cell.rounds) == ("measured", "15.5", ["10", "invalid", "21"])
+    two = rebalances.protocol_figures([rounds[0], rounds[2]])
+    assert two.cell("settle_ms").median == "2,750"  # a time is never shown with a decimal
+    assert (
+        rebalances.protocol_figures(
+            [_run(_result(rebalances_=[_rebalance(0, s, 1)]), n) for n, s in ((1, 1000), (2, 1001))]
+        )
+        .cell("settle_ms")
+        .median
+        == "1,000"
+    )  # 1,000.5, to the millisecond
     three = rebalances.protocol_figures(
         [_run(_result(duplicated=d), n) for n, d in enumerate((4, 9, 6), 1)]
     )

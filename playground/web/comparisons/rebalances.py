@@ -65,8 +65,8 @@ PROTOCOL_WORDS = {
     ),
     "consumer (KIP-848), uniform": (
         "The consumer protocol of KIP-848 (group.protocol=consumer): the broker computes the "
-        "assignment (the uniform assignor) and hands each member its changes with its "
-        "heartbeats, one partition at a time; there is no group-wide join round at all."
+        "assignment (the uniform assignor) and hands each member its changes in the answers to "
+        "its heartbeats; there is no group-wide join round at all."
     ),
 }
 
@@ -258,13 +258,14 @@ class ProtocolFigures:
     def cell(self, name: str) -> Cell:
         """`name` as the page shows it: the median over the measured rounds, and every round's
         value ("none": no such partition; "invalid": the round measured nothing; "…": not done)."""
+        whole = name.endswith("_ms")  # a time, shown to the millisecond
         shown = [
-            _shown(getattr(r, name)) if r.measured else "invalid" if r.problem else "…"
+            _shown(getattr(r, name), whole) if r.measured else "invalid" if r.problem else "…"
             for r in self.rounds
         ]
         if not self.measured:
             return Cell(None, shown, "invalid" if self.problems and self.finished else "waiting")
-        return Cell(_shown(self.figure(name).median), shown, "measured")
+        return Cell(_shown(self.figure(name).median, whole), shown, "measured")
 
     @property
     def cells(self) -> dict[str, Cell]:
@@ -302,11 +303,12 @@ class Cell:
     state: str
 
 
-def _shown(value: float | None) -> str:
-    """A figure in words: "none" for no value, whole numbers with thousands separators."""
+def _shown(value: float | None, whole: bool = False) -> str:
+    """A figure in words: "none" for no value, with thousands separators, and one decimal only
+    for a median between two whole counts (never for a time, `whole`)."""
     if value is None:
         return "none"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:,.0f}" if whole or float(value).is_integer() else f"{value:,.1f}"
 
 
 def protocol_figures(runs: Sequence) -> ProtocolFigures:
