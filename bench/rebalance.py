@@ -87,15 +87,15 @@ def report(clicks: list[dict]) -> str:
         f"| one click to the full table | {wall:.0f} s (clicks {each}) | "
         f"{TARGET_WALL_SECONDS:.0f} s or less: {verdict} |",
         "",
-        "| protocol | " + " | ".join(label for _, label in FIGURES) + " | invalid rounds |",
-        "|" + "---|" * (len(FIGURES) + 2),
+        "| click | protocol | " + " | ".join(label for _, label in FIGURES) + " | invalid rounds |",
+        "|" + "---|" * (len(FIGURES) + 3),
     ]
-    for click in clicks:
+    for number, click in enumerate(clicks, start=1):
         for spec in click["comparison"]["specs"]:
             figures = spec["rebalance"]
             cells = [figure(figures[name]) for name, _ in FIGURES]
             problems = "; ".join(figures["problems"]) or "none"
-            lines.append(f"| {spec['name']} | " + " | ".join(cells) + f" | {problems} |")
+            lines.append(f"| {number} | {spec['name']} | " + " | ".join(cells) + f" | {problems} |")
     return "\n".join(lines)
 
 

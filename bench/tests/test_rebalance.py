@@ -31,7 +31,7 @@ def test_the_report_gives_the_wall_time_against_its_target_and_names_invalid_rou
     ]
     text = rebalance.report([{"wall_seconds": 95.0, "comparison": {"specs": specs}}])
     assert "| one click to the full table | 95 s (clicks 95) | 180 s or less: OK |" in text
-    assert "| classic, range (eager) | 5 (rounds 4, 6, 5) | 0 (rounds 0, 0, 0) | 1,500" in text
+    assert "| 1 | classic, range (eager) | 5 (rounds 4, 6, 5) | 0 (rounds 0, 0, 0) | 1,500" in text
     assert "round 2: not a valid run: x |" in text
     slow = rebalance.report([{"wall_seconds": 200.0, "comparison": {"specs": specs}}])
     assert "MISSED" in slow
