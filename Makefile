@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup run test check lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-scale
+.PHONY: setup run test check lint bench-lab bench-engine bench-live bench-classroom bench-strip bench-tradeoffs bench-rebalance bench-scale
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench-strip: setup
 # The course's trade-off table in one click: wall time to the full table, each spec's figures
 bench-tradeoffs: setup
 	$(PY) -m bench.tradeoffs
+
+# The rebalance protocols' comparison in one click, against the real lab: figures and wall time.
+bench-rebalance: setup
+	$(PY) -m bench.rebalance
 
 # 100,000 and 1,000,000 records: pipeline, audit and peak memory, beside Kafka's ProducerPerformance
 bench-scale: setup

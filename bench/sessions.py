@@ -87,9 +87,16 @@ class BrowserSession:
 
     def start_course_comparison(self) -> str:
         """Press "Measure the course's trade-off table"; the new comparison's share id."""
-        what = "POST /compare/course"
+        return self._start_comparison("/compare/course")
+
+    def start_rebalance_comparison(self) -> str:
+        """Press "Compare the rebalance protocols"; the new comparison's share id."""
+        return self._start_comparison("/compare/rebalance")
+
+    def _start_comparison(self, path: str) -> str:
+        what = f"POST {path}"
         form = {"csrfmiddlewaretoken": self._csrf_token}
-        status, headers, body = self._open(what, "/compare/course", form)
+        status, headers, body = self._open(what, path, form)
         found = (
             COMPARISON_LINK.search(headers.get("Location", "")) if status in (302, 303) else None
         )

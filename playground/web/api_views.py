@@ -135,7 +135,8 @@ def _field_error(error: Exception) -> FieldError:
 
 def comparison(request: HttpRequest, share_id: str) -> JsonResponse:
     """A trade-off comparison: per spec, its cost figures (per round and median) and its
-    guarantee figures (measurements.to_json)."""
+    guarantee figures; or, for rebalance protocols, per protocol its rounds and their median
+    figures (measurements.to_json)."""
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     found = Comparison.objects.filter(share_id=share_id).first()
@@ -144,6 +145,9 @@ def comparison(request: HttpRequest, share_id: str) -> JsonResponse:
     data = measurements.to_json(found, measurements.columns(found.experiments.all()))
     data["url"] = request.build_absolute_uri(found.get_absolute_url())
     for column in data["specs"]:
+        if "runs" in column:  # a rebalance comparison's rounds
+            column["urls"] = [_run_url(request, run) for run in column["runs"]]
+            continue
         column["guarantee"]["url"] = _run_url(request, column["guarantee"]["run"])
         column["cost"]["urls"] = [_run_url(request, run) for run in column["cost"]["runs"]]
     return JsonResponse(data)

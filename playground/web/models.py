@@ -49,7 +49,8 @@ class Comparison(models.Model):
     """A trade-off comparison of 2 to 4 specs (see `tradeoffs`): per spec, one guarantee run
     under the shared fault schedule and `rounds` cost runs of `cost_records` records, as fast as
     the producer can send, with no faults. A comparison stored before cost runs existed has
-    `cost_records` 0 and guarantee runs only."""
+    `cost_records` 0 and guarantee runs only. A rebalance comparison (`kind` REBALANCE) has
+    `rounds` runs per protocol instead, and no cost runs."""
 
     share_id = models.CharField(max_length=32, unique=True, default=new_share_id)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -58,6 +59,14 @@ class Comparison(models.Model):
     # The shared fault schedule in words ("a consumer kill at each spec's next commit point...").
     faults_label = models.TextField(blank=True, default="")
     course = models.BooleanField(default=False)  # the one-click comparison of the course's table
+    # What it compares: delivery settings (guarantee and cost runs), or rebalance protocols (rounds
+    # of one consumer group workload per protocol, see comparisons.rebalances).
+    TRADEOFFS, REBALANCE = "tradeoffs", "rebalance"
+    kind = models.CharField(
+        max_length=16,
+        choices=((TRADEOFFS, "delivery settings"), (REBALANCE, "rebalance protocols")),
+        default=TRADEOFFS,
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)  # its owner stopped it
 
     def get_absolute_url(self) -> str:

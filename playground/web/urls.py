@@ -31,6 +31,7 @@ urlpatterns = [
     path("compare/", compare_form.compare, name="compare"),
     path("compare/check", compare_form.compare_check, name="compare-check"),
     path("compare/course", comparison_views.course, name="compare-course"),
+    path("compare/rebalance", comparison_views.rebalance, name="compare-rebalance"),
     path("c/<str:share_id>/", comparison_views.comparison, name="comparison"),
     path("c/<str:share_id>/cancel", comparison_views.cancel, name="comparison-cancel"),
     path("api/presets", api_views.presets, name="api-presets"),

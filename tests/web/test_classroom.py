@@ -29,6 +29,7 @@ class Run:
     exclusive: bool = False
     comparison_id: int | None = None
     comparison_role: str = ""
+    comparison_round: int = 0
 
 
 # -- the rule -------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ For each spec a comparison makes two kinds of measured run, so that every number
 
 Guarantee runs queue first (a person watches them), then the cost rounds, each alone on the
 cluster (see scheduling), so nothing beside it disturbs its timing.
+
+A comparison of another kind, "rebalance protocols" (see rebalances), makes a third kind of run:
+rounds of the same group workload under each protocol, interleaved, sharing the cluster. Its
+columns hold those `round_runs` and their figures (`Column.rebalance`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from playground.engine.spec.model import MAX_NAME_LENGTH, FaultKind, KillPoint, 
 from playground.engine.spec.presets import preset
 from playground.engine.spec.semantics import Semantic, promise
 from playground.web import verdict
+from playground.web.comparisons import rebalances
 from playground.web.models import Comparison, Experiment
 
-COST, GUARANTEE = "cost", "guarantee"
+COST, GUARANTEE, REBALANCE = "cost", "guarantee", "rebalance"
 ROUNDS = 3
 COST_RECORDS = 50_000  # enough for records/s to settle on this machine
 MIN_COST_RECORDS, MAX_COST_RECORDS = 1_000, 200_000
@@ -42,8 +47,8 @@ COST_FIGURES = ("records_per_second", "latency_ms_p50", "latency_ms_p99")
 class PlannedRun:
     spec: Spec
     column: int  # which spec of the comparison, from 0
-    role: str  # COST or GUARANTEE
-    round: int = 0  # a cost run's round, from 1
+    role: str  # COST, GUARANTEE or REBALANCE
+    round: int = 0  # a cost or rebalance run's round, from 1
 
 
 def plan(specs: Sequence[Spec], cost_records: int, rounds: int = ROUNDS) -> list[PlannedRun]:
@@ -59,6 +64,16 @@ def plan(specs: Sequence[Spec], cost_records: int, rounds: int = ROUNDS) -> list
             for column, spec in enumerate(specs)
         ]
     return runs
+
+
+def plan_rounds(specs: Sequence[Spec], rounds: int = ROUNDS) -> list[PlannedRun]:
+    """The runs of a rebalance comparison of `specs`: `rounds` rounds of each, interleaved (round
+    1 of every spec, then round 2, ...), in the order they queue."""
+    return [
+        PlannedRun(_named(spec, f"round {number}"), column, REBALANCE, number)
+        for number in range(1, rounds + 1)
+        for column, spec in enumerate(specs)
+    ]
 
 
 def cost_spec(spec: Spec, records: int, round_number: int) -> Spec:
@@ -120,6 +135,7 @@ class Column:
     spec: dict  # the guarantee run's spec (the spec as chosen, under the shared faults)
     guarantee: Experiment | None
     cost_runs: list[Experiment]
+    round_runs: list[Experiment] = field(default_factory=list)  # a rebalance comparison's rounds
     settings: list[Changed] = field(default_factory=list)
     typical_use: str = ""
     # Against the best column, by figure (records_per_second, latency_ms_p50); absent for the
@@ -128,11 +144,21 @@ class Column:
 
     @property
     def runs(self) -> list[Experiment]:
-        return [run for run in (self.guarantee, *self.cost_runs) if run is not None]
+        return [run for run in (self.guarantee, *self.cost_runs, *self.round_runs) if run]
 
     @property
     def finished(self) -> bool:
         return all(run.finished for run in self.runs)
+
+    @property
+    def protocol(self) -> str:
+        """A rebalance comparison's column: the protocol it measures."""
+        return rebalances.protocol_name(self.name)
+
+    @property
+    def rebalance(self) -> rebalances.ProtocolFigures:
+        """A rebalance comparison's figures for this column, from its round runs."""
+        return rebalances.protocol_figures(self.round_runs)
 
     @property
     def guarantee_result(self) -> dict | None:
@@ -226,8 +252,8 @@ def columns(runs: Iterable[Experiment]) -> list[Column]:
             column = by_column[run.comparison_column] = Column(
                 run.comparison_column + 1, "", {}, None, []
             )
-        if run.comparison_role == COST:
-            column.cost_runs.append(run)
+        if run.comparison_role in (COST, REBALANCE):
+            (column.cost_runs if run.comparison_role == COST else column.round_runs).append(run)
             if column.guarantee is None and not column.spec:  # until the guarantee run is seen
                 column.spec = run.spec if isinstance(run.spec, dict) else {}
                 column.name = _spec_name(column.spec) or run.name
@@ -359,16 +385,34 @@ def course_specs() -> list[Spec]:
 # -- as data ---------------------------------------------------------------------------------------
 def to_json(comparison: Comparison, cols: Sequence[Column]) -> dict:
     """The comparison for the API: per spec its cost figures (per round and median) and its
-    guarantee figures."""
+    guarantee figures; for a rebalance comparison, per protocol its rounds and median figures."""
+    rebalance = comparison.kind == Comparison.REBALANCE
     return {
         "id": comparison.share_id,
         "finished": all(column.finished for column in cols),
+        "kind": comparison.kind,
         "course": comparison.course,
         "faults": comparison.faults_label,
         "cost_records": comparison.cost_records,
         "rounds": comparison.rounds,
         "commit_records": COMMIT_RECORDS,
-        "specs": [_column_json(column) for column in cols],
+        "specs": [
+            _rebalance_json(column) if rebalance else _column_json(column) for column in cols
+        ],
+    }
+
+
+def _rebalance_json(column: Column) -> dict:
+    """A rebalance comparison's column: its protocol, its rounds and the median figures."""
+    consumer = column.spec.get("consumer") if isinstance(column.spec.get("consumer"), dict) else {}
+    return {
+        "number": column.number,
+        "name": column.protocol,
+        "group_protocol": consumer.get("group_protocol"),
+        "assignor": consumer.get("assignor"),
+        "spec": column.spec,
+        "runs": [run.share_id for run in column.round_runs],
+        "rebalance": column.rebalance.to_json(),
     }
 
 

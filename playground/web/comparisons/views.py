@@ -1,5 +1,5 @@
 """A trade-off comparison's page (the course's table, filled in as its runs finish), and the one
-click that queues the course's own comparison."""
+clicks that queue the course's own comparison and the rebalance protocols' comparison."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.web.comparisons import charts, measurements
+from playground.web.comparisons import charts, measurements, rebalances
 from playground.web.error_pages import error_page, refused
 from playground.web.models import Comparison, Experiment
 from playground.web.runs import actions, experiments
@@ -28,6 +28,10 @@ def comparison(request: HttpRequest, share_id: str) -> HttpResponse:
         "commit_records": measurements.COMMIT_RECORDS,
         "now": _now(columns),
         "controls": any(experiments.can_control(request, run) for run in runs),
+        "protocol_words": rebalances.PROTOCOL_WORDS,
+        "rebalance_rows": rebalances.rows([column.rebalance for column in columns])
+        if found.kind == Comparison.REBALANCE
+        else [],
     }
     template = "comparison.html#update" if request.htmx else "comparison.html"
     return render(request, template, context)
@@ -49,6 +53,8 @@ def _now(columns: list[measurements.Column]) -> str:
 
 
 def _part(column: measurements.Column, run: Experiment) -> str:
+    if run.comparison_role == measurements.REBALANCE:
+        return f"{column.name}'s round {run.comparison_round}"
     if run.comparison_role == measurements.COST:
         return f"spec {column.number}'s cost round {run.comparison_round}"
     return f"spec {column.number}'s guarantee run"
@@ -75,6 +81,22 @@ def course(request: HttpRequest) -> HttpResponse:
             request,
             faults_label=measurements.COURSE_FAULTS_LABEL,
             course=True,
+        )
+    except experiments.Refused as refusal:
+        return refused(request, refusal)
+    return redirect(found)
+
+
+@require_POST
+def rebalance(request: HttpRequest) -> HttpResponse:
+    """Queue the rebalance protocols' comparison: one group workload, a member added and one
+    stalled, under eager, cooperative-sticky and KIP-848, in rounds."""
+    try:
+        found = experiments.start_comparison(
+            rebalances.specs(),
+            request,
+            faults_label=rebalances.FAULTS_LABEL,
+            kind=Comparison.REBALANCE,
         )
     except experiments.Refused as refusal:
         return refused(request, refusal)

@@ -45,6 +45,8 @@ class Step:
     spec: Spec | None = None  # the experiment the prediction is checked against
     settings: tuple[str, ...] = ()  # the spec paths the text turns on, shown with their values
     why: str = ""  # the reason for the outcome, shown beside the checked prediction
+    # It offers the rebalance protocols' comparison (comparisons.rebalances) after its run.
+    rebalance_comparison: bool = False
 
     @property
     def runs_experiment(self) -> bool:
@@ -376,6 +378,7 @@ STEPS: tuple[Step, ...] = (
         "rebalance on its own costs time (the timeline shows when each member got its "
         "partitions), not duplicates: those come from a member that loses its partitions with "
         "work in hand, as the next step shows.",
+        rebalance_comparison=True,
     ),
     Step(
         9,

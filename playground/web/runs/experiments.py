@@ -58,15 +58,22 @@ def start_comparison(
     cost_records: int = measurements.COST_RECORDS,
     faults_label: str = "",
     course: bool = False,
+    kind: str = Comparison.TRADEOFFS,
 ) -> Comparison:
     """Queue a trade-off comparison of `specs` (each already under the shared faults): its
-    guarantee runs, then its cost rounds (see tradeoffs)."""
-    planned = measurements.plan(specs, cost_records)
+    guarantee runs, then its cost rounds (see tradeoffs); or, of kind REBALANCE, the rounds of
+    each spec, interleaved, and no cost runs (see comparisons.rebalances)."""
+    if kind == Comparison.REBALANCE:
+        planned = measurements.plan_rounds(specs)
+        cost_records = 0
+    else:
+        planned = measurements.plan(specs, cost_records)
     comparison = Comparison(
         cost_records=cost_records,
         rounds=measurements.ROUNDS,
         faults_label=faults_label,
         course=course,
+        kind=kind,
     )
     _queue([run.spec for run in planned], request, comparison=comparison, planned=planned)
     return comparison
