@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http.cookiejar import CookieJar
 
 REQUEST_TIMEOUT_SECONDS = 60.0
@@ -113,3 +115,36 @@ class BrowserSession:
         """GET /api/experiments/<id>: the experiment's status, and its result once done."""
         _, _, body = self._open("GET experiment", f"/api/experiments/{share_id}")
         return json.loads(body)
+
+
+# -- what the comparison benches do with a session -------------------------------------------------
+POLL_SECONDS = 1.0
+COMPARISON_TIMEOUT_SECONDS = 900.0
+
+
+def click_until_full(base_url: str, start: Callable[[BrowserSession], str]) -> dict:
+    """Press a comparison's button (`start`, e.g. BrowserSession.start_course_comparison) in a
+    fresh session and wait for the full table: the wall time and the comparison's API answer."""
+    session = BrowserSession(base_url)
+    session.open_home()
+    clicked = time.monotonic()
+    share_id = start(session)
+    deadline = clicked + COMPARISON_TIMEOUT_SECONDS
+    while True:
+        data = session.comparison(share_id)
+        if data["finished"]:
+            return {"wall_seconds": round(time.monotonic() - clicked, 1), "comparison": data}
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"comparison {share_id} not finished after {COMPARISON_TIMEOUT_SECONDS:.0f} s"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def run_preset_to_end(base_url: str, preset: str) -> None:
+    """Run `preset` in a fresh session until it is done or failed (a warm-up)."""
+    session = BrowserSession(base_url)
+    session.open_home()
+    share_id = session.start_preset(preset)
+    while session.experiment(share_id)["status"] not in ("done", "failed"):
+        time.sleep(POLL_SECONDS)

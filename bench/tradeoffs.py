@@ -17,46 +17,26 @@ import argparse
 import json
 import shutil
 import statistics
-import time
 
 from bench.live import _free_port
-from bench.sessions import BrowserSession
+from bench.sessions import BrowserSession, click_until_full, run_preset_to_end
 from playground.lab.launcher import PROJECT_ROOT
 from tools.appserver import AppServer
 
 VAR_DIR = PROJECT_ROOT / "var" / "bench-tradeoffs"
 LAB_DIR = VAR_DIR / "lab"
 LAB_PORT_BASE = 32800
-POLL_SECONDS = 1.0
-TIMEOUT_SECONDS = 900.0
 TARGET_WALL_SECONDS = 180.0
 TARGET_COST_RECORDS_PER_SECOND = 1_000
 WARM_UP_PRESET = "metrics"
 
 
 def one_click(base_url: str) -> dict:
-    """Press the course comparison's button and wait for the full table: the wall time and the
-    comparison's figures."""
-    session = BrowserSession(base_url)
-    session.open_home()
-    clicked = time.monotonic()
-    share_id = session.start_course_comparison()
-    deadline = clicked + TIMEOUT_SECONDS
-    while True:
-        data = session.comparison(share_id)
-        if data["finished"]:
-            return {"wall_seconds": round(time.monotonic() - clicked, 1), "comparison": data}
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"comparison {share_id} not finished after {TIMEOUT_SECONDS} s")
-        time.sleep(POLL_SECONDS)
+    return click_until_full(base_url, BrowserSession.start_course_comparison)
 
 
 def warm_up(base_url: str) -> None:
-    session = BrowserSession(base_url)
-    session.open_home()
-    share_id = session.start_preset(WARM_UP_PRESET)
-    while session.experiment(share_id)["status"] not in ("done", "failed"):
-        time.sleep(POLL_SECONDS)
+    run_preset_to_end(base_url, WARM_UP_PRESET)
 
 
 def _spread(figure: dict) -> str:
